@@ -1,0 +1,1 @@
+"""Numba kernels: contiguous float64 arrays in, arrays out. No Polars, no Keras."""
