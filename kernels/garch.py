@@ -1,0 +1,348 @@
+"""GARCH(1,1) by Gaussian quasi-maximum likelihood, and its rolling forecast.
+
+The model, on returns in percent ``y_t`` with residuals ``e_t = y_t - mu``::
+
+    sigma2_t = omega + alpha * e_{t-1}**2 + beta * sigma2_{t-1}
+    omega > 0, alpha >= 0, beta >= 0, alpha + beta < 1
+
+The recursion starts from arch's backcast (an exponentially weighted mean,
+decay 0.94, of the first 75 squared residuals), so a fit on the same window
+matches ``arch.arch_model(y, mean="Constant", vol="GARCH", p=1, q=1,
+dist="normal")``: the constant mean is estimated jointly by QMLE, because
+with fat tails it differs from the sample mean enough to move forecasts by
+several percent (measured: p95 relative error 2.3 % with sample-mean
+demeaning, against arch's constant-mean fit on the real S&P 500).
+
+Estimation is Fisher scoring: each pass over the window returns the mean
+negative log-likelihood, its gradient and the expected information
+``mean(0.5 d d' / sigma2**2 + g g' / sigma2)`` with ``d = dsigma2_t / dtheta``
+and ``g = de_t / dtheta``; the Newton
+step on that matrix is projected onto the constraint set and halved until the
+likelihood improves; a parameter on its bound whose gradient points out of
+the feasible set is held there (an active set), which is how a fit reaches
+``alpha = 0`` exactly, as arch's SLSQP does. Starting each refit from the previous refit's estimate
+(the windows share 979 of 1000 returns) makes most refits converge in a
+handful of passes. A logit/log reparametrisation was rejected: it cannot reach
+``alpha = 0``, where arch's optimum sometimes lies.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from kernels._typing import Float64Array1D
+
+GARCH_REFIT_EVERY = 21
+GARCH_MAX_WINDOW = 1000
+GARCH_MIN_OBS = 252
+_PERCENT = 100.0
+_MAX_ITER = 200
+# Stop when a step improves the mean negative log-likelihood by less than this;
+# 1e-12 gave the same forecasts (p95 error vs arch 2.3e-5 either way) with
+# about 30 % more passes.
+_TOL = 1e-10
+_PERSISTENCE_CAP = 1.0 - 1e-6
+_LOG_2PI = math.log(2.0 * math.pi)
+
+
+def garch_backcast_py(e2: Float64Array1D) -> float:
+    """arch's starting variance: EWMA (0.94) weights over the first 75 squared residuals."""
+    tau = min(75, e2.shape[0])
+    num = 0.0
+    den = 0.0
+    w = 1.0
+    for i in range(tau):
+        num += w * e2[i]
+        den += w
+        w *= 0.94
+    return num / den
+
+
+def garch_filter_py(
+    omega: float, alpha: float, beta: float, e2: Float64Array1D, backcast: float
+) -> Float64Array1D:
+    """Conditional variances ``sigma2_t`` for every observation of the window."""
+    n = e2.shape[0]
+    sigma2 = np.empty(n)
+    s2 = omega + (alpha + beta) * backcast
+    for t in range(n):
+        sigma2[t] = s2
+        s2 = omega + alpha * e2[t] + beta * s2
+    return sigma2
+
+
+def garch_step_py(omega: float, alpha: float, beta: float, e2_t: float, sigma2_t: float) -> float:
+    """Advance the recursion one day: ``sigma2_{t+1}`` from ``e_t**2`` and ``sigma2_t``."""
+    return omega + alpha * e2_t + beta * sigma2_t
+
+
+def garch_loglik_py(
+    omega: float, alpha: float, beta: float, e2: Float64Array1D, backcast: float
+) -> float:
+    """Gaussian log-likelihood summed over the window (arch's ``loglikelihood``)."""
+    total = 0.0
+    s2 = omega + (alpha + beta) * backcast
+    for t in range(e2.shape[0]):
+        total += _LOG_2PI + math.log(s2) + e2[t] / s2
+        s2 = omega + alpha * e2[t] + beta * s2
+    return -0.5 * total
+
+
+def _score_pass_py(
+    theta: Float64Array1D,
+    y: Float64Array1D,
+    backcast: float,
+    grad: Float64Array1D,
+    info: np.ndarray,
+) -> float:
+    """Mean negative log-likelihood (without the 2*pi term), gradient and information.
+
+    ``theta = (mu, omega, alpha, beta)``; ``y`` are returns in percent.
+    """
+    mu = theta[0]
+    omega = theta[1]
+    alpha = theta[2]
+    beta = theta[3]
+    n = y.shape[0]
+    s2 = omega + (alpha + beta) * backcast
+    # d* = dsigma2_t / d(mu, omega, alpha, beta), unrolled for speed
+    dm = 0.0
+    dw = 1.0
+    da = backcast
+    db = backcast
+    nll = 0.0
+    gm = gw = ga = gb = 0.0
+    imm = imw = ima = imb = iww = iwa = iwb = iaa = iab = ibb = 0.0
+    for t in range(n):
+        e = y[t] - mu
+        e2 = e * e
+        inv = 1.0 / s2
+        nll += math.log(s2) + e2 * inv
+        c = inv - e2 * inv * inv
+        i2 = inv * inv
+        gm += c * dm - 2.0 * e * inv
+        gw += c * dw
+        ga += c * da
+        gb += c * db
+        imm += dm * dm * i2 + 2.0 * inv
+        imw += dm * dw * i2
+        ima += dm * da * i2
+        imb += dm * db * i2
+        iww += dw * dw * i2
+        iwa += dw * da * i2
+        iwb += dw * db * i2
+        iaa += da * da * i2
+        iab += da * db * i2
+        ibb += db * db * i2
+        # derivatives of the next variance, then the variance itself
+        dm = -2.0 * alpha * e + beta * dm
+        dw = 1.0 + beta * dw
+        da = e2 + beta * da
+        db = s2 + beta * db
+        s2 = omega + alpha * e2 + beta * s2
+    scale = 0.5 / n
+    grad[0] = gm * scale
+    grad[1] = gw * scale
+    grad[2] = ga * scale
+    grad[3] = gb * scale
+    info[0, 0] = imm * scale
+    info[1, 1] = iww * scale
+    info[2, 2] = iaa * scale
+    info[3, 3] = ibb * scale
+    info[0, 1] = info[1, 0] = imw * scale
+    info[0, 2] = info[2, 0] = ima * scale
+    info[0, 3] = info[3, 0] = imb * scale
+    info[1, 2] = info[2, 1] = iwa * scale
+    info[1, 3] = info[3, 1] = iwb * scale
+    info[2, 3] = info[3, 2] = iab * scale
+    return 0.5 * nll / n
+
+
+def _project_py(theta: Float64Array1D, omega_floor: float) -> None:
+    """Move ``theta = (mu, omega, alpha, beta)`` onto the constraint set in place."""
+    if theta[1] < omega_floor:
+        theta[1] = omega_floor
+    if theta[2] < 0.0:
+        theta[2] = 0.0
+    if theta[3] < 0.0:
+        theta[3] = 0.0
+    persistence = theta[2] + theta[3]
+    if persistence > _PERSISTENCE_CAP:
+        theta[2] *= _PERSISTENCE_CAP / persistence
+        theta[3] *= _PERSISTENCE_CAP / persistence
+
+
+def garch_prepare_py(y: Float64Array1D) -> tuple[float, float]:
+    """Sample mean of ``y`` and the backcast from the residuals about it.
+
+    arch computes the backcast once, from the residuals at the starting
+    values (the sample mean), and keeps it fixed during estimation.
+    """
+    n = y.shape[0]
+    mu = y.sum() / n
+    e2 = (y - mu) ** 2
+    return mu, garch_backcast(e2)
+
+
+def garch_start_py(y: Float64Array1D, backcast: float) -> Float64Array1D:
+    """Starting values as arch chooses them: ``mu`` at the sample mean and
+    ``(alpha, beta)`` the best point of a small grid, ``omega`` set by
+    variance targeting.
+    """
+    n = y.shape[0]
+    mu = y.sum() / n
+    e2 = (y - mu) ** 2
+    var = e2.sum() / n
+    best = np.empty(4)
+    best[0] = mu
+    best_ll = -np.inf
+    for alpha in (0.01, 0.05, 0.1, 0.2):
+        for persistence in (0.5, 0.8, 0.9, 0.95, 0.98, 0.99):
+            if alpha >= persistence:
+                continue
+            omega = var * (1.0 - persistence)
+            ll = garch_loglik(omega, alpha, persistence - alpha, e2, backcast)
+            if ll > best_ll:
+                best_ll = ll
+                best[1] = omega
+                best[2] = alpha
+                best[3] = persistence - alpha
+    return best
+
+
+def garch_fit_py(
+    y: Float64Array1D, backcast: float, start: Float64Array1D, tol: float
+) -> tuple[Float64Array1D, int]:
+    """Estimate ``(mu, omega, alpha, beta)`` by projected Fisher scoring from ``start``.
+
+    ``y`` are returns in percent. Stops when an accepted step improves the
+    mean negative log-likelihood by less than ``tol`` (absolute) or after 200
+    passes. Returns the estimate and the number of likelihood passes used.
+    """
+    n = y.shape[0]
+    mean = y.sum() / n
+    var = 0.0
+    for t in range(n):
+        var += (y[t] - mean) ** 2
+    omega_floor = var / n * 1e-8
+    theta = start.copy()
+    _project(theta, omega_floor)
+    grad = np.empty(4)
+    info = np.empty((4, 4))
+    trial = np.empty(4)
+    trial_grad = np.empty(4)
+    trial_info = np.empty((4, 4))
+    f = _score_pass(theta, y, backcast, grad, info)
+    passes = 1
+    ridge = 1e-12 * np.eye(4)
+    system = np.empty((4, 4))
+    rhs = np.empty(4)
+    while passes < _MAX_ITER:
+        # Active set: a parameter on its lower bound whose gradient points
+        # out of the feasible set is held there; Newton runs on the rest.
+        system[:, :] = info
+        rhs[:] = grad
+        for k in range(1, 4):
+            bound = omega_floor if k == 1 else 0.0
+            if theta[k] <= bound and grad[k] > 0.0:
+                system[k, :] = 0.0
+                system[:, k] = 0.0
+                system[k, k] = 1.0
+                rhs[k] = 0.0
+        step = np.linalg.solve(system + ridge, rhs)
+        lam = 1.0
+        accepted = False
+        f_trial = f
+        while lam > 1e-10 and passes < _MAX_ITER:
+            for k in range(4):
+                trial[k] = theta[k] - lam * step[k]
+            _project(trial, omega_floor)
+            f_trial = _score_pass(trial, y, backcast, trial_grad, trial_info)
+            passes += 1
+            if f_trial <= f:
+                accepted = True
+                break
+            lam *= 0.5
+        if not accepted:
+            break
+        improvement = f - f_trial
+        theta[:] = trial
+        grad[:] = trial_grad
+        info[:, :] = trial_info
+        f = f_trial
+        if improvement < tol:
+            break
+    return theta, passes
+
+
+def rolling_garch_sigma_py(
+    r: Float64Array1D, refit_every: int, max_window: int, min_obs: int
+) -> Float64Array1D:
+    """One-step-ahead GARCH(1,1) volatility ``sigma_hat(t+1 | t)`` for every day.
+
+    Parameters
+    ----------
+    r : ndarray
+        Log returns (decimal, NaN where missing).
+    refit_every : int
+        Trading days between re-estimations; the variance recursion advances
+        daily in between with the parameters (mean included) held fixed.
+    max_window, min_obs : int
+        A fit uses the trailing ``min(run, max_window)`` returns, where ``run``
+        is the number of consecutive non-missing returns ending at ``t``; no
+        forecast until ``run >= min_obs``. A missing return ends the run.
+
+    Returns
+    -------
+    ndarray
+        Forecast standard deviation in decimal units (NaN where undefined).
+    """
+    n = r.shape[0]
+    sigma = np.full(n, np.nan)
+    theta = np.empty(4)
+    warm = False
+    fitted = False
+    run = 0
+    last_fit = 0
+    s2_next = np.nan
+    for t in range(n):
+        v = r[t]
+        if v != v:
+            run = 0
+            fitted = False
+            continue
+        run += 1
+        if run < min_obs:
+            continue
+        if not fitted or t - last_fit >= refit_every:
+            m = min(run, max_window)
+            y = _PERCENT * r[t - m + 1 : t + 1]
+            _, backcast = garch_prepare(y)
+            start = theta if warm else garch_start(y, backcast)
+            theta, _ = garch_fit(y, backcast, start, _TOL)
+            warm = True
+            e2 = (y - theta[0]) ** 2
+            sigma2 = garch_filter(theta[1], theta[2], theta[3], e2, backcast)
+            s2_next = garch_step(theta[1], theta[2], theta[3], e2[m - 1], sigma2[m - 1])
+            last_fit = t
+            fitted = True
+        else:
+            e = _PERCENT * v - theta[0]
+            s2_next = garch_step(theta[1], theta[2], theta[3], e * e, s2_next)
+        sigma[t] = math.sqrt(s2_next) / _PERCENT
+    return sigma
+
+
+garch_backcast = njit(cache=True)(garch_backcast_py)
+garch_filter = njit(cache=True)(garch_filter_py)
+garch_step = njit(cache=True)(garch_step_py)
+garch_loglik = njit(cache=True)(garch_loglik_py)
+_score_pass = njit(cache=True)(_score_pass_py)
+_project = njit(cache=True)(_project_py)
+garch_prepare = njit(cache=True)(garch_prepare_py)
+garch_start = njit(cache=True)(garch_start_py)
+garch_fit = njit(cache=True)(garch_fit_py)
+rolling_garch_sigma = njit(cache=True)(rolling_garch_sigma_py)
