@@ -7,9 +7,12 @@ Conventions shared by every kernel here:
   ``rolling(window)`` with the default ``min_periods=window``).
 * Variances are sample variances (ddof = 1). Moments are updated online with
   Welford's add/remove formulas, which stay accurate for prices far from
-  zero where the textbook sum-of-squares formula loses every digit. When a
-  removal cancels almost all of the running sum of squared deviations (a
-  large value leaving the window), the window is recomputed exactly.
+  zero where the textbook sum-of-squares formula loses every digit. Rounding
+  error in the running sum of squared deviations is absolute, so it is kept
+  relative by recomputing the window exactly (two passes) whenever that sum
+  falls below ``_RECOMPUTE_BELOW`` times its peak since the last exact
+  computation: a large value leaving the window, or a calm stretch after a
+  volatile one.
 * A window whose values are all equal has variance exactly 0 (tracked by
   the length of the current run of equal values, as pandas does), so
   "zero denominator" fallbacks fire exactly.
@@ -27,9 +30,9 @@ from numba import njit
 
 from kernels._typing import Float64Array1D
 
-# A removal that shrinks the running sum of squared deviations below this
-# fraction of its previous value triggers an exact recomputation.
-_CANCELLATION = 1e-8
+# Relative accuracy is about 1e-16 * steps / _RECOMPUTE_BELOW; on ordinary
+# price and return series the recomputation almost never fires.
+_RECOMPUTE_BELOW = 1e-4
 
 
 def log_return_py(close: Float64Array1D, lag: int) -> Float64Array1D:
@@ -52,6 +55,7 @@ def rolling_mean_std_py(
     count = 0  # finite values inside the window
     mean = 0.0
     m2 = 0.0
+    peak = 0.0  # largest m2 since the last exact computation
     run = 0  # length of the run of equal finite values ending at t
     for t in range(n):
         v = x[t]
@@ -73,13 +77,15 @@ def rolling_mean_std_py(
                 if count == 0:
                     mean = 0.0
                     m2 = 0.0
+                    peak = 0.0
                 else:
                     d = old - mean
-                    prev = m2
                     mean -= d / count
                     m2 -= d * (old - mean)
-                    if m2 < _CANCELLATION * prev:
+                    if m2 < _RECOMPUTE_BELOW * peak:
                         mean, m2 = _exact_moments(x, t - window + 1, t + 1)
+                        peak = m2
+        peak = max(peak, m2)
         if t >= window - 1 and count == window:
             if run >= window:
                 mean_out[t] = x[t]
@@ -132,6 +138,8 @@ def rolling_corr_cov_py(
     sxx = 0.0
     syy = 0.0
     sxy = 0.0
+    peak_x = 0.0
+    peak_y = 0.0
     run_x = 0
     run_y = 0
     for t in range(n):
@@ -157,19 +165,21 @@ def rolling_corr_cov_py(
             if a == a and b == b:
                 count -= 1
                 if count == 0:
-                    mx = my = sxx = syy = sxy = 0.0
+                    mx = my = sxx = syy = sxy = peak_x = peak_y = 0.0
                 else:
                     dx = a - mx
                     dy = b - my
-                    prev_x = sxx
-                    prev_y = syy
                     mx -= dx / count
                     my -= dy / count
                     sxx -= dx * (a - mx)
                     syy -= dy * (b - my)
                     sxy -= dx * (b - my)
-                    if sxx < _CANCELLATION * prev_x or syy < _CANCELLATION * prev_y:
+                    if sxx < _RECOMPUTE_BELOW * peak_x or syy < _RECOMPUTE_BELOW * peak_y:
                         mx, my, sxx, syy, sxy = _exact_comoments(x, y, t - window + 1, t + 1)
+                        peak_x = sxx
+                        peak_y = syy
+        peak_x = max(peak_x, sxx)
+        peak_y = max(peak_y, syy)
         if t >= window - 1 and count == window:
             const_x = run_x >= window
             const_y = run_y >= window
