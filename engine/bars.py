@@ -187,7 +187,9 @@ class BarsValidationError(ValueError):
             raise ValueError("BarsValidationError needs at least one violation, got none")
         self.violations: list[Violation] = violations
         files = sorted({v.file for v in violations})
-        shown_files = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
+        shown_files = ", ".join(files[:3])
+        if len(files) > 3:
+            shown_files += f" and {len(files) - 3} more"
         counts: dict[str, int] = {}
         for v in violations:
             counts[v.rule] = counts.get(v.rule, 0) + 1
@@ -343,9 +345,8 @@ def _prepare(frame: pl.DataFrame, ticker: str | None) -> pl.DataFrame:
         exprs.append(pl.lit(ticker, dtype=pl.String).alias("__ticker"))
         if "ticker" in schema:
             given = pl.col("ticker").cast(pl.String).str.strip_chars().str.to_uppercase()
-            exprs.append(
-                (given.is_not_null() & (given != "") & (given != ticker)).alias("__f_ticker_mismatch")
-            )
+            mismatch = given.is_not_null() & (given != "") & (given != ticker)
+            exprs.append(mismatch.alias("__f_ticker_mismatch"))
             exprs.append(
                 pl.concat_str(pl.lit("ticker column says "), pl.col("ticker").cast(pl.String),
                               pl.lit(f", file is for {ticker}")).alias("__d_ticker_mismatch")

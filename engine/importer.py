@@ -36,7 +36,14 @@ from engine.bars import (
 )
 from engine.store import BarStore, WriteReport
 
-__all__ = ["INVALID_TICKER_FILE", "SUFFIXES", "ImportReport", "discover_sources", "import_bars", "import_demo"]
+__all__ = [
+    "INVALID_TICKER_FILE",
+    "SUFFIXES",
+    "ImportReport",
+    "discover_sources",
+    "import_bars",
+    "import_demo",
+]
 
 #: File suffixes an import reads (case-insensitive).
 SUFFIXES: tuple[str, ...] = (".csv", ".parquet")
@@ -117,7 +124,7 @@ class ImportReport:
 
 
 def discover_sources(path: str | os.PathLike[str]) -> list[tuple[Path, str | None]]:
-    """List the files an import of ``path`` reads, with their ticker.
+    r"""List the files an import of ``path`` reads, with their ticker.
 
     Returns
     -------
@@ -139,7 +146,7 @@ def discover_sources(path: str | os.PathLike[str]) -> list[tuple[Path, str | Non
     --------
     >>> import tempfile, pathlib
     >>> d = pathlib.Path(tempfile.mkdtemp())
-    >>> _ = (d / "aapl.csv").write_text("date\\n"); _ = (d / ".hidden.csv").write_text("")
+    >>> _ = (d / "aapl.csv").write_text("date\n"); _ = (d / ".hidden.csv").write_text("")
     >>> [(p.name, t) for p, t in discover_sources(d)]
     [('aapl.csv', 'AAPL')]
     """
@@ -167,7 +174,9 @@ def discover_sources(path: str | os.PathLike[str]) -> list[tuple[Path, str | Non
         by_ticker.setdefault(p.stem.upper(), []).append(p)
     clashes = {t: ps for t, ps in by_ticker.items() if len(ps) > 1}
     if clashes:
-        detail = "; ".join(f"{t}: {', '.join(p.name for p in ps)}" for t, ps in sorted(clashes.items()))
+        detail = "; ".join(
+            f"{t}: {', '.join(p.name for p in ps)}" for t, ps in sorted(clashes.items())
+        )
         raise ValueError(f"several files in {path} give the same ticker ({detail}); keep one")
     return [(p, _stem_ticker(p)) for p in files]
 
@@ -209,7 +218,7 @@ def import_bars(
     on_bad_rows: OnBadRows = "error",
     overwrite: bool = False,
 ) -> ImportReport:
-    """Import bars from a directory of per-ticker files or one long file.
+    r"""Import bars from a directory of per-ticker files or one long file.
 
     Parameters
     ----------
@@ -247,8 +256,8 @@ def import_bars(
     --------
     >>> import tempfile, pathlib
     >>> src = pathlib.Path(tempfile.mkdtemp()) / "AAPL.csv"
-    >>> _ = src.write_text("Date,Open,High,Low,Close,Adj Close,Volume\\n"
-    ...                    "2020-01-02,10,11,9,10.5,10.4,1000\\n")
+    >>> _ = src.write_text("Date,Open,High,Low,Close,Adj Close,Volume\n"
+    ...                    "2020-01-02,10,11,9,10.5,10.4,1000\n")
     >>> report = import_bars(src.parent, BarStore(tempfile.mkdtemp()))
     >>> report.write.rows
     {'AAPL': 1}
@@ -334,7 +343,7 @@ def import_bars(
 
 
 def _emptied_tickers(checks: list) -> list[str]:
-    """Tickers that had rows but kept none."""
+    """Return the tickers that had rows but kept none."""
     had: set[str] = set()
     kept: set[str] = set()
     for _, ticker, c in checks:

@@ -184,14 +184,17 @@ class WriteReport:
         return {
             "data_dir": str(self.data_dir),
             "rows": dict(sorted(self.rows.items())),
-            "replaced": {t: {"old_rows": o, "new_rows": n} for t, (o, n) in sorted(self.replaced.items())},
+            "replaced": {
+                t: {"old_rows": o, "new_rows": n} for t, (o, n) in sorted(self.replaced.items())
+            },
             "rejected_files": {t: str(p) for t, p in sorted(self.rejected_files.items())},
         }
 
     def summary(self) -> str:
         """Return a short human-readable summary."""
         new = [t for t in self.tickers if t not in self.replaced]
-        parts = [f"wrote {sum(self.rows.values())} rows for {len(self.rows)} tickers to {self.data_dir}"]
+        total = sum(self.rows.values())
+        parts = [f"wrote {total} rows for {len(self.rows)} tickers to {self.data_dir}"]
         if new:
             parts.append(f"new: {', '.join(new)}")
         if self.replaced:
@@ -480,8 +483,8 @@ class BarStore:
         meta["tickers"].update(entries)
         meta["store"].update(dict(store_info or {}))
         meta["version"] = METADATA_VERSION
-        meta_bytes = (json.dumps(meta, sort_keys=True, indent=2) + "\n").encode("utf-8")
-        payloads.append((self.metadata_path, meta_bytes))
+        meta_text = json.dumps(meta, sort_keys=True, indent=2, default=_json_default) + "\n"
+        payloads.append((self.metadata_path, meta_text.encode("utf-8")))
         self._commit(payloads)
         for path in stale:
             path.unlink(missing_ok=True)

@@ -46,7 +46,8 @@ def with_value(frame: pl.DataFrame, row: int, column: str, value) -> pl.DataFram
     values[row] = value
     dtype = frame.schema[column]
     if isinstance(value, str) and dtype != pl.String:
-        return frame.with_columns(pl.Series(column, [None if v is None else str(v) for v in values]))
+        text = [None if v is None else str(v) for v in values]
+        return frame.with_columns(pl.Series(column, text))
     return frame.with_columns(pl.Series(column, values, dtype=dtype))
 
 
@@ -61,8 +62,14 @@ def with_value(frame: pl.DataFrame, row: int, column: str, value) -> pl.DataFram
             ["date", "open", "high", "low", "close", "adj_close", "volume"],
             id="yahoo",
         ),
-        pytest.param([" TICKER ", "DATE", "adj_close"], ["ticker", "date", "adj_close"], id="spaces"),
-        pytest.param(["Symbol", "AdjClose", "Adj-Close2"], ["ticker", "adj_close", "adj_close2"], id="aliases"),
+        pytest.param(
+            [" TICKER ", "DATE", "adj_close"], ["ticker", "date", "adj_close"], id="spaces"
+        ),
+        pytest.param(
+            ["Symbol", "AdjClose", "Adj-Close2"],
+            ["ticker", "adj_close", "adj_close2"],
+            id="aliases",
+        ),
     ],
 )
 def test_normalise_columns(header, expected):
@@ -104,7 +111,9 @@ def test_date_strings_parse(text, expected):
     assert require_valid_bars(frame)["date"].to_list() == [expected]
 
 
-@pytest.mark.parametrize("text", ["2020-02-30", "02/01/2020", "2020-1-2", "20200102", "yesterday", ""])
+@pytest.mark.parametrize(
+    "text", ["2020-02-30", "02/01/2020", "2020-1-2", "20200102", "yesterday", ""]
+)
 def test_bad_date_strings_are_unparsable(text):
     frame = good_frame(2).with_columns(pl.Series("date", ["2020-01-01", text]))
     violations = validate_bars(frame, source="x.csv")
@@ -193,7 +202,8 @@ def test_missing_columns_names_every_missing_column():
     violations = validate_bars(frame, source="f.csv", ticker="AAPL")
     assert [v.rule for v in violations] == ["missing_columns"]
     assert violations[0].detail.startswith("missing low, volume; found ticker, date, open")
-    with pytest.raises(BarsValidationError, match=r"f\.csv: ticker AAPL: missing_columns \(missing low, volume"):
+    expected = r"f\.csv: ticker AAPL: missing_columns \(missing low, volume"
+    with pytest.raises(BarsValidationError, match=expected):
         check_bars(frame, source="f.csv", ticker="AAPL")
 
 
@@ -204,10 +214,12 @@ def test_missing_ticker_column_explains_the_two_source_shapes():
 
 @pytest.mark.parametrize(
     ("ticker", "rule"),
-    [("", "invalid_ticker"), (None, "invalid_ticker"), ("A/B", "invalid_ticker"), ("..", "invalid_ticker")],
+    [("", "invalid_ticker"), (None, "invalid_ticker"), ("A/B", "invalid_ticker"),
+     ("..", "invalid_ticker")],
 )
 def test_bad_tickers_in_a_long_frame(ticker, rule):
-    frame = pl.concat([good_frame(2), good_frame(1).with_columns(pl.lit(ticker, pl.String).alias("ticker"))])
+    odd = good_frame(1).with_columns(pl.lit(ticker, pl.String).alias("ticker"))
+    frame = pl.concat([good_frame(2), odd])
     assert [(v.row, v.rule) for v in validate_bars(frame)] == [(3, rule)]
 
 

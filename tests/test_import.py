@@ -93,7 +93,7 @@ def test_each_rule_refuses_the_import_and_leaves_the_data_dir_unchanged(
     expected = rf"{re.escape(str(src))}: row 3, ticker AAPL, date {re.escape(date)}: {rule} "
     with pytest.raises(BarsValidationError, match=expected) as info:
         import_bars(src.parent, store)
-    assert re.escape(detail) and detail in str(info.value)
+    assert detail in str(info.value)
     assert [(v.row, v.rule) for v in info.value.violations] == [(3, rule)]
     assert "--on-bad-rows drop" in str(info.value)
     assert snapshot(store.data_dir) == before
@@ -107,7 +107,8 @@ def test_missing_columns_refuses_even_with_drop(tmp_path, store):
     for policy in ("error", "drop"):
         with pytest.raises(
             BarsValidationError,
-            match=rf"{re.escape(str(src))}: ticker AAPL: missing_columns \(missing volume; found date",
+            match=rf"{re.escape(str(src))}: ticker AAPL: "
+            r"missing_columns \(missing volume; found date",
         ):
             import_bars(src.parent, store, on_bad_rows=policy)
     assert snapshot(store.data_dir) == before
@@ -179,7 +180,8 @@ def test_long_parquet_file_imports(tmp_path):
     store = BarStore(tmp_path / "data")
     import_bars(tmp_path / "long.parquet", store)
     out = store.read_bars()
-    assert out["ticker"].to_list() == ["A", "B"] and out["date"].to_list() == [dt.date(2020, 1, 2)] * 2
+    assert out["ticker"].to_list() == ["A", "B"]
+    assert out["date"].to_list() == [dt.date(2020, 1, 2)] * 2
     assert out.schema["volume"] == pl.Float64
 
 
@@ -191,7 +193,8 @@ def test_single_file_without_ticker_column_is_a_per_ticker_file(tmp_path):
 
 def test_file_name_that_is_not_a_ticker_is_refused(tmp_path):
     src = write_csv(tmp_path / "my prices.csv", GOOD_ROWS)
-    with pytest.raises(ValueError, match=r"cannot use the file name of .*'MY PRICES' does not match"):
+    expected = r"cannot use the file name of .*'MY PRICES' does not match"
+    with pytest.raises(ValueError, match=expected):
         import_bars(src, BarStore(tmp_path / "data"))
 
 
@@ -199,7 +202,8 @@ def test_mixed_csv_and_parquet_directory_imports(tmp_path):
     src = tmp_path / "src"
     write_csv(src / "AAPL.csv", GOOD_ROWS)
     pl.DataFrame(
-        {"Date": ["2020-01-02"], "Open": [5.0], "High": [6.0], "Low": [4.0], "Close": [5.5], "Volume": [7]}
+        {"Date": ["2020-01-02"], "Open": [5.0], "High": [6.0], "Low": [4.0], "Close": [5.5],
+         "Volume": [7]}
     ).write_parquet(src / "msft.parquet")
     (src / ".DS_Store.csv").write_text("garbage")
     (src / "notes.txt").write_text("ignored")
@@ -238,8 +242,10 @@ def test_missing_path_and_bad_suffix_and_bad_policy(tmp_path):
 def test_blank_lines_are_skipped_but_rows_keep_their_numbers(tmp_path, store):
     path = tmp_path / "src" / "AAPL.csv"
     path.parent.mkdir()
-    path.write_text("\n".join([YAHOO, GOOD_ROWS[0], "", GOOD_ROWS[1], "2020-01-08,1,1,1,1,1,-3"]) + "\n")
-    with pytest.raises(BarsValidationError, match=r"AAPL\.csv: row 4, ticker AAPL, date 2020-01-08"):
+    lines = [YAHOO, GOOD_ROWS[0], "", GOOD_ROWS[1], "2020-01-08,1,1,1,1,1,-3"]
+    path.write_text("\n".join(lines) + "\n")
+    expected = r"AAPL\.csv: row 4, ticker AAPL, date 2020-01-08"
+    with pytest.raises(BarsValidationError, match=expected):
         import_bars(path.parent, store)
 
 
@@ -303,7 +309,8 @@ def test_drop_refuses_a_ticker_whose_rows_are_all_bad(tmp_path, store):
     write_csv(tmp_path / "src" / "AAPL.csv", GOOD_ROWS)
     write_csv(tmp_path / "src" / "ZM.csv", ["2020-01-02,1,1,1,1,1,-1", "2020-01-03,0,1,1,1,1,1"])
     before = snapshot(store.data_dir)
-    with pytest.raises(BarsValidationError, match=r"every row of ZM breaks a rule; nothing was imported"):
+    expected = r"every row of ZM breaks a rule; nothing was imported"
+    with pytest.raises(BarsValidationError, match=expected):
         import_bars(tmp_path / "src", store, on_bad_rows="drop")
     assert snapshot(store.data_dir) == before
 
@@ -408,8 +415,12 @@ def test_crash_after_partial_renames_keeps_every_file_whole(tmp_path, store, mon
 def test_atomic_write_bytes_replaces_whole_file(tmp_path, monkeypatch):
     target = tmp_path / "f.bin"
     atomic_write_bytes(target, b"old")
-    monkeypatch.setattr("engine.store.os.replace", lambda *a: (_ for _ in ()).throw(OSError("x")))
-    with pytest.raises(OSError):
+
+    def fail(*args):
+        raise OSError("simulated rename failure")
+
+    monkeypatch.setattr("engine.store.os.replace", fail)
+    with pytest.raises(OSError, match="simulated rename failure"):
         atomic_write_bytes(target, b"new")
     assert target.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == ["f.bin"]
 
@@ -422,9 +433,11 @@ def test_read_bars_filters_and_names_unknown_tickers(tmp_path, store):
     out = store.read_bars(["MSFT", "AAPL"], start=dt.date(2020, 1, 3), end=dt.date(2020, 1, 6))
     assert out["ticker"].to_list() == ["AAPL", "AAPL", "MSFT", "MSFT"]
     assert set(out["date"]) == {dt.date(2020, 1, 3), dt.date(2020, 1, 6)}
-    with pytest.raises(ValueError, match=r"unknown tickers: NOPE, ZZZ \(not in .*stored: AAPL, MSFT\)"):
+    expected = r"unknown tickers: NOPE, ZZZ \(not in .*stored: AAPL, MSFT\)"
+    with pytest.raises(ValueError, match=expected):
         store.read_bars(["ZZZ", "AAPL", "NOPE"])
-    with pytest.raises(ValueError, match=r"start must be <= end, got start=2020-01-07, end=2020-01-02"):
+    expected = r"start must be <= end, got start=2020-01-07, end=2020-01-02"
+    with pytest.raises(ValueError, match=expected):
         store.read_bars(start=dt.date(2020, 1, 7), end=dt.date(2020, 1, 2))
     assert store.read_bars([]).height == 0
 
@@ -450,11 +463,14 @@ def test_write_validates_and_records_info_and_store_info(tmp_path):
     assert report.rows == {"AAPL": 1, "VIX": 1}
     text = store.metadata_path.read_text()
     assert text == json.dumps(json.loads(text), sort_keys=True, indent=2) + "\n"
-    with pytest.raises(BarsValidationError, match=r"<frame>: row 1, ticker ZM, date 2020-01-02: negative_volume"):
-        store.write(bars.with_columns(pl.lit("ZM").alias("ticker"), pl.lit(-1.0).alias("volume"))[:1])
+    bad = bars.with_columns(pl.lit("ZM").alias("ticker"), pl.lit(-1.0).alias("volume"))[:1]
+    expected = r"<frame>: row 1, ticker ZM, date 2020-01-02: negative_volume"
+    with pytest.raises(BarsValidationError, match=expected):
+        store.write(bad)
     with pytest.raises(ValueError, match=r"info given for tickers not in the bars: MSFT"):
         store.write(bars, {"MSFT": {}}, overwrite=True)
-    with pytest.raises(ValueError, match=r"info\['AAPL'\]\['synthetic'\] must be a bool, got 'yes'"):
+    expected = r"info\['AAPL'\]\['synthetic'\] must be a bool, got 'yes'"
+    with pytest.raises(ValueError, match=expected):
         store.write(bars, {"AAPL": {"synthetic": "yes"}}, overwrite=True)
 
 

@@ -1,0 +1,189 @@
+"""Command-line interface: ``engine data import|demo|list`` (and, later, ``engine features``).
+
+The CLI is thin: each command parses its options, calls one engine function
+and prints the result. Expected errors (bad bars, existing data, bad paths)
+are printed in red on stderr without a traceback and exit with code 1.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from engine.bars import BarsValidationError
+from engine.importer import import_bars, import_demo
+from engine.paths import DATA_DIR_ENV, resolve_data_dir
+from engine.store import BarStore
+
+__all__ = ["app", "data_app"]
+
+app = typer.Typer(
+    name="engine",
+    no_args_is_help=True,
+    help="Causal pattern features, leakage-free validation and ONNX serving for daily OHLCV bars.",
+)
+data_app = typer.Typer(
+    name="data",
+    no_args_is_help=True,
+    help="Import, generate and list the OHLCV bars in the data directory.",
+)
+app.add_typer(data_app, name="data")
+
+# ---------------------------------------------------------------- shared options
+
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        envvar=DATA_DIR_ENV,
+        help=f"Data directory (default: ${DATA_DIR_ENV}, else ~/.local/share/engine).",
+        show_default=False,
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+OverwriteOption = Annotated[
+    bool, typer.Option("--overwrite", help="Replace tickers that are already stored.")
+]
+
+
+class OnBadRows(StrEnum):
+    """What ``engine data import`` does with rows that break a rule."""
+
+    error = "error"
+    drop = "drop"
+
+
+_T = TypeVar("_T")
+_EXPECTED_ERRORS = (BarsValidationError, ValueError, FileExistsError, FileNotFoundError)
+
+
+def _store(data_dir: Path | None) -> BarStore:
+    return BarStore(resolve_data_dir(data_dir))
+
+
+def _run(func: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+    """Call an engine function; expected errors become a red message and exit code 1."""
+    try:
+        return func(*args, **kwargs)
+    except _EXPECTED_ERRORS as exc:
+        err = Console(stderr=True, soft_wrap=True, highlight=False)
+        first, _, rest = str(exc).partition("\n")
+        err.print(f"error: {first}", style="bold red", markup=False)
+        if rest:
+            err.print(rest, markup=False)
+        raise typer.Exit(code=1) from None
+
+
+def _print_json(payload: Any) -> None:
+    typer.echo(json.dumps(payload, indent=2, sort_keys=True, default=str))
+
+
+# ---------------------------------------------------------------- engine data ...
+
+
+@data_app.command("import")
+def import_command(
+    path: Annotated[
+        Path,
+        typer.Argument(
+            help="A directory of per-ticker files (AAPL.csv, MSFT.parquet) or one long "
+            "CSV/Parquet file with a ticker column.",
+            show_default=False,
+        ),
+    ],
+    on_bad_rows: Annotated[
+        OnBadRows,
+        typer.Option(
+            "--on-bad-rows",
+            help="error: refuse the import on any bad row; drop: drop bad rows, count them "
+            "and save them to <data-dir>/rejected/<TICKER>.csv.",
+        ),
+    ] = OnBadRows.error,
+    overwrite: OverwriteOption = False,
+    data_dir: DataDirOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Import OHLCV bars into the data directory (validated; atomic writes)."""
+    report = _run(
+        import_bars, path, _store(data_dir), on_bad_rows=on_bad_rows.value, overwrite=overwrite
+    )
+    if as_json:
+        _print_json(report.to_dict())
+    else:
+        typer.echo(report.summary())
+
+
+@data_app.command("demo")
+def demo_command(
+    seed: Annotated[
+        int, typer.Option("--seed", min=0, help="Seed of the synthetic tickers.")
+    ] = 7,
+    overwrite: OverwriteOption = False,
+    data_dir: DataDirOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Store the embedded demo universe (real SPY/QQQ/VIX + seeded synthetic tickers)."""
+    report = _run(import_demo, _store(data_dir), seed=seed, overwrite=overwrite)
+    if as_json:
+        _print_json({**report.to_dict(), "seed": seed})
+    else:
+        typer.echo(f"demo universe (seed {seed}): {report.summary()}")
+
+
+@data_app.command("list")
+def list_command(data_dir: DataDirOption = None, as_json: JsonOption = False) -> None:
+    """List the stored tickers: dates, rows, synthetic flag, role and source."""
+    store = _store(data_dir)
+    rows = _run(store.listing)
+    if as_json:
+        _print_json(rows)
+        return
+    if not rows:
+        typer.echo(
+            f"no bars in {store.data_dir}; run `engine data demo` or `engine data import PATH`"
+        )
+        return
+    table = Table(title=f"bars in {store.data_dir}")
+    for name, justify in (
+        ("ticker", "left"),
+        ("first date", "left"),
+        ("last date", "left"),
+        ("rows", "right"),
+        ("synthetic", "left"),
+        ("role", "left"),
+        ("source", "left"),
+    ):
+        fold = name == "source"
+        table.add_column(name, justify=justify, overflow="fold", no_wrap=not fold)
+    for r in rows:
+        table.add_row(
+            r["ticker"],
+            str(r["first_date"]),
+            str(r["last_date"]),
+            str(r["rows"]),
+            "yes" if r["synthetic"] else "no",
+            str(r["role"]),
+            str(r["source"]),
+        )
+    Console(highlight=False).print(table)
+
+
+# ---------------------------------------------------------------- engine features
+# The `features` command is added here by the features pipeline (engine/features.py).
+# Keep it thin like the commands above: parse, call one engine function, print.
+
+
+def main() -> None:  # pragma: no cover - console entry point convenience
+    """Run the CLI."""
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
