@@ -329,8 +329,16 @@ def _joined(parts: list[pl.Expr], sep: str = ", ") -> pl.Expr:
     return pl.when(out != "").then(out)
 
 
-def _prepare(frame: pl.DataFrame, ticker: str | None) -> pl.DataFrame:
-    """Parse a normalised frame and add one flag and one detail column per rule."""
+def _prepare(
+    frame: pl.DataFrame, ticker: str | None
+) -> tuple[pl.DataFrame, dict[str, pl.Expr]]:
+    """Parse a normalised frame and flag every rule.
+
+    Returns the frame with parsed private columns, one ``__f_<rule>`` flag per
+    rule and ``__bad``, plus the detail expression of each rule. Details are
+    only evaluated on the bad rows (see :func:`_explain`), which keeps a clean
+    million-row frame cheap.
+    """
     schema = frame.schema
     numerics = [c for c in _NUMERIC_COLUMNS if c in schema]
     prices = [c for c in PRICE_COLUMNS if c in schema]
@@ -339,76 +347,81 @@ def _prepare(frame: pl.DataFrame, ticker: str | None) -> pl.DataFrame:
         frame = frame.with_row_index(ROW_COLUMN, offset=1)
     frame = frame.with_columns(pl.col(ROW_COLUMN).cast(pl.Int64))
 
+    flags: dict[str, pl.Expr] = {}
+    details: dict[str, pl.Expr] = {}
+
     # ---- stage 1: parse into private columns
     exprs: list[pl.Expr] = []
     if ticker is not None:
         exprs.append(pl.lit(ticker, dtype=pl.String).alias("__ticker"))
+        flags["invalid_ticker"] = pl.lit(not re.match(TICKER_PATTERN, ticker))
+        details["invalid_ticker"] = pl.lit(f"ticker={ticker!r}")
         if "ticker" in schema:
             given = pl.col("ticker").cast(pl.String).str.strip_chars().str.to_uppercase()
-            mismatch = given.is_not_null() & (given != "") & (given != ticker)
-            exprs.append(mismatch.alias("__f_ticker_mismatch"))
-            exprs.append(
-                pl.concat_str(pl.lit("ticker column says "), pl.col("ticker").cast(pl.String),
-                              pl.lit(f", file is for {ticker}")).alias("__d_ticker_mismatch")
+            flags["ticker_mismatch"] = given.is_not_null() & (given != "") & (given != ticker)
+            details["ticker_mismatch"] = pl.concat_str(
+                pl.lit("ticker column says "),
+                pl.col("ticker").cast(pl.String),
+                pl.lit(f", file is for {ticker}"),
             )
-        valid = bool(re.match(TICKER_PATTERN, ticker))
-        exprs.append(pl.lit(not valid).alias("__f_invalid_ticker"))
-        exprs.append(pl.lit(f"ticker={ticker!r}").alias("__d_invalid_ticker"))
     else:
         raw = pl.col("ticker").cast(pl.String).str.strip_chars()
         norm = raw.str.to_uppercase()
         exprs.append(pl.when(norm != "").then(norm).alias("__ticker"))
-        exprs.append((~norm.fill_null("").str.contains(TICKER_PATTERN)).alias("__f_invalid_ticker"))
-        exprs.append(
-            pl.when(raw.fill_null("") == "").then(pl.lit("ticker is empty"))
+        flags["invalid_ticker"] = ~norm.fill_null("").str.contains(TICKER_PATTERN)
+        details["invalid_ticker"] = (
+            pl.when(raw.fill_null("") == "")
+            .then(pl.lit("ticker is empty"))
             .otherwise(pl.concat_str(pl.lit("ticker='"), raw, pl.lit("'")))
-            .alias("__d_invalid_ticker")
         )
     date, date_text, bad_date = _date_exprs(schema["date"])
-    exprs += [
-        date.alias("__date"),
-        pl.coalesce(date.cast(pl.String), date_text).alias("__date_text"),
-        bad_date.alias("__f_unparsable_date"),
+    exprs.append(date.alias("__date"))
+    flags["unparsable_date"] = bad_date
+    details["unparsable_date"] = (
         pl.when(date_text.fill_null("") == "")
         .then(pl.lit("date is empty"))
         .otherwise(pl.concat_str(pl.lit("date='"), date_text, pl.lit("'")))
-        .alias("__d_unparsable_date"),
-    ]
+    )
+    details["__date_text"] = pl.coalesce(pl.col("__date").cast(pl.String), date_text)
     for c in numerics:
         value, text, unparsable = _number_exprs(c, schema[c])
-        exprs += [value.alias(f"__v_{c}"), text.alias(f"__t_{c}"), unparsable.alias(f"__u_{c}")]
+        exprs += [value.alias(f"__v_{c}"), unparsable.alias(f"__u_{c}")]
+        details[f"__t_{c}"] = text
     frame = frame.with_columns(exprs)
 
     # ---- stage 2: finite values (NaN/inf -> null: Polars orders NaN above every number)
     v = {c: pl.col(f"__v_{c}") for c in numerics}
-    finite = {c: pl.when(v[c].is_finite()).then(v[c]) for c in numerics}
-    frame = frame.with_columns([e.alias(f"__x_{c}") for c, e in finite.items()])
+    frame = frame.with_columns([pl.when(v[c].is_finite()).then(v[c]).alias(f"__x_{c}") for c in v])
     x = {c: pl.col(f"__x_{c}") for c in numerics}
 
-    def per_column(cols: list[str], flag, detail) -> tuple[pl.Expr, pl.Expr]:
-        flags = [flag(c).fill_null(False) for c in cols]
-        any_flag = pl.any_horizontal(flags) if flags else pl.lit(False)
-        details = _joined([pl.when(f).then(detail(c)) for f, c in zip(flags, cols, strict=True)])
-        return any_flag, details
+    def per_column(rule: str, cols: list[str], flag, detail) -> None:
+        col_flags = [flag(c).fill_null(False) for c in cols]
+        flags[rule] = pl.any_horizontal(col_flags) if col_flags else pl.lit(False)
+        details[rule] = _joined(
+            [pl.when(f).then(detail(c)) for f, c in zip(col_flags, cols, strict=True)]
+        )
 
-    rules: dict[str, tuple[pl.Expr, pl.Expr]] = {}
-    rules["unparsable_number"] = per_column(
+    per_column(
+        "unparsable_number",
         numerics,
         lambda c: pl.col(f"__u_{c}"),
         lambda c: pl.concat_str(pl.lit(f"{c}='"), pl.col(f"__t_{c}"), pl.lit("'")),
     )
-    rules["missing_value"] = per_column(
+    per_column(
+        "missing_value",
         numerics,
         lambda c: ~pl.col(f"__u_{c}") & (v[c].is_null() | v[c].is_nan()),
-        lambda c: pl.lit(f"{c} is ") + pl.when(v[c].is_nan()).then(pl.lit("NaN"))
-        .otherwise(pl.lit("empty")),
+        lambda c: pl.lit(f"{c} is ")
+        + pl.when(v[c].is_nan()).then(pl.lit("NaN")).otherwise(pl.lit("empty")),
     )
-    rules["infinite_value"] = per_column(
+    per_column(
+        "infinite_value",
         numerics,
         lambda c: v[c].is_infinite(),
         lambda c: pl.concat_str(pl.lit(f"{c}="), _fmt(v[c])),
     )
-    rules["non_positive_price"] = per_column(
+    per_column(
+        "non_positive_price",
         prices,
         lambda c: x[c] <= 0,
         lambda c: pl.concat_str(pl.lit(f"{c}="), _fmt(x[c]), pl.lit(" <= 0")),
@@ -417,54 +430,57 @@ def _prepare(frame: pl.DataFrame, ticker: str | None) -> pl.DataFrame:
     # so one bad value gives one violation
     hi, lo, op, cl = (pl.when(x[c] > 0).then(x[c]) for c in ("high", "low", "open", "close"))
     high_below_low = (hi < lo).fill_null(False)
-    rules["high_below_low"] = (
-        high_below_low,
-        pl.concat_str(pl.lit("high="), _fmt(hi), pl.lit(" < low="), _fmt(lo)),
+    flags["high_below_low"] = high_below_low
+    details["high_below_low"] = pl.concat_str(
+        pl.lit("high="), _fmt(hi), pl.lit(" < low="), _fmt(lo)
     )
     top, bottom = pl.max_horizontal(op, cl), pl.min_horizontal(op, cl)
     both = op.is_not_null() & cl.is_not_null()
-    rules["high_below_open_close"] = (
-        (both & (hi < top) & ~high_below_low).fill_null(False),
-        pl.concat_str(pl.lit("high="), _fmt(hi), pl.lit(" < max(open, close)="), _fmt(top)),
+    flags["high_below_open_close"] = both & (hi < top) & ~high_below_low
+    details["high_below_open_close"] = pl.concat_str(
+        pl.lit("high="), _fmt(hi), pl.lit(" < max(open, close)="), _fmt(top)
     )
-    rules["low_above_open_close"] = (
-        (both & (lo > bottom) & ~high_below_low).fill_null(False),
-        pl.concat_str(pl.lit("low="), _fmt(lo), pl.lit(" > min(open, close)="), _fmt(bottom)),
+    flags["low_above_open_close"] = both & (lo > bottom) & ~high_below_low
+    details["low_above_open_close"] = pl.concat_str(
+        pl.lit("low="), _fmt(lo), pl.lit(" > min(open, close)="), _fmt(bottom)
     )
-    vol = x["volume"]
-    rules["negative_volume"] = (
-        (vol < 0).fill_null(False),
-        pl.concat_str(pl.lit("volume="), _fmt(vol), pl.lit(" < 0")),
-    )
+    flags["negative_volume"] = x["volume"] < 0
+    details["negative_volume"] = pl.concat_str(pl.lit("volume="), _fmt(x["volume"]), pl.lit(" < 0"))
     keyed = pl.col("__ticker").is_not_null() & pl.col("__date").is_not_null()
     first = pl.col(ROW_COLUMN).min().over(["__ticker", "__date"])
-    rules["duplicate_date"] = (
-        (keyed & (pl.col(ROW_COLUMN) != first)).fill_null(False),
-        pl.concat_str(pl.lit("first seen at row "), first.cast(pl.String)),
+    frame = frame.with_columns(pl.when(keyed).then(first).alias("__first_row"))
+    flags["duplicate_date"] = pl.col(ROW_COLUMN) != pl.col("__first_row")
+    details["duplicate_date"] = pl.concat_str(
+        pl.lit("first seen at row "), pl.col("__first_row").cast(pl.String)
     )
+    flags.setdefault("ticker_mismatch", pl.lit(False))
+    details.setdefault("ticker_mismatch", pl.lit(None, dtype=pl.String))
+
     frame = frame.with_columns(
-        [flag.alias(f"__f_{r}") for r, (flag, _) in rules.items()]
-        + [detail.alias(f"__d_{r}") for r, (_, detail) in rules.items()]
+        [flags[r].fill_null(False).alias(f"__f_{r}") for r in _ROW_RULES]
+    ).with_columns(pl.any_horizontal([pl.col(f"__f_{r}") for r in _ROW_RULES]).alias("__bad"))
+    return frame, details
+
+
+def _explain(prepared: pl.DataFrame, details: dict[str, pl.Expr]) -> pl.DataFrame:
+    """Return the bad rows with text, detail, ``__rules`` and ``__details`` columns."""
+    bad = prepared.filter(pl.col("__bad"))
+    bad = bad.with_columns([e.alias(k) for k, e in details.items() if k.startswith("__")])
+    bad = bad.with_columns(
+        [details[r].alias(f"__d_{r}") for r in _ROW_RULES]
     )
-    if ticker is None or "ticker" not in schema:
-        frame = frame.with_columns(
-            pl.lit(False).alias("__f_ticker_mismatch"),
-            pl.lit(None, dtype=pl.String).alias("__d_ticker_mismatch"),
-        )
     flags = [pl.col(f"__f_{r}") for r in _ROW_RULES]
-    frame = frame.with_columns(
-        pl.any_horizontal(flags).alias("__bad"),
-        _joined([pl.when(f).then(pl.lit(r)) for f, r in zip(flags, _ROW_RULES, strict=True)],
-                ";").alias("__rules"),
+    return bad.with_columns(
+        _joined(
+            [pl.when(f).then(pl.lit(r)) for f, r in zip(flags, _ROW_RULES, strict=True)], ";"
+        ).alias("__rules"),
         _joined(
             [pl.when(pl.col(f"__f_{r}")).then(pl.col(f"__d_{r}")) for r in _ROW_RULES], "; "
         ).alias("__details"),
     )
-    return frame
 
 
-def _violations(prepared: pl.DataFrame, source: str) -> list[Violation]:
-    bad = prepared.filter(pl.col("__bad"))
+def _violations(bad: pl.DataFrame, source: str) -> list[Violation]:
     if bad.height == 0:
         return []
     parts = []
@@ -554,8 +570,9 @@ def check_bars(
     if missing is not None:
         raise BarsValidationError([missing])
     original = [c for c in frame.columns if c != ROW_COLUMN]
-    prepared = _prepare(frame, ticker)
-    violations = _violations(prepared, source)
+    prepared, details = _prepare(frame, ticker)
+    bad = _explain(prepared, details)
+    violations = _violations(bad, source)
 
     out_cols = [c for c in CANONICAL_COLUMNS if c != ADJ_CLOSE or ADJ_CLOSE in frame.columns]
     good = prepared.filter(~pl.col("__bad")).select(
@@ -563,7 +580,7 @@ def check_bars(
         + [pl.col(f"__x_{c}").alias(c) for c in out_cols[2:]]
     )
     good = good.cast({c: BARS_SCHEMA[c] for c in out_cols}).sort(["ticker", "date"])
-    rejected = prepared.filter(pl.col("__bad")).select(
+    rejected = bad.select(
         pl.lit(source).alias("source_file"),
         pl.col(ROW_COLUMN).alias("source_row"),
         pl.col("__ticker").alias("ticker"),
