@@ -1,4 +1,4 @@
-"""Command-line interface: ``engine data import|demo|list`` (and, later, ``engine features``).
+"""Command-line interface: ``engine data import|demo|list`` and ``engine features``.
 
 The CLI is thin: each command parses its options, calls one engine function
 and prints the result. Expected errors (bad bars, existing data, bad paths)
@@ -9,15 +9,24 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
 
 from engine.bars import BarsValidationError
+from engine.feature_job import run_feature_job
 from engine.importer import import_bars, import_demo
 from engine.paths import DATA_DIR_ENV, resolve_data_dir
 from engine.store import BarStore
@@ -176,8 +185,81 @@ def list_command(data_dir: DataDirOption = None, as_json: JsonOption = False) ->
 
 
 # ---------------------------------------------------------------- engine features
-# The `features` command is added here by the features pipeline (engine/features.py).
-# Keep it thin like the commands above: parse, call one engine function, print.
+
+_DATE_FORMATS = ["%Y-%m-%d"]
+
+
+@app.command("features")
+def features_command(
+    tickers: Annotated[
+        str,
+        typer.Option(
+            "--tickers",
+            help="'all' (every stored security), a named list (default, stocks, etfs) "
+            "or a comma list such as AAPL,MSFT.",
+        ),
+    ] = "all",
+    start: Annotated[
+        datetime | None,
+        typer.Option("--start", formats=_DATE_FORMATS, show_default=False,
+                     help="First date kept (history before it still warms up the windows)."),
+    ] = None,
+    end: Annotated[
+        datetime | None,
+        typer.Option("--end", formats=_DATE_FORMATS, show_default=False, help="Last date kept."),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Write the features to this Parquet file (atomically).",
+                     show_default=False),
+    ] = None,
+    features: Annotated[
+        str | None,
+        typer.Option("--features", help="Comma list of features (default: all 17).",
+                     show_default=False),
+    ] = None,
+    data_dir: DataDirOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Compute the 17 causal pattern features for stored tickers."""
+    names = [f.strip() for f in features.split(",") if f.strip()] if features else None
+    with Progress(
+        TextColumn("features"), BarColumn(), MofNCompleteColumn(), TextColumn("tickers"),
+        TimeElapsedColumn(), console=Console(stderr=True), transient=True, disable=as_json,
+    ) as bar:
+        task = bar.add_task("features", total=None)
+        report = _run(
+            run_feature_job,
+            _store(data_dir),
+            tickers,
+            start=start.date() if start else None,
+            end=end.date() if end else None,
+            out=out,
+            features=names,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    summary = report.to_dict()
+    if as_json:
+        _print_json(summary)
+        return
+    console = Console(highlight=False)
+    console.print(
+        f"{summary['rows']} rows x {len(summary['features'])} features for "
+        f"{len(summary['tickers'])} tickers, {summary['start']} to {summary['end']}, "
+        f"in {summary['seconds']:.2f} s"
+    )
+    console.print(f"vix_term_structure variant: {summary['vix_variant']} "
+                  f"({summary['vix_variant_reason']})", markup=False)
+    if summary["synthetic_tickers"]:
+        console.print(f"synthetic tickers: {', '.join(summary['synthetic_tickers'])}")
+    table = Table(title="warm-up rows (leading rows with a null feature)")
+    table.add_column("ticker")
+    table.add_column("warm-up rows", justify="right")
+    for ticker, rows in summary["warm_up_rows"].items():
+        table.add_row(ticker, str(rows))
+    console.print(table)
+    if report.out:
+        console.print(f"wrote {report.out} and {report.manifest_path}", markup=False)
 
 
 def main() -> None:  # pragma: no cover - console entry point convenience
