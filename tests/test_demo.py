@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
-import time
 
 import numpy as np
 import polars as pl
@@ -261,14 +260,6 @@ def test_ranges_and_overnight_gaps(demo: DemoUniverse) -> None:
     xlk = _ticker(demo.bars, "XLK")
     xlk_gap = np.log(xlk["open"].to_numpy()[1:] / xlk["close"].to_numpy()[:-1])
     assert _corr(xlk_gap, spy_gap) > 0.3
-
-
-def test_generation_is_fast() -> None:
-    """Generation (data already imported) stays well inside its time budget."""
-    generate_demo_universe(seed=3)
-    start = time.perf_counter()
-    generate_demo_universe(seed=3)
-    assert time.perf_counter() - start < 2.0
 
 
 def test_idiosyncratic_volatility_clusters(demo: DemoUniverse) -> None:
