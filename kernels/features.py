@@ -289,8 +289,8 @@ def panel_features_py(
     return out
 
 
-_finite_or_nan = njit(cache=True)(_finite_or_nan_py)
-_ratio = njit(cache=True)(_ratio_py)
-_log_ratio = njit(cache=True)(_log_ratio_py)
-ticker_features = njit(cache=True)(ticker_features_py)
-panel_features = njit(cache=True, parallel=True)(panel_features_py)
+_finite_or_nan = njit(cache=True, error_model="numpy")(_finite_or_nan_py)
+_ratio = njit(cache=True, error_model="numpy")(_ratio_py)
+_log_ratio = njit(cache=True, error_model="numpy")(_log_ratio_py)
+ticker_features = njit(cache=True, error_model="numpy")(ticker_features_py)
+panel_features = njit(cache=True, parallel=True, error_model="numpy")(panel_features_py)

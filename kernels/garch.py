@@ -336,13 +336,13 @@ def rolling_garch_sigma_py(
     return sigma
 
 
-garch_backcast = njit(cache=True)(garch_backcast_py)
-garch_filter = njit(cache=True)(garch_filter_py)
-garch_step = njit(cache=True)(garch_step_py)
-garch_loglik = njit(cache=True)(garch_loglik_py)
-_score_pass = njit(cache=True)(_score_pass_py)
-_project = njit(cache=True)(_project_py)
-garch_prepare = njit(cache=True)(garch_prepare_py)
-garch_start = njit(cache=True)(garch_start_py)
-garch_fit = njit(cache=True)(garch_fit_py)
-rolling_garch_sigma = njit(cache=True)(rolling_garch_sigma_py)
+garch_backcast = njit(cache=True, error_model="numpy")(garch_backcast_py)
+garch_filter = njit(cache=True, error_model="numpy")(garch_filter_py)
+garch_step = njit(cache=True, error_model="numpy")(garch_step_py)
+garch_loglik = njit(cache=True, error_model="numpy")(garch_loglik_py)
+_score_pass = njit(cache=True, error_model="numpy")(_score_pass_py)
+_project = njit(cache=True, error_model="numpy")(_project_py)
+garch_prepare = njit(cache=True, error_model="numpy")(garch_prepare_py)
+garch_start = njit(cache=True, error_model="numpy")(garch_start_py)
+garch_fit = njit(cache=True, error_model="numpy")(garch_fit_py)
+rolling_garch_sigma = njit(cache=True, error_model="numpy")(rolling_garch_sigma_py)

@@ -187,8 +187,9 @@ def rolling_corr_cov_py(
             vy = 0.0 if const_y else max(syy, 0.0)
             cov_out[t] = 0.0 if (const_x or const_y) else sxy / (window - 1)
             var_y_out[t] = vy / (window - 1)
-            if vx > 0.0 and vy > 0.0:
-                corr_out[t] = sxy / math.sqrt(vx * vy)
+            den = math.sqrt(vx) * math.sqrt(vy)  # not sqrt(vx * vy): that can underflow
+            if den > 0.0:
+                corr_out[t] = sxy / den
                 constant_out[t] = 0.0
             else:
                 corr_out[t] = np.nan
@@ -301,10 +302,10 @@ def rolling_min_max_py(
             max_out[t] = np.nan
 
 
-_exact_moments = njit(cache=True)(_exact_moments_py)
-_exact_comoments = njit(cache=True)(_exact_comoments_py)
-log_return = njit(cache=True)(log_return_py)
-rolling_mean_std = njit(cache=True)(rolling_mean_std_py)
-rolling_corr_cov = njit(cache=True)(rolling_corr_cov_py)
-rolling_skew = njit(cache=True)(rolling_skew_py)
-rolling_min_max = njit(cache=True)(rolling_min_max_py)
+_exact_moments = njit(cache=True, error_model="numpy")(_exact_moments_py)
+_exact_comoments = njit(cache=True, error_model="numpy")(_exact_comoments_py)
+log_return = njit(cache=True, error_model="numpy")(log_return_py)
+rolling_mean_std = njit(cache=True, error_model="numpy")(rolling_mean_std_py)
+rolling_corr_cov = njit(cache=True, error_model="numpy")(rolling_corr_cov_py)
+rolling_skew = njit(cache=True, error_model="numpy")(rolling_skew_py)
+rolling_min_max = njit(cache=True, error_model="numpy")(rolling_min_max_py)
