@@ -123,8 +123,9 @@ def compute_features(
         and ETFs to ``SPY`` (see ``engine.universe.sector_benchmark_map``).
     vix_variant : {"auto", "vix_vix3m", "vix_mean60", "market_vol_ratio"}
         How ``vix_term_structure`` is computed. ``"auto"`` takes the first
-        variant whose inputs have a bar on every output date; pin the variant
-        when serving a model so new data cannot switch it.
+        variant whose inputs have a bar on or before the first output date
+        (later dates they lack give null); pin the variant when serving a
+        model so that a different history cannot switch it.
     progress : callable, optional
         Called as ``progress(done, total)`` in tickers after each chunk.
 
@@ -359,23 +360,26 @@ def _choose_vix_variant(
     if requested != "auto":
         _require(available, needs[requested], "input", {_VIX_FEATURE})
         return requested, "chosen by the caller"
-    dates = panel.select("date").unique()
+    # Decided from bars on or before the first output date only, so that no
+    # later bar (a missing VIX value, say) can switch the variant of past rows.
+    first = panel.get_column("date").min()
     reasons = []
     for variant in ("vix_vix3m", "vix_mean60"):
         absent = [t for t in needs[variant] if t not in available]
         if absent:
             reasons.append(f"{variant}: no {', '.join(absent)} in bars")
             continue
-        uncovered = dates
-        for ticker in needs[variant]:
-            own = _series_of(bars, ticker).filter(pl.col("close").is_not_null())
-            uncovered = uncovered.join(own.select("date"), on="date", how="anti")
-        if uncovered.height == 0:
-            return variant, f"{' and '.join(needs[variant])} cover every output date"
-        first = uncovered.get_column("date").min()
+        starts = {
+            t: _series_of(bars, t).filter(pl.col("close").is_not_null()).get_column("date").min()
+            for t in needs[variant]
+        }
+        late = {t: d for t, d in starts.items() if d is None or d > first}
+        if not late:
+            return variant, f"{' and '.join(needs[variant])} start on or before {first}"
         reasons.append(
-            f"{variant}: {' / '.join(needs[variant])} lack {uncovered.height} of "
-            f"{dates.height} output dates (first {first})"
+            f"{variant}: "
+            + ", ".join(f"{t} starts {d}" for t, d in late.items())
+            + f", after the first output date {first}"
         )
     _require(available, [market], "market benchmark", {_VIX_FEATURE})
     return "market_vol_ratio", "; ".join(reasons)

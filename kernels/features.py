@@ -142,9 +142,6 @@ def ticker_features_py(
                 out[4, t] = np.nan
                 continue
             sign_s = np.sign(s)
-            if sign_s == 0.0:
-                out[4, t] = 0.0
-                continue
             hits = 0
             complete = True
             for j in range(t - 6, t + 1):
@@ -153,7 +150,12 @@ def ticker_features_py(
                     break
                 if np.sign(r[j]) == sign_s:
                     hits += 1
-            out[4, t] = sign_s * hits / 7.0 if complete else np.nan
+            if not complete:
+                out[4, t] = np.nan
+            elif sign_s == 0.0:
+                out[4, t] = 0.0
+            else:
+                out[4, t] = sign_s * hits / 7.0
 
     if wanted[5]:  # volatility_clustering
         q = r * r
@@ -199,7 +201,7 @@ def ticker_features_py(
     if wanted[10]:  # end_of_day_momentum
         for t in range(n):
             span = high[t] - low[t]
-            if span == 0.0:
+            if span == 0.0 and close[t] == close[t]:
                 out[10, t] = 0.0
             else:
                 out[10, t] = _ratio(close[t] - low[t], span) - 0.5
