@@ -87,7 +87,7 @@ class FeatureResult:
     """A feature frame and its manifest."""
 
     frame: pl.DataFrame
-    manifest: FeatureManifest
+    manifest: FeatureManifest | None
 
 
 def compute_features(
@@ -147,15 +147,7 @@ def compute_features(
     --------
     build_features : the same, with the manifest.
     """
-    return build_features(
-        bars,
-        features,
-        tickers=tickers,
-        market=market,
-        sector_map=sector_map,
-        vix_variant=vix_variant,
-        progress=progress,
-    ).frame
+    return _build(bars, features, tickers, market, sector_map, vix_variant, progress, False).frame
 
 
 def build_features(
@@ -169,14 +161,27 @@ def build_features(
     progress: ProgressCallback | None = None,
 ) -> FeatureResult:
     """Compute features as :func:`compute_features` does, and return the manifest too."""
+    return _build(bars, features, tickers, market, sector_map, vix_variant, progress, True)
+
+
+def _build(
+    bars: pl.DataFrame,
+    features: Sequence[str] | None,
+    tickers: Sequence[str] | None,
+    market: str,
+    sector_map: Mapping[str, str] | None,
+    vix_variant: str,
+    progress: ProgressCallback | None,
+    with_manifest: bool,
+) -> FeatureResult:
     names = _check_feature_names(features)
-    bars = _canonical_bars(bars)
-    available = bars.get_column("ticker").unique().sort().to_list()
+    source = SortedBars.of(bars)
+    available = source.tickers
     out_tickers = _output_tickers(tickers, available)
     sectors = sector_benchmark_map(out_tickers, sector_map)
 
-    panel = bars.filter(pl.col("ticker").is_in(out_tickers))
-    n_rows = panel.height
+    panel = source.subset(out_tickers)
+    n_rows = panel.frame.height
     market_return = np.full(n_rows, np.nan)
     sector_r20 = np.full(n_rows, np.nan)
     vix_term = np.full(n_rows, np.nan)
@@ -184,29 +189,28 @@ def build_features(
 
     if _MARKET_FEATURES & set(names):
         _require(available, [market], "market benchmark", _MARKET_FEATURES & set(names))
-        market_return = _aligned(panel, _market_returns(bars, market), "value")
+        market_return = _align(panel.days, source.days_of(market), _market_return(source, market))
     if _SECTOR_FEATURES & set(names):
         needed = sorted({sectors[t] for t in out_tickers})
         _require(available, needed, "sector benchmark", _SECTOR_FEATURES)
-        sector_frame = pl.concat([_sector_r20(bars, s) for s in needed])
-        keyed = panel.select("ticker", "date").with_columns(
-            sector=pl.col("ticker").replace_strict(sectors, return_dtype=pl.String)
-        )
-        sector_r20 = _column(
-            keyed.join(sector_frame, on=["sector", "date"], how="left", maintain_order="left"),
-            "value",
-        )
+        r20 = {s: log_return(source.column(s, "close"), 20) for s in needed}
+        for ticker in out_tickers:
+            rows = panel.slice_of(ticker)
+            sector = sectors[ticker]
+            sector_r20[rows] = _align(panel.days[rows], source.days_of(sector), r20[sector])
     if _VIX_FEATURE in names:
-        variant, reason = _choose_vix_variant(bars, panel, available, market, vix_variant)
-        vix_term = _aligned(panel, _vix_series(bars, variant, market), "value")
+        variant, reason = _choose_vix_variant(source, panel, market, vix_variant)
+        vix_days, vix_values = _vix_series(source, variant, market)
+        vix_term = _align(panel.days, vix_days, vix_values)
 
     wanted = np.array([name in names for name in FEATURE_NAMES])
-    offsets = _offsets(panel)
-    values = _run_kernel(panel, offsets, market_return, sector_r20, vix_term, wanted, progress)
+    values = _run_kernel(panel, market_return, sector_r20, vix_term, wanted, progress)
 
-    frame = panel.select("ticker", "date").with_columns(
+    frame = panel.frame.select("ticker", "date").with_columns(
         pl.Series(name, values[FEATURE_NAMES.index(name)]).fill_nan(None) for name in names
     )
+    if not with_manifest:
+        return FeatureResult(frame=frame, manifest=None)
     manifest = FeatureManifest(
         feature_names=tuple(names),
         tickers=tuple(out_tickers),
@@ -219,21 +223,91 @@ def build_features(
             "max_window": GARCH_MAX_WINDOW,
             "min_obs": GARCH_MIN_OBS,
         },
-        fingerprint=bars_fingerprint(bars),
+        fingerprint=source.fingerprint(),
         versions=package_versions(),
     )
     return FeatureResult(frame=frame, manifest=manifest)
 
 
+@dataclass(frozen=True)
+class SortedBars:
+    """Canonical bars sorted by (ticker, date), with each ticker's row range.
+
+    Slicing a ticker out is O(1) instead of a string filter over every row.
+    """
+
+    frame: pl.DataFrame
+    ranges: dict[str, tuple[int, int]]
+    days: np.ndarray  # date as int32 days since the epoch, one per row
+
+    @classmethod
+    def of(cls, bars: pl.DataFrame) -> SortedBars:
+        """Check, cast and sort ``bars``; raise ``ValueError`` on duplicates or null keys."""
+        frame = _canonical_bars(bars)
+        runs = frame.get_column("ticker").rle()
+        stops = np.cumsum(runs.struct.field("len").to_numpy())
+        starts = stops - runs.struct.field("len").to_numpy()
+        ranges = {
+            t: (int(a), int(b))
+            for t, a, b in zip(runs.struct.field("value").to_list(), starts, stops, strict=True)
+        }
+        days = frame.get_column("date").cast(pl.Int32).to_numpy()
+        return cls(frame=frame, ranges=ranges, days=days)
+
+    @property
+    def tickers(self) -> list[str]:
+        """Tickers in sorted order."""
+        return list(self.ranges)
+
+    def slice_of(self, ticker: str) -> slice:
+        """The rows of ``ticker``."""
+        a, b = self.ranges[ticker]
+        return slice(a, b)
+
+    def days_of(self, ticker: str) -> np.ndarray:
+        """The dates of ``ticker`` as day numbers."""
+        return self.days[self.slice_of(ticker)]
+
+    def column(self, ticker: str, name: str) -> np.ndarray:
+        """One column of one ticker as contiguous float64, nulls as NaN."""
+        a, b = self.ranges[ticker]
+        return _column(self.frame.slice(a, b - a), name)
+
+    def subset(self, tickers: Sequence[str]) -> SortedBars:
+        """The rows of ``tickers`` (which must be sorted), as a new ``SortedBars``."""
+        if list(tickers) == self.tickers:
+            return self
+        mask = np.zeros(self.frame.height, dtype=bool)
+        ranges = {}
+        start = 0
+        for ticker in tickers:
+            a, b = self.ranges[ticker]
+            mask[a:b] = True
+            ranges[ticker] = (start, start + b - a)
+            start += b - a
+        return SortedBars(
+            frame=self.frame.filter(pl.Series(mask)), ranges=ranges, days=self.days[mask]
+        )
+
+    def offsets(self) -> np.ndarray:
+        """Row offsets of each ticker, ``len(tickers) + 1`` of them."""
+        stops = [b for _, b in self.ranges.values()]
+        return np.asarray([0, *stops], dtype=np.int64)
+
+    def fingerprint(self) -> str:
+        """SHA-256 over tickers, row counts, dates and prices; stable across runs and versions."""
+        digest = hashlib.sha256()
+        for ticker, (a, b) in self.ranges.items():
+            digest.update(f"{ticker}:{b - a};".encode())
+        digest.update(self.days.tobytes())
+        for name in PRICE_COLUMNS:
+            digest.update(_column(self.frame, name).tobytes())
+        return digest.hexdigest()
+
+
 def bars_fingerprint(bars: pl.DataFrame) -> str:
-    """SHA-256 of the canonical bars (ticker, date and prices, sorted), stable across runs."""
-    bars = bars.sort("ticker", "date")
-    digest = hashlib.sha256()
-    digest.update("\n".join(bars.get_column("ticker").to_list()).encode())
-    digest.update(bars.get_column("date").cast(pl.Int32).to_numpy().tobytes())
-    for name in PRICE_COLUMNS:
-        digest.update(_column(bars, name).tobytes())
-    return digest.hexdigest()
+    """SHA-256 of the canonical bars (sorted tickers, dates and prices), stable across runs."""
+    return SortedBars.of(bars).fingerprint()
 
 
 def package_versions() -> dict[str, str]:
@@ -272,12 +346,18 @@ def _canonical_bars(bars: pl.DataFrame) -> pl.DataFrame:
         pl.col("ticker").cast(pl.String),
         pl.col("date").cast(pl.Date),
         *(pl.col(c).cast(pl.Float64) for c in PRICE_COLUMNS),
-    ).sort("ticker", "date")
-    duplicated = bars.filter(pl.struct("ticker", "date").is_duplicated())
+    )
+    null_keys = bars.select(pl.any_horizontal(pl.col("ticker", "date").is_null()).sum()).item()
+    if null_keys:
+        raise ValueError(f"bars hold {null_keys} rows with a null ticker or date")
+    ticker, day = pl.col("ticker"), pl.col("date")
+    same = ticker == ticker.shift(1)
+    in_order = (ticker > ticker.shift(1)) | (same & (day >= day.shift(1)))
+    if not bars.select(in_order.slice(1).all()).item():
+        bars = bars.sort("ticker", "date")
+    duplicated = bars.filter(same & (day == day.shift(1)))
     if duplicated.height:
-        shown = ", ".join(
-            f"{t} {d}" for t, d in duplicated.select("ticker", "date").unique().head(5).rows()
-        )
+        shown = ", ".join(f"{t} {d}" for t, d in duplicated.select("ticker", "date").head(5).rows())
         raise ValueError(
             f"bars hold {duplicated.height} rows with a duplicate (ticker, date), e.g. {shown}; "
             "each (ticker, date) must appear once"
@@ -299,7 +379,7 @@ def _output_tickers(tickers: Sequence[str] | None, available: list[str]) -> list
     return sorted(set(tickers))
 
 
-def _require(available: list[str], needed: list[str], role: str, features: set[str]) -> None:
+def _require(available: Sequence[str], needed: list[str], role: str, features: set[str]) -> None:
     missing = [t for t in needed if t not in available]
     if missing:
         raise ValueError(
@@ -315,38 +395,31 @@ def _column(frame: pl.DataFrame, name: str) -> np.ndarray:
     return np.ascontiguousarray(series.to_numpy(), dtype=np.float64)
 
 
-def _series_of(bars: pl.DataFrame, ticker: str) -> pl.DataFrame:
-    return bars.filter(pl.col("ticker") == ticker)
+def _align(target_days: np.ndarray, source_days: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Join ``values`` (on sorted ``source_days``) onto ``target_days``; absent dates give NaN.
+
+    Examples
+    --------
+    >>> _align(np.array([1, 2, 5]), np.array([2, 3, 5]), np.array([20.0, 30.0, 50.0]))
+    array([nan, 20., 50.])
+    """
+    out = np.full(target_days.shape[0], np.nan)
+    if source_days.shape[0] == 0:
+        return out
+    idx = np.searchsorted(source_days, target_days)
+    found = idx < source_days.shape[0]
+    found[found] = source_days[idx[found]] == target_days[found]
+    out[found] = values[idx[found]]
+    return out
 
 
-def _market_returns(bars: pl.DataFrame, market: str) -> pl.DataFrame:
+def _market_return(source: SortedBars, market: str) -> np.ndarray:
     """The market's daily log return on the market's own calendar."""
-    own = _series_of(bars, market)
-    return own.select("date").with_columns(value=log_return(_column(own, "close"), 1))
-
-
-def _sector_r20(bars: pl.DataFrame, sector: str) -> pl.DataFrame:
-    """A sector benchmark's 20-day log return on its own calendar."""
-    own = _series_of(bars, sector)
-    return own.select("date").with_columns(
-        sector=pl.lit(sector), value=log_return(_column(own, "close"), 20)
-    )
-
-
-def _aligned(panel: pl.DataFrame, series: pl.DataFrame, name: str) -> np.ndarray:
-    """Left-join a per-date series onto the panel's rows; a date it lacks gives NaN."""
-    joined = panel.select("date").join(
-        series.select("date", name), on="date", how="left", maintain_order="left"
-    )
-    return _column(joined, name)
+    return log_return(source.column(market, "close"), 1)
 
 
 def _choose_vix_variant(
-    bars: pl.DataFrame,
-    panel: pl.DataFrame,
-    available: list[str],
-    market: str,
-    requested: str,
+    source: SortedBars, panel: SortedBars, market: str, requested: str
 ) -> tuple[str, str]:
     if requested != "auto" and requested not in VIX_VARIANTS:
         raise ValueError(
@@ -358,78 +431,75 @@ def _choose_vix_variant(
         "market_vol_ratio": [market],
     }
     if requested != "auto":
-        _require(available, needs[requested], "input", {_VIX_FEATURE})
+        _require(source.tickers, needs[requested], "input", {_VIX_FEATURE})
         return requested, "chosen by the caller"
     # Decided from bars on or before the first output date only, so that no
     # later bar (a missing VIX value, say) can switch the variant of past rows.
-    first = panel.get_column("date").min()
+    first = int(panel.days.min())
     reasons = []
     for variant in ("vix_vix3m", "vix_mean60"):
-        absent = [t for t in needs[variant] if t not in available]
+        absent = [t for t in needs[variant] if t not in source.ranges]
         if absent:
             reasons.append(f"{variant}: no {', '.join(absent)} in bars")
             continue
-        starts = {
-            t: _series_of(bars, t).filter(pl.col("close").is_not_null()).get_column("date").min()
-            for t in needs[variant]
-        }
+        starts = {t: _first_valid_day(source, t) for t in needs[variant]}
         late = {t: d for t, d in starts.items() if d is None or d > first}
         if not late:
-            return variant, f"{' and '.join(needs[variant])} start on or before {first}"
+            return variant, f"{' and '.join(needs[variant])} start on or before {_iso_day(first)}"
         reasons.append(
             f"{variant}: "
-            + ", ".join(f"{t} starts {d}" for t, d in late.items())
-            + f", after the first output date {first}"
+            + ", ".join(f"{t} starts {_iso_day(d)}" for t, d in late.items())
+            + f", after the first output date {_iso_day(first)}"
         )
-    _require(available, [market], "market benchmark", {_VIX_FEATURE})
+    _require(source.tickers, [market], "market benchmark", {_VIX_FEATURE})
     return "market_vol_ratio", "; ".join(reasons)
 
 
-def _vix_series(bars: pl.DataFrame, variant: str, market: str) -> pl.DataFrame:
-    """The ``vix_term_structure`` series on its source's own calendar."""
-    if variant == "vix_vix3m":
-        vix = _series_of(bars, VIX_TICKER).select("date", pl.col("close").alias("vix"))
-        vix3m = _series_of(bars, VIX3M_TICKER).select("date", pl.col("close").alias("vix3m"))
-        both = vix.join(vix3m, on="date", how="inner", maintain_order="left")
-        return both.select("date", value=(pl.col("vix") / pl.col("vix3m")).log())
-    if variant == "vix_mean60":
-        own = _series_of(bars, VIX_TICKER)
-        level = _column(own, "close")
-        mean = np.empty_like(level)
-        rolling_mean_std(level, 60, mean, np.empty_like(level))
-        with np.errstate(divide="ignore", invalid="ignore"):
-            value = np.log(level / mean)
-        return own.select("date").with_columns(value=value)
-    own = _series_of(bars, market)
-    r = log_return(_column(own, "close"), 1)
-    sd10 = np.empty_like(r)
-    sd60 = np.empty_like(r)
-    rolling_mean_std(r, 10, np.empty_like(r), sd10)
-    rolling_mean_std(r, 60, np.empty_like(r), sd60)
+def _first_valid_day(source: SortedBars, ticker: str) -> int | None:
+    valid = source.days_of(ticker)[~np.isnan(source.column(ticker, "close"))]
+    return int(valid[0]) if valid.shape[0] else None
+
+
+def _iso_day(day: int | None) -> str:
+    if day is None:
+        return "never"
+    return (np.datetime64(0, "D") + np.timedelta64(day, "D")).astype(str)
+
+
+def _vix_series(source: SortedBars, variant: str, market: str) -> tuple[np.ndarray, np.ndarray]:
+    """The ``vix_term_structure`` series on its source's own calendar: (days, values)."""
     with np.errstate(divide="ignore", invalid="ignore"):
-        value = np.log(sd10 / sd60)
-    return own.select("date").with_columns(value=value)
-
-
-def _offsets(panel: pl.DataFrame) -> np.ndarray:
-    sizes = panel.group_by("ticker", maintain_order=True).len().get_column("len").to_numpy()
-    return np.concatenate(([0], np.cumsum(sizes))).astype(np.int64)
+        if variant == "vix_vix3m":
+            days = source.days_of(VIX_TICKER)
+            vix3m = _align(days, source.days_of(VIX3M_TICKER), source.column(VIX3M_TICKER, "close"))
+            return days, np.log(source.column(VIX_TICKER, "close") / vix3m)
+        if variant == "vix_mean60":
+            level = source.column(VIX_TICKER, "close")
+            mean = np.empty_like(level)
+            rolling_mean_std(level, 60, mean, np.empty_like(level))
+            return source.days_of(VIX_TICKER), np.log(level / mean)
+        r = _market_return(source, market)
+        sd10 = np.empty_like(r)
+        sd60 = np.empty_like(r)
+        rolling_mean_std(r, 10, np.empty_like(r), sd10)
+        rolling_mean_std(r, 60, np.empty_like(r), sd60)
+        return source.days_of(market), np.log(sd10 / sd60)
 
 
 def _run_kernel(
-    panel: pl.DataFrame,
-    offsets: np.ndarray,
+    panel: SortedBars,
     market_return: np.ndarray,
     sector_r20: np.ndarray,
     vix_term: np.ndarray,
     wanted: np.ndarray,
     progress: ProgressCallback | None,
 ) -> np.ndarray:
-    columns = [_column(panel, c) for c in PRICE_COLUMNS]
+    columns = [_column(panel.frame, c) for c in PRICE_COLUMNS]
+    offsets = panel.offsets()
     n_tickers = offsets.shape[0] - 1
     if progress is None:
         return panel_features(offsets, *columns, market_return, sector_r20, vix_term, wanted)
-    out = np.full((N_FEATURES, panel.height), np.nan)
+    out = np.empty((N_FEATURES, panel.frame.height))  # only wanted rows are written
     chunk = max(1, math.ceil(n_tickers / 20))
     for first in range(0, n_tickers, chunk):
         last = min(first + chunk, n_tickers)

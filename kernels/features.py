@@ -93,20 +93,24 @@ def ticker_features_py(
     vix_term : ndarray
         The ``vix_term_structure`` series on each of the ticker's dates.
     wanted : ndarray of bool, shape (17,)
-        Which features to compute; rows of ``out`` not wanted are left as is.
+        Which features to compute; rows of ``out`` not wanted are not written.
     out : ndarray, shape (17, n)
         Output, one row per feature in ``FEATURE_NAMES`` order.
     """
     n = close.shape[0]
     r = log_return(close, 1)
+    scratch = np.empty(n)
+    # Shared statistics, computed only when a wanted feature reads them.
     sd10 = np.empty(n)
     sd20 = np.empty(n)
     sd60 = np.empty(n)
-    scratch = np.empty(n)
-    rolling_mean_std(r, 10, scratch, sd10)
-    rolling_mean_std(r, 20, scratch, sd20)
-    rolling_mean_std(r, 60, scratch, sd60)
-    r5 = log_return(close, 5)
+    if wanted[2]:
+        rolling_mean_std(r, 10, scratch, sd10)
+    if wanted[0] or wanted[9]:
+        rolling_mean_std(r, 20, scratch, sd20)
+    if wanted[2] or wanted[7] or wanted[14]:
+        rolling_mean_std(r, 60, scratch, sd60)
+    r5 = log_return(close, 5) if (wanted[0] or wanted[14]) else scratch
     sqrt5 = math.sqrt(5.0)
 
     if wanted[0]:  # price_acceleration
@@ -269,10 +273,11 @@ def panel_features_py(
     """Run ``ticker_features`` for every ticker of a long panel, in parallel.
 
     Rows of ticker ``i`` are ``offsets[i]:offsets[i + 1]`` (sorted by date).
-    Returns an array of shape (17, n_rows); rows not wanted are NaN.
+    Returns an array of shape (17, n_rows); rows not wanted are left
+    uninitialised (never written, so their memory is never touched).
     """
     n_rows = close.shape[0]
-    out = np.full((N_FEATURES, n_rows), np.nan)
+    out = np.empty((N_FEATURES, n_rows))
     for i in prange(offsets.shape[0] - 1):
         a = offsets[i]
         b = offsets[i + 1]
