@@ -49,7 +49,7 @@ _LOG_2PI = math.log(2.0 * math.pi)
 
 
 def garch_backcast_py(e2: Float64Array1D) -> float:
-    """arch's starting variance: EWMA (0.94) weights over the first 75 squared residuals."""
+    """Starting variance as in arch: EWMA (0.94) weights on the first 75 squared residuals."""
     tau = min(75, e2.shape[0])
     num = 0.0
     den = 0.0
@@ -188,9 +188,10 @@ def garch_prepare_py(y: Float64Array1D) -> tuple[float, float]:
 
 
 def garch_start_py(y: Float64Array1D, backcast: float) -> Float64Array1D:
-    """Starting values as arch chooses them: ``mu`` at the sample mean and
-    ``(alpha, beta)`` the best point of a small grid, ``omega`` set by
-    variance targeting.
+    """Starting values as arch chooses them.
+
+    ``mu`` at the sample mean and ``(alpha, beta)`` the best point of a small
+    grid, with ``omega`` set by variance targeting.
     """
     n = y.shape[0]
     mu = y.sum() / n
