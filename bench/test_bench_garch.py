@@ -154,4 +154,5 @@ def test_refit_schedule_matches_kernel(sp500_returns, schedule):
     sigma = _rolling(sp500_returns)
     assert int(np.flatnonzero(np.isfinite(sigma))[0]) == schedule[0][0]
     assert schedule[0][1] == GARCH_MIN_OBS
-    assert all(b[0] - a[0] == GARCH_REFIT_EVERY for a, b in zip(schedule, schedule[1:], strict=False))
+    steps = [b[0] - a[0] for a, b in zip(schedule, schedule[1:], strict=False)]
+    assert all(step == GARCH_REFIT_EVERY for step in steps)
