@@ -339,7 +339,8 @@ def choose_vix_variant(
     for variant in VIX_VARIANTS[:2]:
         needed = vix_inputs(variant, market)
         if all(
-            t in frames and frames[t]["close"].notna().any()
+            t in frames
+            and frames[t]["close"].notna().any()
             and frames[t].index[frames[t]["close"].notna()].min() <= first
             for t in needed
         ):
@@ -368,8 +369,7 @@ def reference_features(
     features = [f for f in FEATURE_NAMES if f in features]
 
     frames = {
-        t: g.drop(columns="ticker").set_index("date")
-        for t, g in df.groupby("ticker", sort=True)
+        t: g.drop(columns="ticker").set_index("date") for t, g in df.groupby("ticker", sort=True)
     }
     if tickers is None:
         tickers = [t for t in frames if t not in VOLATILITY_INDICES]

@@ -303,7 +303,9 @@ def test_schema_rows_and_null_only_missing_values(args, subset):
     out = compute(bars, features)
     names = ALL if subset is None else [f for f in ALL if f in subset]
     assert list(out.schema.items()) == [
-        ("ticker", pl.String), ("date", pl.Date), *((f, pl.Float64) for f in names)
+        ("ticker", pl.String),
+        ("date", pl.Date),
+        *((f, pl.Float64) for f in names),
     ]
     keys = bars.filter(~pl.col("ticker").is_in(list(ref.VOLATILITY_INDICES)))
     keys = keys.select("ticker", "date").sort("ticker", "date")
