@@ -51,7 +51,7 @@ __all__ = [
 
 #: ``vix_term_structure`` variants, in the order ``"auto"`` tries them.
 VIX_VARIANTS: tuple[str, ...] = ("vix_vix3m", "vix_mean60", "market_vol_ratio")
-PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
+OHLCV_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
 _MARKET_FEATURES = frozenset({"market_beta_instability"})
 _SECTOR_FEATURES = frozenset({"sector_relative_strength"})
 _VIX_FEATURE = "vix_term_structure"
@@ -300,7 +300,7 @@ class SortedBars:
         for ticker, (a, b) in self.ranges.items():
             digest.update(f"{ticker}:{b - a};".encode())
         digest.update(self.days.tobytes())
-        for name in PRICE_COLUMNS:
+        for name in OHLCV_COLUMNS:
             digest.update(_column(self.frame, name).tobytes())
         return digest.hexdigest()
 
@@ -339,13 +339,13 @@ def _check_feature_names(features: Sequence[str] | None) -> list[str]:
 
 
 def _canonical_bars(bars: pl.DataFrame) -> pl.DataFrame:
-    missing = [c for c in ("ticker", "date", *PRICE_COLUMNS) if c not in bars.columns]
+    missing = [c for c in ("ticker", "date", *OHLCV_COLUMNS) if c not in bars.columns]
     if missing:
         raise ValueError(f"bars lack required column(s): {', '.join(missing)}")
     bars = bars.select(
         pl.col("ticker").cast(pl.String),
         pl.col("date").cast(pl.Date),
-        *(pl.col(c).cast(pl.Float64) for c in PRICE_COLUMNS),
+        *(pl.col(c).cast(pl.Float64) for c in OHLCV_COLUMNS),
     )
     null_keys = bars.select(pl.any_horizontal(pl.col("ticker", "date").is_null()).sum()).item()
     if null_keys:
@@ -494,7 +494,7 @@ def _run_kernel(
     wanted: np.ndarray,
     progress: ProgressCallback | None,
 ) -> np.ndarray:
-    columns = [_column(panel.frame, c) for c in PRICE_COLUMNS]
+    columns = [_column(panel.frame, c) for c in OHLCV_COLUMNS]
     offsets = panel.offsets()
     n_tickers = offsets.shape[0] - 1
     if progress is None:
