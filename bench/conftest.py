@@ -139,6 +139,8 @@ def summary_lines(benchmarks) -> list[str]:
                 row += f"  {info['rows']:,} rows, {rps / 1e6:.3f} M rows/s"
                 if info.get("role") == "ours":
                     throughput[group] = rps
+            if "sequences" in info:
+                row += f"  {info['sequences']:,} sequences, {info['sequences'] / median:,.0f} seq/s"
             if "compile_s" in info:
                 row += f"  -> numba compile {info['compile_s']:.2f} s (cold cache, subprocess)"
             lines.append(row)

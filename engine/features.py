@@ -29,6 +29,7 @@ from importlib import metadata
 import numpy as np
 import polars as pl
 
+from engine.panel import sorted_panel, ticker_ranges
 from engine.universe import (
     MARKET_BENCHMARK,
     VIX3M_TICKER,
@@ -244,15 +245,8 @@ class SortedBars:
     def of(cls, bars: pl.DataFrame) -> SortedBars:
         """Check, cast and sort ``bars``; raise ``ValueError`` on duplicates or null keys."""
         frame = _canonical_bars(bars)
-        runs = frame.get_column("ticker").rle()
-        stops = np.cumsum(runs.struct.field("len").to_numpy())
-        starts = stops - runs.struct.field("len").to_numpy()
-        ranges = {
-            t: (int(a), int(b))
-            for t, a, b in zip(runs.struct.field("value").to_list(), starts, stops, strict=True)
-        }
         days = frame.get_column("date").cast(pl.Int32).to_numpy()
-        return cls(frame=frame, ranges=ranges, days=days)
+        return cls(frame=frame, ranges=ticker_ranges(frame), days=days)
 
     @property
     def tickers(self) -> list[str]:
@@ -347,22 +341,7 @@ def _canonical_bars(bars: pl.DataFrame) -> pl.DataFrame:
         pl.col("date").cast(pl.Date),
         *(pl.col(c).cast(pl.Float64) for c in OHLCV_COLUMNS),
     )
-    null_keys = bars.select(pl.any_horizontal(pl.col("ticker", "date").is_null()).sum()).item()
-    if null_keys:
-        raise ValueError(f"bars hold {null_keys} rows with a null ticker or date")
-    ticker, day = pl.col("ticker"), pl.col("date")
-    same = ticker == ticker.shift(1)
-    in_order = (ticker > ticker.shift(1)) | (same & (day >= day.shift(1)))
-    if not bars.select(in_order.slice(1).all()).item():
-        bars = bars.sort("ticker", "date")
-    duplicated = bars.filter(same & (day == day.shift(1)))
-    if duplicated.height:
-        shown = ", ".join(f"{t} {d}" for t, d in duplicated.select("ticker", "date").head(5).rows())
-        raise ValueError(
-            f"bars hold {duplicated.height} rows with a duplicate (ticker, date), e.g. {shown}; "
-            "each (ticker, date) must appear once"
-        )
-    return bars
+    return sorted_panel(bars, "bars")
 
 
 def _output_tickers(tickers: Sequence[str] | None, available: list[str]) -> list[str]:
