@@ -1,4 +1,4 @@
-"""Command-line interface: ``engine data import|demo|list`` and ``engine features``.
+"""Command-line interface: ``engine data import|demo|list``, ``features`` and ``targets``.
 
 The CLI is thin: each command parses its options, calls one engine function
 and prints the result. Expected errors (bad bars, existing data, bad paths)
@@ -30,6 +30,8 @@ from engine.feature_job import run_feature_job
 from engine.importer import import_bars, import_demo
 from engine.paths import DATA_DIR_ENV, resolve_data_dir
 from engine.store import BarStore
+from engine.target_job import run_target_job
+from engine.targets import DEFAULT_HORIZON
 
 __all__ = ["app", "data_app"]
 
@@ -260,6 +262,75 @@ def features_command(
     console.print(table)
     if report.out:
         console.print(f"wrote {report.out} and {report.manifest_path}", markup=False)
+
+
+# ---------------------------------------------------------------- engine targets
+
+
+@app.command("targets")
+def targets_command(
+    tickers: Annotated[
+        str,
+        typer.Option(
+            "--tickers",
+            help="'all' (every stored security), a named list (default, stocks, etfs) "
+            "or a comma list such as AAPL,MSFT.",
+        ),
+    ] = "all",
+    start: Annotated[
+        datetime | None,
+        typer.Option("--start", formats=_DATE_FORMATS, show_default=False,
+                     help="First event date kept (history before it still warms up the windows)."),
+    ] = None,
+    end: Annotated[
+        datetime | None,
+        typer.Option("--end", formats=_DATE_FORMATS, show_default=False,
+                     help="Last event date kept (later bars still resolve its outcome; see t1)."),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Write the labels to this Parquet file (atomically).",
+                     show_default=False),
+    ] = None,
+    horizon: Annotated[
+        int, typer.Option("--horizon", min=1, help="Outcome horizon in trading days (rows).")
+    ] = DEFAULT_HORIZON,
+    data_dir: DataDirOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Compute the pattern-validation targets (events and 5-day outcome labels)."""
+    report = _run(
+        run_target_job,
+        _store(data_dir),
+        tickers,
+        start=start.date() if start else None,
+        end=end.date() if end else None,
+        out=out,
+        horizon=horizon,
+    )
+    summary = report.to_dict()
+    if as_json:
+        _print_json(summary)
+        return
+    console = Console(highlight=False)
+    console.print(
+        f"{summary['rows']} rows for {len(summary['tickers'])} tickers, "
+        f"{summary['start']} to {summary['end']}, horizon {summary['horizon']} days, "
+        f"in {summary['seconds']:.2f} s"
+    )
+    if summary["synthetic_tickers"]:
+        console.print(f"synthetic tickers: {', '.join(summary['synthetic_tickers'])}")
+    table = Table(title="pattern events and base rates")
+    for name, justify in (("pattern", "left"), ("events", "right"), ("labelled", "right"),
+                          ("positives", "right"), ("base rate", "right")):  # fmt: skip
+        table.add_column(name, justify=justify, no_wrap=True)
+    for row in summary["patterns"]:
+        rate = row["base_rate"]
+        table.add_row(row["pattern"], str(row["events"]), str(row["labelled"]),
+                      str(row["positives"]), "-" if rate is None else f"{rate:.4f}")  # fmt: skip
+    console.print(table)
+    if report.out:
+        console.print(f"wrote {report.out}", markup=False)
 
 
 def main() -> None:  # pragma: no cover - console entry point convenience

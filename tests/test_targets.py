@@ -12,6 +12,7 @@ structure; edge cases are named after the failure they guard.
 from __future__ import annotations
 
 import math
+from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -419,3 +420,87 @@ def test_target_summary_without_event_columns_has_null_event_counts(demo_bars):
     full = target_summary(targets_with_events(demo_bars, tickers=["SPY"]))
     assert plain["events"].null_count() == 4
     assert plain.drop("events").equals(full.drop("events"))
+
+
+# ---------------------------------------------------------------------------
+# CLI: engine data demo, then engine targets
+# ---------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory):
+    from typer.testing import CliRunner
+
+    from engine.cli import app
+
+    data_dir = tmp_path_factory.mktemp("data")
+    result = CliRunner().invoke(app, ["data", "demo", "--data-dir", str(data_dir)])
+    assert result.exit_code == 0, result.output
+    return data_dir
+
+
+def _cli(*args: str):
+    from typer.testing import CliRunner
+
+    from engine.cli import app
+
+    return CliRunner().invoke(app, ["targets", *args])
+
+
+def _table_rows(output: str) -> dict[str, tuple[int, int, int, str]]:
+    rows = {}
+    for line in output.splitlines():
+        cells = [c.strip() for c in line.strip().strip("│").split("│")]
+        if cells and cells[0] in PATTERN_NAMES:
+            rows[cells[0]] = (int(cells[1]), int(cells[2]), int(cells[3]), cells[4])
+    return rows
+
+
+def test_cli_targets_table_counts_equal_target_summary(demo_dir, tmp_path):
+    from engine.store import BarStore
+
+    out = tmp_path / "targets.parquet"
+    result = _cli("--tickers", "all", "--data-dir", str(demo_dir), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    bars = BarStore(demo_dir).read_bars()
+    expected = targets_with_events(bars)
+    summary = target_summary(expected)
+    printed = _table_rows(result.output)
+    assert list(printed) == list(PATTERN_NAMES)
+    for row in summary.iter_rows(named=True):
+        counts = (row["events"], row["labelled"], row["positives"], f"{row['base_rate']:.4f}")
+        assert printed[row["pattern"]] == counts
+    assert "synthetic tickers: AAPL" in result.output
+    # the file holds the label frame of the API (no event columns), written in full
+    assert pl.read_parquet(out).equals(expected.drop(EVENT_COLUMNS))
+
+
+def test_cli_targets_json_start_end_keep_rows_but_use_full_history(demo_dir):
+    import json
+
+    from engine.store import BarStore
+
+    args = ["--tickers", "AAPL,SPY", "--data-dir", str(demo_dir), "--json"]
+    result = _cli(*args, "--start", "2010-01-04", "--end", "2010-12-31")
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output)
+    assert payload["start"] == "2010-01-04" and payload["end"] == "2010-12-31"
+    assert payload["tickers"] == ["AAPL", "SPY"] and payload["synthetic_tickers"] == ["AAPL"]
+    full = targets_with_events(BarStore(demo_dir).read_bars(), tickers=["AAPL", "SPY"])
+    kept = full.filter(pl.col("date").is_between(date(2010, 1, 4), date(2010, 12, 31)))
+    assert payload["patterns"] == target_summary(kept).to_dicts()
+    assert payload["rows"] == kept.height
+    # the last kept rows were labelled from bars after --end
+    assert kept["t1"].max() > date(2010, 12, 31)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--tickers", "FOO"], "tickers not in the data directory: FOO"),
+        (["--start", "2012-01-01", "--end", "2011-01-01"], "is after --end"),
+    ],
+    ids=["unknown-ticker", "start-after-end"],
+)
+def test_cli_targets_bad_arguments_exit_1_with_message(demo_dir, args, message):
+    result = _cli("--data-dir", str(demo_dir), *args)
+    assert result.exit_code == 1
+    assert message in result.output
