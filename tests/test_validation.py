@@ -1,0 +1,692 @@
+"""Tests for the leakage-free date splitters (engine/validation.py).
+
+Hypothesis draws pooled panels: a business-day calendar with random holes,
+2-6 tickers with their own start/end dates and a few missing days each, a
+sampling stride, and a label horizon h in 1..10 (t1 = the ticker's date h bars
+later; null for the last h bars). Samples are shuffled, as in a pooled set.
+Every split is checked against invariants and against a brute-force loop that
+recomputes the purge and the embargo from the definitions.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import doctest
+import itertools
+import math
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
+
+import engine.validation as validation
+from engine.validation import (
+    CombinatorialPurgedCV,
+    GappedTimeSeriesCV,
+    LeakageError,
+    PurgedKFold,
+    TradingDays,
+    WalkForward,
+    check_no_leakage,
+)
+
+SETTINGS = settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+NAT = np.datetime64("NaT", "D")
+
+
+# ---------------------------------------------------------------------------
+# panels
+
+
+def make_panel(rng, n_days, n_tickers, h, hole_p=0.1, stride=1, start="2003-03-03"):
+    """Return (dates, t1, tickers) as shuffled datetime64[D] arrays."""
+    bdays = np.busday_offset(np.datetime64(start, "D"), np.arange(n_days), roll="forward")
+    cal = bdays[rng.random(n_days) >= hole_p]
+    dates, t1s, tickers = [], [], []
+    for k in range(n_tickers):
+        a = int(rng.integers(0, max(1, len(cal) // 4)))
+        b = int(rng.integers(3 * len(cal) // 4, len(cal) + 1))
+        own = cal[a:b]
+        own = own[rng.random(len(own)) >= 0.03]  # the ticker's own missing days
+        end = np.full(len(own), NAT)
+        end[: max(len(own) - h, 0)] = own[h:]
+        offset = int(rng.integers(0, stride))
+        dates.append(own[offset::stride])
+        t1s.append(end[offset::stride])
+        tickers += [f"T{k}"] * len(own[offset::stride])
+    dates, t1, tickers = np.concatenate(dates), np.concatenate(t1s), np.array(tickers)
+    order = rng.permutation(len(dates))
+    return dates[order], t1[order], tickers[order]
+
+
+@st.composite
+def panels(draw, min_days=60, max_days=200):
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    n_days = draw(st.integers(min_days, max_days))
+    n_tickers = draw(st.integers(2, 6))
+    h = draw(st.integers(1, 10))
+    hole_p = draw(st.sampled_from([0.0, 0.05, 0.25]))
+    stride = draw(st.sampled_from([1, 1, 2, 5]))
+    return make_panel(rng, n_days, n_tickers, h, hole_p=hole_p, stride=stride)
+
+
+embargoes = st.one_of(
+    st.just(0),
+    st.integers(0, 6),
+    st.integers(0, 6).map(lambda n: dt.timedelta(days=n)),
+    st.integers(0, 6).map(lambda n: np.timedelta64(n, "D")),
+    st.integers(0, 5).map(TradingDays),
+)
+
+
+# ---------------------------------------------------------------------------
+# brute-force oracle and invariants
+
+
+def calendar_of(dates, t1):
+    return np.unique(dates[~np.isnat(t1)])
+
+
+def runs(cal, test_days):
+    """Consecutive-calendar runs of test days, as [(start, end)], by a plain loop."""
+    out = []
+    index = {d: i for i, d in enumerate(cal.tolist())}
+    for d in sorted(test_days):
+        if out and index[d] == index[out[-1][1]] + 1:
+            out[-1][1] = d
+        else:
+            out.append([d, d])
+    return [tuple(r) for r in out]
+
+
+def brute_train(dates, t1, cal, train_dates, periods, embargo):
+    """Expected (train, purged, embargoed) sets from the definitions."""
+    cal_list = cal.tolist()
+    train, purged, embargoed = set(), set(), set()
+    for i in range(len(dates)):
+        if np.isnat(t1[i]):
+            continue
+        d, e = dates[i].item(), t1[i].item()
+        if d not in train_dates:
+            continue
+        if any(d + dt.timedelta(days=1) <= pe and e >= ps for ps, pe in periods):
+            purged.add(i)
+            continue
+        hit = False
+        for _, pe in periods:
+            if pe < d:
+                if isinstance(embargo, TradingDays):
+                    hit |= sum(1 for c in cal_list if pe < c <= d) <= embargo.n
+                else:
+                    n = int(np.timedelta64(embargo, "D").astype(np.int64))
+                    hit |= (d - pe).days <= n
+        if hit:
+            embargoed.add(i)
+        else:
+            train.add(i)
+    return train, purged, embargoed
+
+
+def samples_on(dates, t1, days):
+    days = set(days)
+    return {i for i in range(len(dates)) if not np.isnat(t1[i]) and dates[i].item() in days}
+
+
+def assert_index_array(a, n):
+    assert isinstance(a, np.ndarray) and a.dtype == np.int64 and a.ndim == 1
+    assert np.all(np.diff(a) > 0), "indices must be sorted and unique"
+    assert a.size == 0 or (a.min() >= 0 and a.max() < n)
+
+
+def assert_clean_cut(train, test, dates, t1, whole_dates=True):
+    """Disjoint; no null t1; the cut is by date; no train window contains a test date.
+
+    ``whole_dates=False`` for a WalkForward validation set, which is itself purged
+    against the test period (so a validation date may keep only some tickers).
+    """
+    n = len(dates)
+    assert_index_array(train, n)
+    assert_index_array(test, n)
+    assert np.intersect1d(train, test).size == 0
+    assert not np.isnat(t1[train]).any() and not np.isnat(t1[test]).any()
+    test_days = set(dates[test].tolist())
+    # every usable sample (any ticker) on a test date is in test
+    if whole_dates:
+        assert samples_on(dates, t1, test_days) == set(test.tolist())
+    for i in train:
+        d, e = dates[i].item(), t1[i].item()
+        assert d not in test_days
+        assert not any(d < td <= e for td in test_days), f"sample {i} sees a test date"
+
+
+# ---------------------------------------------------------------------------
+# PurgedKFold
+
+
+@SETTINGS
+@given(panel=panels(), n_splits=st.integers(2, 6), embargo=embargoes)
+def test_purged_kfold_matches_brute_force(panel, n_splits, embargo):
+    dates, t1, _ = panel
+    cal = calendar_of(dates, t1)
+    cv = PurgedKFold(n_splits=n_splits, embargo=embargo)
+    splits = list(cv.split(dates, dates=dates, t1=t1))
+    infos = cv.split_info(dates, dates=dates, t1=t1)
+    assert cv.get_n_splits(dates) == len(splits) == n_splits
+    blocks = np.array_split(cal, n_splits)
+    seen = []
+    for (train, test), info, block in zip(splits, infos, blocks, strict=True):
+        np.testing.assert_array_equal(train, info.train)
+        np.testing.assert_array_equal(test, info.test)
+        assert_clean_cut(train, test, dates, t1)
+        assert set(test.tolist()) == samples_on(dates, t1, block.tolist())
+        periods = runs(cal, set(block.tolist()))
+        assert len(periods) == 1
+        train_dates = set(cal.tolist()) - set(block.tolist())
+        exp_train, exp_purged, exp_emb = brute_train(dates, t1, cal, train_dates, periods, embargo)
+        assert set(train.tolist()) == exp_train
+        assert set(info.purged.tolist()) == exp_purged
+        assert set(info.embargoed.tolist()) == exp_emb
+        check_no_leakage(train, test, dates, t1, embargo=embargo)
+        seen.append(test)
+    # the folds' test sets partition the usable samples
+    all_test = np.sort(np.concatenate(seen))
+    np.testing.assert_array_equal(all_test, np.flatnonzero(~np.isnat(t1)))
+
+
+def test_purged_kfold_golden():
+    d = np.arange("2020-01-01", "2020-01-10", dtype="datetime64[D]")
+    t1 = d + 2
+    cv = PurgedKFold(n_splits=3, embargo=1)
+    got = [(a.tolist(), b.tolist()) for a, b in cv.split(d, dates=d, t1=t1)]
+    assert got == [
+        ([4, 5, 6, 7, 8], [0, 1, 2]),  # 3 embargoed (the day after 01-03)
+        ([0, 7, 8], [3, 4, 5]),  # 1, 2 purged (labels reach 01-04), 6 embargoed
+        ([0, 1, 2, 3], [6, 7, 8]),  # 4, 5 purged
+    ]
+    info = cv.split_info(d, dates=d, t1=t1)[1]
+    assert info.purged.tolist() == [1, 2] and info.embargoed.tolist() == [6]
+
+
+# ---------------------------------------------------------------------------
+# GappedTimeSeriesCV
+
+
+def horizon_in_dates(dates, t1, cal):
+    """Median number of calendar dates in (date, t1] (the nominal h)."""
+    ok = ~np.isnat(t1)
+    spans = [int(np.sum((cal > d) & (cal <= e))) for d, e in zip(dates[ok], t1[ok], strict=True)]
+    return math.ceil(np.median(spans))
+
+
+@SETTINGS
+@given(
+    panel=panels(),
+    n_splits=st.integers(2, 5),
+    test_size=st.one_of(st.none(), st.integers(1, 12)),
+    extra_gap=st.integers(0, 3),
+)
+def test_gapped_time_series_cv(panel, n_splits, test_size, extra_gap):
+    dates, t1, _ = panel
+    cal = calendar_of(dates, t1)
+    n = len(cal)
+    gap = horizon_in_dates(dates, t1, cal) + extra_gap
+    cv = GappedTimeSeriesCV(n_splits=n_splits, test_size=test_size, gap=gap)
+    size = test_size if test_size is not None else n // (n_splits + 1)
+    first = n - n_splits * size
+    event(f"enough dates: {not (size < 1 or first - gap < 1)}")
+    if size < 1 or first - gap < 1:
+        with pytest.raises(ValueError, match="not enough dates"):
+            cv.split(dates, dates=dates, t1=t1)  # raises at the call, no next()
+        return
+    splits = list(cv.split(dates, dates=dates, t1=t1))
+    infos = cv.split_info(dates, dates=dates, t1=t1)
+    assert cv.get_n_splits() == len(splits) == n_splits
+    previous = set()
+    for k, ((train, test), info) in enumerate(zip(splits, infos, strict=True)):
+        assert_clean_cut(train, test, dates, t1)
+        start = first + k * size
+        test_days = cal[start : start + size]
+        assert set(test.tolist()) == samples_on(dates, t1, test_days.tolist())
+        train_dates = set(cal[: start - gap].tolist())
+        exp = brute_train(dates, t1, cal, train_dates, runs(cal, set(test_days.tolist())), 0)
+        assert set(train.tolist()) == exp[0]
+        assert set(info.purged.tolist()) == exp[1]  # labels longer than the gap
+        event(f"purged: {bool(exp[1])}")
+        assert info.embargoed.size == 0
+        # last training date + gap < first test date, in calendar positions
+        pos = np.searchsorted(cal, dates)
+        assert pos[train].max() + gap < pos[test].min()
+        assert previous <= set(train.tolist())  # expanding window
+        previous = set(train.tolist())
+        check_no_leakage(train, test, dates, t1)
+
+
+def test_gapped_gap_below_horizon_raises_at_call():
+    rng = np.random.default_rng(0)
+    dates, t1, _ = make_panel(rng, 120, 3, h=5, hole_p=0.0)
+    cv = GappedTimeSeriesCV(n_splits=3, gap=4)
+    with pytest.raises(ValueError, match=r"`gap` must be at least the label horizon \(5 dates"):
+        cv.split(dates, dates=dates, t1=t1)
+    infos = GappedTimeSeriesCV(n_splits=3, gap=5).split_info(dates, dates=dates, t1=t1)
+    assert len(infos) == 3
+    # a ticker that misses a day has 5-bar labels spanning 6 dates: purged, not leaked
+    assert sum(i.purged.size for i in infos) > 0
+
+
+# ---------------------------------------------------------------------------
+# CombinatorialPurgedCV
+
+
+@SETTINGS
+@given(
+    panel=panels(),
+    n_groups=st.integers(3, 7),
+    k=st.integers(1, 3),
+    embargo=embargoes,
+)
+def test_combinatorial_purged_cv(panel, n_groups, k, embargo):
+    k = min(k, n_groups - 1)
+    dates, t1, _ = panel
+    cal = calendar_of(dates, t1)
+    cv = CombinatorialPurgedCV(n_groups=n_groups, n_test_groups=k, embargo=embargo)
+    splits = list(cv.split(dates, dates=dates, t1=t1))
+    infos = cv.split_info(dates, dates=dates, t1=t1)
+    assert cv.get_n_splits() == len(splits) == math.comb(n_groups, k)
+    groups = np.array_split(cal, n_groups)
+    gid = cv.group_ids(dates, dates=dates, t1=t1)
+    for g, block in enumerate(groups):
+        assert set(np.flatnonzero(gid == g).tolist()) == samples_on(dates, t1, block.tolist())
+    assert np.all((gid == -1) == np.isnat(t1))
+    combos = list(itertools.combinations(range(n_groups), k))
+    assert cv.test_groups() == combos
+    for (train, test), info, combo in zip(splits, infos, combos, strict=True):
+        assert_clean_cut(train, test, dates, t1)
+        test_days = set(np.concatenate([groups[g] for g in combo]).tolist())
+        assert set(test.tolist()) == samples_on(dates, t1, test_days)
+        train_dates = set(cal.tolist()) - test_days
+        exp = brute_train(dates, t1, cal, train_dates, runs(cal, test_days), embargo)
+        assert set(train.tolist()) == exp[0]
+        assert set(info.purged.tolist()) == exp[1]
+        assert set(info.embargoed.tolist()) == exp[2]
+        event(f"embargoed: {bool(exp[2])}")
+        check_no_leakage(train, test, dates, t1, embargo=embargo)
+    # backtest paths
+    paths = cv.paths()
+    n_paths = math.comb(n_groups, k) * k // n_groups
+    assert cv.n_paths == n_paths and paths.shape == (n_paths, n_groups)
+    used = set()
+    for p in range(n_paths):
+        for g in range(n_groups):
+            assert g in combos[paths[p, g]]  # each group predicted by a split testing it
+            used.add((int(paths[p, g]), g))
+    # every (split, test group) pair is used by exactly one path: each path covers
+    # every group exactly once and no prediction is reused
+    assert len(used) == n_paths * n_groups == sum(len(c) for c in combos)
+
+
+@pytest.mark.parametrize(("n", "k"), [(6, 2), (10, 2), (8, 3), (5, 1)])
+def test_cpcv_counts_formulas(n, k):
+    cv = CombinatorialPurgedCV(n_groups=n, n_test_groups=k)
+    assert cv.get_n_splits() == math.comb(n, k)
+    assert cv.n_paths == math.comb(n, k) * k // n
+    assert sorted(cv.paths().ravel().tolist()) == sorted(
+        s for s, c in enumerate(cv.test_groups()) for _ in c
+    )
+
+
+# ---------------------------------------------------------------------------
+# WalkForward
+
+
+def add_months(day, months):
+    """Oracle for month arithmetic: pandas DateOffset (clips to the month's end)."""
+    return (pd.Timestamp(day) + pd.DateOffset(months=months)).to_datetime64().astype("M8[D]")
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    panel=panels(min_days=150, max_days=320),
+    train_m=st.integers(1, 4),
+    val_m=st.integers(1, 3),
+    test_m=st.integers(1, 3),
+    step=st.integers(1, 3),
+)
+def test_walk_forward(panel, train_m, val_m, test_m, step):
+    dates, t1, _ = panel
+    cal = calendar_of(dates, t1)
+    cv = WalkForward(train_m, val_m, test_m, step)
+    d0, last = cal[0], cal[-1]
+    total = train_m + val_m + test_m
+    expected = []
+    k = 0
+    while add_months(d0, k * step + total) <= last + 1:
+        s = k * step
+        expected.append(tuple(add_months(d0, s + m) for m in (0, train_m, train_m + val_m, total)))
+        k += 1
+    event(f"windows: {min(len(expected), 3)}")
+    if not expected:
+        with pytest.raises(ValueError, match="not enough data"):
+            cv.split_three(dates, dates=dates, t1=t1)
+        return
+    assert cv.windows(dates, dates=dates, t1=t1) == expected
+    triples = list(cv.split_three(dates, dates=dates, t1=t1))
+    pairs = list(cv.split(dates, dates=dates, t1=t1))
+    infos = cv.split_info(dates, dates=dates, t1=t1)
+    assert cv.get_n_splits(dates, dates=dates, t1=t1) == len(pairs) == len(triples)
+    assert len(triples) == len(expected)
+    for (train, val, test), pair, info, w in zip(triples, pairs, infos, expected, strict=True):
+        np.testing.assert_array_equal(pair[0], train)
+        np.testing.assert_array_equal(pair[1], test)
+        np.testing.assert_array_equal(info.validation, val)
+        # contiguous, non-overlapping windows of the stated month lengths
+        assert w[0] < w[1] < w[2] < w[3]
+        days_in = lambda a, b: cal[(cal >= a) & (cal < b)].tolist()  # noqa: E731
+        test_days, val_days = days_in(w[2], w[3]), days_in(w[1], w[2])
+        assert set(test.tolist()) == samples_on(dates, t1, test_days)
+        assert_clean_cut(train, test, dates, t1)
+        assert_clean_cut(train, val, dates, t1, whole_dates=False)
+        assert_clean_cut(val, test, dates, t1)
+        assert dates[train].max() < dates[val].min() <= dates[val].max() < dates[test].min()
+        # train purged against validation AND test, validation against test
+        periods = runs(cal, set(val_days) | set(test_days))
+        exp = brute_train(dates, t1, cal, set(days_in(w[0], w[1])), periods, 0)
+        assert set(train.tolist()) == exp[0]
+        assert set(info.purged.tolist()) == exp[1] and info.embargoed.size == 0
+        exp_val = brute_train(dates, t1, cal, set(val_days), runs(cal, set(test_days)), 0)
+        assert set(val.tolist()) == exp_val[0]
+        assert set(info.validation_purged.tolist()) == exp_val[1]
+        # the only validation samples lost to the purge are the last h-ish dates
+        for i in info.validation_purged:
+            assert t1[i] >= w[2]
+    if step == 1 and len(expected) > 1:
+        for a, b in itertools.pairwise(expected):
+            assert b[2] == add_months(a[2], 1)  # test windows shifted by one month
+            assert (b[2] < a[3]) == (test_m > 1)  # ... and overlapping when longer
+
+
+def test_walk_forward_default_windows_36_12_12():
+    rng = np.random.default_rng(1)
+    bdays = np.arange("1999-01-04", "2010-01-01", dtype="datetime64[D]")
+    bdays = bdays[np.is_busday(bdays)]
+    dates = np.concatenate([bdays, bdays[100:]])
+    t1 = np.concatenate([np.r_[bdays[5:], [NAT] * 5], np.r_[bdays[105:], [NAT] * 5]])
+    order = rng.permutation(len(dates))
+    dates, t1 = dates[order], t1[order]
+    cv = WalkForward()
+    w = cv.windows(dates, dates=dates, t1=t1)
+    D = lambda s: np.datetime64(s, "D")  # noqa: E731
+    assert w[0] == (D("1999-01-04"), D("2002-01-04"), D("2003-01-04"), D("2004-01-04"))
+    assert w[-1] == (D("2004-01-04"), D("2007-01-04"), D("2008-01-04"), D("2009-01-04"))
+    assert cv.get_n_splits(dates, dates=dates, t1=t1) == 6  # 2010-01-04 is past the data
+    # partial_test adds the window whose test period the data cut short
+    w_partial = WalkForward(partial_test=True).windows(dates, dates=dates, t1=t1)
+    assert len(w_partial) == 7 and w_partial[-1][3] == D("2010-01-04")
+    monthly = WalkForward(step_months=1)
+    assert monthly.get_n_splits(dates, dates=dates, t1=t1) == 72
+    wm = monthly.windows(dates, dates=dates, t1=t1)
+    assert wm[1] == (D("1999-02-04"), D("2002-02-04"), D("2003-02-04"), D("2004-02-04"))
+    train, val, test = next(cv.split_three(dates, dates=dates, t1=t1))
+    assert dates[train].min() == D("1999-01-04") and dates[train].max() < D("2002-01-04")
+    assert dates[val].min() >= D("2002-01-04") and dates[test].max() < D("2004-01-04")
+    # 5-bar labels: the last 5 training dates of each ticker are purged
+    info = cv.split_info(dates, dates=dates, t1=t1)[0]
+    assert info.purged.size == 10 and info.validation_purged.size == 10
+
+
+def test_walk_forward_month_end_clipping():
+    d = np.arange("2000-01-31", "2000-06-30", dtype="datetime64[D]")
+    cv = WalkForward(1, 1, 1, step_months=1)
+    w = cv.windows(d, dates=d, t1=d + 1)
+    D = lambda s: np.datetime64(s, "D")  # noqa: E731
+    assert w[0] == (D("2000-01-31"), D("2000-02-29"), D("2000-03-31"), D("2000-04-30"))
+    assert w[1] == (D("2000-02-29"), D("2000-03-31"), D("2000-04-30"), D("2000-05-31"))
+
+
+# ---------------------------------------------------------------------------
+# check_no_leakage
+
+
+def hand_panel():
+    # two tickers, same 10 dates; t1 = 2 dates later
+    days = np.arange("2021-03-01", "2021-03-11", dtype="datetime64[D]")
+    dates = np.concatenate([days, days])
+    t1 = np.concatenate([np.r_[days[2:], [NAT] * 2]] * 2)
+    return dates, t1
+
+
+def test_check_no_leakage_names_the_leaking_sample():
+    dates, t1 = hand_panel()
+    test = np.array([4, 5, 14, 15])  # 03-05, 03-06 for both tickers
+    clean_train = np.array([0, 1, 10, 11, 6, 7, 16, 17])  # windows end by 03-04, or after
+    check_no_leakage(clean_train, test, dates, t1)
+    with pytest.raises(LeakageError, match=r"sample 12 \(date 2021-03-03, t1 2021-03-05\)") as e:
+        check_no_leakage(np.r_[clean_train, 12], test, dates, t1)
+    assert e.value.samples.tolist() == [12]
+    assert isinstance(e.value, ValueError)
+    assert "2021-03-05..2021-03-06" in str(e.value)
+    # embargo: 03-07 is one calendar day (and one date) after the test period
+    with pytest.raises(LeakageError, match=r"sample 6 .* embargo") as e:
+        check_no_leakage(clean_train, test, dates, t1, embargo=1)
+    assert e.value.samples.tolist() == [6, 16]
+    with pytest.raises(LeakageError, match="embargo"):
+        check_no_leakage(clean_train, test, dates, t1, embargo=TradingDays(1))
+    check_no_leakage(np.array([0, 1, 7, 17]), test, dates, t1, embargo=TradingDays(1))
+    with pytest.raises(LeakageError, match="sample 7 .* embargo"):
+        check_no_leakage(np.array([0, 1, 7, 17]), test, dates, t1, embargo=TradingDays(2))
+
+
+@pytest.mark.parametrize(
+    ("train", "match"),
+    [
+        pytest.param([0, 5], "sample 5 .* in both train and test", id="overlap"),
+        pytest.param([0, 9], r"sample 9 \(date 2021-03-10, t1 null\) has an unknown", id="null"),
+        pytest.param([0, 14], "sample 14 .* shares a date", id="same date, other ticker"),
+    ],
+)
+def test_check_no_leakage_other_violations(train, match):
+    dates, t1 = hand_panel()
+    test = np.array([4, 5])  # 03-05 and 03-06 of ticker 0 only
+    with pytest.raises(LeakageError, match=match):
+        check_no_leakage(train, test, dates, t1)
+
+
+def test_check_no_leakage_lists_every_offender():
+    dates, t1 = hand_panel()
+    with pytest.raises(LeakageError) as e:
+        check_no_leakage([2, 3, 4, 12, 13], [5, 15], dates, t1)
+    assert e.value.samples.tolist() == [3, 4, 13] and len(e.value.reasons) == 3
+
+
+# ---------------------------------------------------------------------------
+# inputs and errors
+
+
+def small_panel():
+    rng = np.random.default_rng(7)
+    return make_panel(rng, 90, 3, h=3, hole_p=0.1)
+
+
+def test_dataframe_and_date_forms_give_the_same_splits():
+    dates, t1, tickers = small_panel()
+    cv = PurgedKFold(n_splits=4, embargo=TradingDays(2))
+    ref = [(a.tolist(), b.tolist()) for a, b in cv.split(dates, dates=dates, t1=t1)]
+    polars_df = pl.DataFrame({"ticker": tickers, "date": dates, "t1": t1})
+    assert polars_df.schema["date"] == pl.Date and polars_df["t1"].null_count() > 0
+    pandas_df = pd.DataFrame({"ticker": tickers, "date": dates, "t1": t1})
+    pydates = [d.item() for d in dates]
+    pyt1 = [None if np.isnat(e) else e.item() for e in t1]
+    forms = [
+        dict(X=polars_df),
+        dict(X=pandas_df),
+        dict(X=np.zeros((len(dates), 2)), dates=pydates, t1=pyt1),
+        dict(X=None, dates=polars_df["date"], t1=polars_df["t1"]),
+        dict(X=None, dates=pandas_df["date"], t1=pandas_df["t1"]),
+        dict(X=list(range(len(dates))), dates=dates.astype("M8[ns]"), t1=t1.astype("M8[s]")),
+    ]
+    for form in forms:
+        X = form.pop("X")
+        got = [(a.tolist(), b.tolist()) for a, b in cv.split(X, **form)]
+        assert got == ref
+
+
+def test_embargo_forms_are_equivalent():
+    dates, t1, _ = small_panel()
+    got = [
+        [a.tolist() for a, _ in PurgedKFold(3, embargo=e).split(dates, dates=dates, t1=t1)]
+        for e in (3, dt.timedelta(days=3), np.timedelta64(3, "D"))
+    ]
+    assert got[0] == got[1] == got[2]
+
+
+def test_split_raises_at_call_time():
+    dates, t1, _ = small_panel()
+    cv = PurgedKFold(n_splits=3)
+    cv.n_splits = 1  # mutated after construction: split() re-validates eagerly
+    with pytest.raises(ValueError, match=r"`n_splits` must be at least 2, got `n_splits=1`"):
+        cv.split(dates, dates=dates, t1=t1)
+    wf = WalkForward(36, 12, 12, 12)
+    with pytest.raises(ValueError, match="not enough data for one walk-forward window"):
+        wf.split(dates, dates=dates, t1=t1)
+    with pytest.raises(ValueError, match="not enough data for one walk-forward window"):
+        wf.split_three(dates, dates=dates, t1=t1)
+    with pytest.raises(ValueError, match="at most the number of unique dates"):
+        PurgedKFold(n_splits=10_000).split(dates, dates=dates, t1=t1)
+    with pytest.raises(ValueError, match="at most the number of unique dates"):
+        CombinatorialPurgedCV(n_groups=10_000, n_test_groups=2).split(dates, dates=dates, t1=t1)
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "match"),
+    [
+        pytest.param(lambda: PurgedKFold(1), ValueError, "`n_splits` must be at least 2", id="kf"),
+        pytest.param(lambda: PurgedKFold(2.5), TypeError, "must be an integer", id="kf float"),
+        pytest.param(
+            lambda: PurgedKFold(3, embargo=-1), ValueError, "`embargo` must be at least 0", id="emb"
+        ),  # noqa: E501
+        pytest.param(
+            lambda: PurgedKFold(3, embargo="5d"),
+            TypeError,
+            "`embargo` must be an int",
+            id="emb str",
+        ),  # noqa: E501
+        pytest.param(
+            lambda: PurgedKFold(3, embargo=dt.timedelta(hours=5)),
+            ValueError,
+            "whole number of days",
+            id="emb hours",
+        ),
+        pytest.param(lambda: TradingDays(-1), ValueError, "`n` must be at least 0", id="td"),
+        pytest.param(
+            lambda: GappedTimeSeriesCV(gap=-1), ValueError, "`gap` must be at least 0", id="gap"
+        ),  # noqa: E501
+        pytest.param(lambda: GappedTimeSeriesCV(1), ValueError, "`n_splits=1`", id="gapped n"),
+        pytest.param(
+            lambda: GappedTimeSeriesCV(3, test_size=0), ValueError, "`test_size=0`", id="ts"
+        ),  # noqa: E501
+        pytest.param(
+            lambda: WalkForward(0), ValueError, "`train_months` must be at least 1", id="wf"
+        ),  # noqa: E501
+        pytest.param(lambda: WalkForward(step_months=0), ValueError, "`step_months=0`", id="step"),
+        pytest.param(
+            lambda: CombinatorialPurgedCV(4, 4),
+            ValueError,
+            "`n_test_groups` must be smaller",
+            id="cp",
+        ),
+        pytest.param(lambda: CombinatorialPurgedCV(1, 1), ValueError, "`n_groups=1`", id="cp n"),
+    ],
+)
+def test_parameter_errors(make, error, match):
+    with pytest.raises(error, match=match):
+        make()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        pytest.param(dict(X=np.zeros(4)), TypeError, "pass `dates=` explicitly", id="no dates"),
+        pytest.param(
+            dict(X=pl.DataFrame({"date": [dt.date(2020, 1, 1)]})),
+            ValueError,
+            "X has no `t1` column",
+            id="no t1 column",
+        ),
+        pytest.param(
+            dict(X=None, dates=np.arange(4), t1=np.arange(4)),
+            TypeError,
+            "`dates` must hold dates",
+            id="int dates",
+        ),
+        pytest.param(
+            dict(X=None, dates=[dt.date(2020, 1, 2)], t1=[dt.date(2020, 1, 1)]),
+            ValueError,
+            "`t1` must not precede `dates`; sample 0",
+            id="t1 before date",
+        ),
+        pytest.param(
+            dict(X=None, dates=[None, dt.date(2020, 1, 2)], t1=[None, dt.date(2020, 1, 3)]),
+            ValueError,
+            "sample 0 has a null date",
+            id="null date",
+        ),
+        pytest.param(
+            dict(X=np.zeros(3), dates=[dt.date(2020, 1, 2)], t1=[dt.date(2020, 1, 3)]),
+            ValueError,
+            "X has 3 samples but `dates` has 1",
+            id="length",
+        ),
+        pytest.param(
+            dict(X=None, dates=[dt.date(2020, 1, 2)], t1=[None]),
+            ValueError,
+            "no sample has a known label end date",
+            id="all null t1",
+        ),
+        pytest.param(
+            dict(X=None, dates=pl.Series([1, 2]), t1=pl.Series([1, 2])),
+            TypeError,
+            "got a Polars Int64 series",
+            id="polars ints",
+        ),
+    ],
+)
+def test_input_errors_raise_at_call(kwargs, error, match):
+    for cv in (
+        PurgedKFold(2),
+        GappedTimeSeriesCV(2, gap=0),
+        CombinatorialPurgedCV(3, 1),
+        WalkForward(1, 1, 1, 1),
+    ):
+        X = kwargs.get("X")
+        rest = {k: v for k, v in kwargs.items() if k != "X"}
+        with pytest.raises(error, match=match):
+            cv.split(X, **rest)
+
+
+def test_walk_forward_get_n_splits_needs_data():
+    with pytest.raises(ValueError, match="needs the data"):
+        WalkForward().get_n_splits()
+
+
+def test_null_t1_samples_are_never_used():
+    dates, t1, _ = small_panel()
+    null = set(np.flatnonzero(np.isnat(t1)).tolist())
+    assert null
+    for cv in (PurgedKFold(3), CombinatorialPurgedCV(4, 2), GappedTimeSeriesCV(3, gap=10)):
+        for train, test in cv.split(dates, dates=dates, t1=t1):
+            assert not null & (set(train.tolist()) | set(test.tolist()))
+
+
+def test_repr():
+    assert repr(PurgedKFold(4, embargo=TradingDays(2))) == (
+        "PurgedKFold(n_splits=4, embargo=TradingDays(n=2))"
+    )
+    assert repr(WalkForward()).startswith("WalkForward(train_months=36, validation_months=12")
+
+
+def test_docstring_examples_run():
+    result = doctest.testmod(validation, optionflags=doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 10 and result.failed == 0
