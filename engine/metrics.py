@@ -609,8 +609,16 @@ def evaluate(
     The references for Brier and log loss use the evaluated sample's own base
     rate, which no real forecaster knows in advance, so those two tests are
     conservative; likewise a threshold rule independent of ``y`` has expected
-    accuracy at most the majority rate. The calibration of the AUC test under
-    serially dependent nulls is measured in ``tests/test_metrics.py``.
+    accuracy at most the majority rate.
+
+    **Calibration, measured** (nulls with persistent outcomes and scores, both
+    from independent AR(1) latents, 5 % level): AUC test rejects in 3.5 % of
+    200 sets at ``phi = 0.8, n = 500`` (the interval covers 0.5 in 95.0 %),
+    in 7.9 % of 800 sets at ``phi = 0.5, n = 300`` and in 6.0 % of 800 i.i.d.
+    sets at ``n = 300``; an i.i.d. bootstrap (``block=1``) rejects in 17 % at
+    ``phi = 0.8``. A circular-shift permutation null for AUC gave 5.75 % and
+    6.5 % on the first two designs: not enough better to justify a second
+    construction that cannot test Brier or log loss against the base rate.
 
     Examples
     --------
