@@ -550,10 +550,22 @@ class _DateSplitter:
         args = ", ".join(f"{k}={getattr(self, k)!r}" for k in self._params)
         return f"{type(self).__name__}({args})"
 
-    def _prepare(self, X: Any, dates: Any, t1: Any) -> tuple[_Panel, list[_Fold]]:
+    def _prepare(self, X: Any, dates: Any, t1: Any) -> list[SplitInfo]:
+        """Validate, then build every split eagerly so that any error raises at the call."""
         self._validate()
         panel = _panel(X, dates, t1)
-        return panel, self._folds(panel)
+        spec = self._spec()
+        infos = [_materialise(panel, fold, spec) for fold in self._folds(panel)]
+        for k, info in enumerate(infos):
+            for name in ("train", "validation", "test"):
+                part = getattr(info, name)
+                if part is not None and part.size == 0:
+                    raise ValueError(
+                        f"split {k} of {type(self).__name__} has an empty {name} set after "
+                        "purging and embargo; use fewer splits, a smaller gap or embargo, "
+                        "or more dates."
+                    )
+        return infos
 
     def split(
         self, X: Any = None, y: Any = None, groups: Any = None, *, dates: Any = None, t1: Any = None
@@ -575,16 +587,20 @@ class _DateSplitter:
         Returns
         -------
         iterator of (numpy.ndarray, numpy.ndarray)
-            Sorted ``int64`` train and test indices. Arguments are validated
-            before the iterator is returned.
-        """
-        panel, folds = self._prepare(X, dates, t1)
-        return self._pairs(panel, folds)
+            Sorted ``int64`` train and test indices. Every split is built and
+            checked (:func:`check_no_leakage`) before the iterator is returned.
 
-    def _pairs(self, panel: _Panel, folds: list[_Fold]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        spec = self._spec()
-        for fold in folds:
-            info = _materialise(panel, fold, spec)
+        Raises
+        ------
+        ValueError
+            Bad parameters or dates, too few dates for the requested splits,
+            or a split whose train or test set is empty after the purge.
+        """
+        return self._pairs(self._prepare(X, dates, t1))
+
+    @staticmethod
+    def _pairs(infos: list[SplitInfo]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for info in infos:
             yield info.train, info.test
 
     def split_info(
@@ -601,9 +617,7 @@ class _DateSplitter:
         -------
         list of SplitInfo
         """
-        panel, folds = self._prepare(X, dates, t1)
-        spec = self._spec()
-        return [_materialise(panel, fold, spec) for fold in folds]
+        return self._prepare(X, dates, t1)
 
 
 class GappedTimeSeriesCV(_DateSplitter):
@@ -1081,13 +1095,10 @@ class WalkForward(_DateSplitter):
         iterator of tuple of numpy.ndarray
             Sorted ``int64`` indices; validated before it is returned.
         """
-        panel, folds = self._prepare(X, dates, t1)
-        return self._triples(panel, folds)
+        return self._triples(self._prepare(X, dates, t1))
 
-    def _triples(
-        self, panel: _Panel, folds: list[_Fold]
-    ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        for fold in folds:
-            info = _materialise(panel, fold, ("calendar", 0))
+    @staticmethod
+    def _triples(infos: list[SplitInfo]) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        for info in infos:
             assert info.validation is not None
             yield info.train, info.validation, info.test

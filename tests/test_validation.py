@@ -131,6 +131,13 @@ def brute_train(dates, t1, cal, train_dates, periods, embargo):
     return train, purged, embargoed
 
 
+def assert_empty_split_raises(cv, dates, t1, method="split"):
+    """A split whose train (or validation) set would be empty raises at the call."""
+    event("empty split")
+    with pytest.raises(ValueError, match=r"split \d+ of \w+ has an empty"):
+        getattr(cv, method)(dates, dates=dates, t1=t1)
+
+
 def samples_on(dates, t1, days):
     days = set(days)
     return {i for i in range(len(dates)) if not np.isnat(t1[i]) and dates[i].item() in days}
@@ -173,20 +180,25 @@ def test_purged_kfold_matches_brute_force(panel, n_splits, embargo):
     dates, t1, _ = panel
     cal = calendar_of(dates, t1)
     cv = PurgedKFold(n_splits=n_splits, embargo=embargo)
+    blocks = np.array_split(cal, n_splits)
+    expected = []
+    for block in blocks:
+        periods = runs(cal, set(block.tolist()))
+        assert len(periods) == 1
+        train_dates = set(cal.tolist()) - set(block.tolist())
+        expected.append(brute_train(dates, t1, cal, train_dates, periods, embargo))
+    if not all(e[0] for e in expected):
+        return assert_empty_split_raises(cv, dates, t1)
     splits = list(cv.split(dates, dates=dates, t1=t1))
     infos = cv.split_info(dates, dates=dates, t1=t1)
     assert cv.get_n_splits(dates) == len(splits) == n_splits
-    blocks = np.array_split(cal, n_splits)
     seen = []
-    for (train, test), info, block in zip(splits, infos, blocks, strict=True):
+    for (train, test), info, block, exp in zip(splits, infos, blocks, expected, strict=True):
         np.testing.assert_array_equal(train, info.train)
         np.testing.assert_array_equal(test, info.test)
         assert_clean_cut(train, test, dates, t1)
         assert set(test.tolist()) == samples_on(dates, t1, block.tolist())
-        periods = runs(cal, set(block.tolist()))
-        assert len(periods) == 1
-        train_dates = set(cal.tolist()) - set(block.tolist())
-        exp_train, exp_purged, exp_emb = brute_train(dates, t1, cal, train_dates, periods, embargo)
+        exp_train, exp_purged, exp_emb = exp
         assert set(train.tolist()) == exp_train
         assert set(info.purged.tolist()) == exp_purged
         assert set(info.embargoed.tolist()) == exp_emb
@@ -242,17 +254,22 @@ def test_gapped_time_series_cv(panel, n_splits, test_size, extra_gap):
         with pytest.raises(ValueError, match="not enough dates"):
             cv.split(dates, dates=dates, t1=t1)  # raises at the call, no next()
         return
+    expected = []
+    for k in range(n_splits):
+        start = first + k * size
+        test_days = cal[start : start + size]
+        train_dates = set(cal[: start - gap].tolist())
+        exp = brute_train(dates, t1, cal, train_dates, runs(cal, set(test_days.tolist())), 0)
+        expected.append((test_days, exp))
+    if not all(exp[0] for _, exp in expected):
+        return assert_empty_split_raises(cv, dates, t1)
     splits = list(cv.split(dates, dates=dates, t1=t1))
     infos = cv.split_info(dates, dates=dates, t1=t1)
     assert cv.get_n_splits() == len(splits) == n_splits
     previous = set()
-    for k, ((train, test), info) in enumerate(zip(splits, infos, strict=True)):
+    for (train, test), info, (test_days, exp) in zip(splits, infos, expected, strict=True):
         assert_clean_cut(train, test, dates, t1)
-        start = first + k * size
-        test_days = cal[start : start + size]
         assert set(test.tolist()) == samples_on(dates, t1, test_days.tolist())
-        train_dates = set(cal[: start - gap].tolist())
-        exp = brute_train(dates, t1, cal, train_dates, runs(cal, set(test_days.tolist())), 0)
         assert set(train.tolist()) == exp[0]
         assert set(info.purged.tolist()) == exp[1]  # labels longer than the gap
         event(f"purged: {bool(exp[1])}")
@@ -293,22 +310,27 @@ def test_combinatorial_purged_cv(panel, n_groups, k, embargo):
     dates, t1, _ = panel
     cal = calendar_of(dates, t1)
     cv = CombinatorialPurgedCV(n_groups=n_groups, n_test_groups=k, embargo=embargo)
+    groups = np.array_split(cal, n_groups)
+    combos = list(itertools.combinations(range(n_groups), k))
+    expected = []
+    for combo in combos:
+        test_days = set(np.concatenate([groups[g] for g in combo]).tolist())
+        train_dates = set(cal.tolist()) - test_days
+        exp = brute_train(dates, t1, cal, train_dates, runs(cal, test_days), embargo)
+        expected.append((test_days, exp))
+    if not all(exp[0] for _, exp in expected):
+        return assert_empty_split_raises(cv, dates, t1)
     splits = list(cv.split(dates, dates=dates, t1=t1))
     infos = cv.split_info(dates, dates=dates, t1=t1)
     assert cv.get_n_splits() == len(splits) == math.comb(n_groups, k)
-    groups = np.array_split(cal, n_groups)
     gid = cv.group_ids(dates, dates=dates, t1=t1)
     for g, block in enumerate(groups):
         assert set(np.flatnonzero(gid == g).tolist()) == samples_on(dates, t1, block.tolist())
     assert np.all((gid == -1) == np.isnat(t1))
-    combos = list(itertools.combinations(range(n_groups), k))
     assert cv.test_groups() == combos
-    for (train, test), info, combo in zip(splits, infos, combos, strict=True):
+    for (train, test), info, (test_days, exp) in zip(splits, infos, expected, strict=True):
         assert_clean_cut(train, test, dates, t1)
-        test_days = set(np.concatenate([groups[g] for g in combo]).tolist())
         assert set(test.tolist()) == samples_on(dates, t1, test_days)
-        train_dates = set(cal.tolist()) - test_days
-        exp = brute_train(dates, t1, cal, train_dates, runs(cal, test_days), embargo)
         assert set(train.tolist()) == exp[0]
         assert set(info.purged.tolist()) == exp[1]
         assert set(info.embargoed.tolist()) == exp[2]
@@ -373,30 +395,37 @@ def test_walk_forward(panel, train_m, val_m, test_m, step):
             cv.split_three(dates, dates=dates, t1=t1)
         return
     assert cv.windows(dates, dates=dates, t1=t1) == expected
+    days_in = lambda a, b: cal[(cal >= a) & (cal < b)].tolist()  # noqa: E731
+    brute = []
+    for w in expected:
+        test_days, val_days = days_in(w[2], w[3]), days_in(w[1], w[2])
+        periods = runs(cal, set(val_days) | set(test_days))
+        exp = brute_train(dates, t1, cal, set(days_in(w[0], w[1])), periods, 0)
+        exp_val = brute_train(dates, t1, cal, set(val_days), runs(cal, set(test_days)), 0)
+        brute.append((test_days, exp, exp_val))
+    if not all(b[1][0] and b[2][0] and b[0] for b in brute):
+        return assert_empty_split_raises(cv, dates, t1, "split_three")
     triples = list(cv.split_three(dates, dates=dates, t1=t1))
     pairs = list(cv.split(dates, dates=dates, t1=t1))
     infos = cv.split_info(dates, dates=dates, t1=t1)
     assert cv.get_n_splits(dates, dates=dates, t1=t1) == len(pairs) == len(triples)
     assert len(triples) == len(expected)
-    for (train, val, test), pair, info, w in zip(triples, pairs, infos, expected, strict=True):
+    for (train, val, test), pair, info, w, (test_days, exp, exp_val) in zip(
+        triples, pairs, infos, expected, brute, strict=True
+    ):
         np.testing.assert_array_equal(pair[0], train)
         np.testing.assert_array_equal(pair[1], test)
         np.testing.assert_array_equal(info.validation, val)
         # contiguous, non-overlapping windows of the stated month lengths
         assert w[0] < w[1] < w[2] < w[3]
-        days_in = lambda a, b: cal[(cal >= a) & (cal < b)].tolist()  # noqa: E731
-        test_days, val_days = days_in(w[2], w[3]), days_in(w[1], w[2])
         assert set(test.tolist()) == samples_on(dates, t1, test_days)
         assert_clean_cut(train, test, dates, t1)
         assert_clean_cut(train, val, dates, t1, whole_dates=False)
         assert_clean_cut(val, test, dates, t1)
         assert dates[train].max() < dates[val].min() <= dates[val].max() < dates[test].min()
         # train purged against validation AND test, validation against test
-        periods = runs(cal, set(val_days) | set(test_days))
-        exp = brute_train(dates, t1, cal, set(days_in(w[0], w[1])), periods, 0)
         assert set(train.tolist()) == exp[0]
         assert set(info.purged.tolist()) == exp[1] and info.embargoed.size == 0
-        exp_val = brute_train(dates, t1, cal, set(val_days), runs(cal, set(test_days)), 0)
         assert set(val.tolist()) == exp_val[0]
         assert set(info.validation_purged.tolist()) == exp_val[1]
         # the only validation samples lost to the purge are the last h-ish dates
@@ -404,7 +433,8 @@ def test_walk_forward(panel, train_m, val_m, test_m, step):
             assert t1[i] >= w[2]
     if step == 1 and len(expected) > 1:
         for a, b in itertools.pairwise(expected):
-            assert b[2] == add_months(a[2], 1)  # test windows shifted by one month
+            months = lambda d: d.astype("M8[M]").astype(int)  # noqa: E731
+            assert months(b[2]) - months(a[2]) == 1  # test windows shifted by one month
             assert (b[2] < a[3]) == (test_m > 1)  # ... and overlapping when longer
 
 
