@@ -362,8 +362,9 @@ def _leaks(
                 f"`{name}` indices must lie in [0, {n}), got {idx.min()}..{idx.max()}."
             )
     reasons: dict[int, str] = {}
-    both = np.intersect1d(train, test)
-    for i in both:
+    in_test = np.zeros(n, dtype=bool)
+    in_test[test] = True
+    for i in train[in_test[train]]:
         reasons[int(i)] = f"is in both train and {what}"
     for i in train[t1[train] == _NULL]:
         reasons.setdefault(int(i), "has an unknown label end date (null t1)")
@@ -481,6 +482,18 @@ def _idx(mask: np.ndarray) -> np.ndarray:
     return np.flatnonzero(mask).astype(np.int64, copy=False)
 
 
+def _remove(
+    panel: _Panel, cand: np.ndarray, fold_blocks: list[tuple[int, int]], spec: tuple[str, int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Split candidate indices into ``(kept, purged, embargoed)`` against the blocks."""
+    ci = _idx(cand)
+    starts, ends = _periods(panel.calendar, fold_blocks)
+    _, purged, embargoed = _purge_embargo(
+        panel.day[ci], panel.t1[ci], starts, ends, spec, panel.calendar
+    )
+    return ci[~purged & ~embargoed], ci[purged], ci[embargoed]
+
+
 def _materialise(panel: _Panel, fold: _Fold, spec: tuple[str, int]) -> SplitInfo:
     cal = panel.calendar
     p = np.maximum(panel.pos, 0)
@@ -488,36 +501,29 @@ def _materialise(panel: _Panel, fold: _Fold, spec: tuple[str, int]) -> SplitInfo
     on_test = np.zeros(len(cal), dtype=bool)
     for a, b in fold.test:
         on_test[a:b] = True
-    in_test = usable & on_test[p]
-    cand = usable & fold.train[p]
+    test = _idx(usable & on_test[p])
     blocks = list(fold.test) + ([fold.validation] if fold.validation is not None else [])
-    starts, ends = _periods(cal, blocks)
-    _, purged, embargoed = _purge_embargo(panel.day, panel.t1, starts, ends, spec, cal)
-    purged &= cand
-    embargoed &= cand
-    train = _idx(cand & ~purged & ~embargoed)
-    test = _idx(in_test)
+    train, purged, embargoed = _remove(panel, usable & fold.train[p], blocks, spec)
     _leaks(panel.day, panel.t1, cal, train, test, spec, "test")
-    validation = validation_purged = None
+    validation = None
+    validation_purged = purged[:0]
     if fold.validation is not None:
         a, b = fold.validation
         on_val = np.zeros(len(cal), dtype=bool)
         on_val[a:b] = True
-        in_val = usable & on_val[p]
-        ts, te = _periods(cal, list(fold.test))
-        _, vpurged, _ = _purge_embargo(panel.day, panel.t1, ts, te, ("calendar", 0), cal)
-        vpurged &= in_val
-        validation = _idx(in_val & ~vpurged)
-        validation_purged = _idx(vpurged)
+        no_embargo = ("calendar", 0)
+        validation, validation_purged, _ = _remove(
+            panel, usable & on_val[p], list(fold.test), no_embargo
+        )
         _leaks(panel.day, panel.t1, cal, train, validation, spec, "validation")
-        _leaks(panel.day, panel.t1, cal, validation, test, ("calendar", 0), "test")
+        _leaks(panel.day, panel.t1, cal, validation, test, no_embargo, "test")
     return SplitInfo(
         train=train,
         test=test,
-        purged=_idx(purged),
-        embargoed=_idx(embargoed),
+        purged=purged,
+        embargoed=embargoed,
         validation=validation,
-        validation_purged=validation_purged if validation_purged is not None else _idx(purged[:0]),
+        validation_purged=validation_purged,
     )
 
 
