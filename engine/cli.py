@@ -189,18 +189,19 @@ def list_command(data_dir: DataDirOption = None, as_json: JsonOption = False) ->
 # ---------------------------------------------------------------- engine features
 
 _DATE_FORMATS = ["%Y-%m-%d"]
+TickersOption = Annotated[
+    str,
+    typer.Option(
+        "--tickers",
+        help="'all' (every stored security), a named list (default, stocks, etfs) "
+        "or a comma list such as AAPL,MSFT.",
+    ),
+]
 
 
 @app.command("features")
 def features_command(
-    tickers: Annotated[
-        str,
-        typer.Option(
-            "--tickers",
-            help="'all' (every stored security), a named list (default, stocks, etfs) "
-            "or a comma list such as AAPL,MSFT.",
-        ),
-    ] = "all",
+    tickers: TickersOption = "all",
     start: Annotated[
         datetime | None,
         typer.Option("--start", formats=_DATE_FORMATS, show_default=False,
@@ -269,14 +270,7 @@ def features_command(
 
 @app.command("targets")
 def targets_command(
-    tickers: Annotated[
-        str,
-        typer.Option(
-            "--tickers",
-            help="'all' (every stored security), a named list (default, stocks, etfs) "
-            "or a comma list such as AAPL,MSFT.",
-        ),
-    ] = "all",
+    tickers: TickersOption = "all",
     start: Annotated[
         datetime | None,
         typer.Option("--start", formats=_DATE_FORMATS, show_default=False,

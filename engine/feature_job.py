@@ -9,7 +9,6 @@ beside it as ``<out>.manifest.json``.
 
 from __future__ import annotations
 
-import io
 import json
 import time
 from dataclasses import dataclass
@@ -20,13 +19,8 @@ from typing import Any
 import polars as pl
 
 from engine.features import FEATURE_NAMES, ProgressCallback, build_features
+from engine.job_inputs import iso, keep_dates, load_job_bars, synthetic_flags, write_parquet_atomic
 from engine.store import BarStore, atomic_write_bytes
-from engine.universe import (
-    MARKET_BENCHMARK,
-    VOLATILITY_INDICES,
-    parse_tickers,
-    sector_benchmark_map,
-)
 
 __all__ = ["FeatureJobReport", "run_feature_job"]
 
@@ -49,8 +43,8 @@ class FeatureJobReport:
             "rows": self.frame.height,
             "tickers": self.manifest["tickers"],
             "features": self.manifest["feature_names"],
-            "start": _iso(self.frame.get_column("date").min()),
-            "end": _iso(self.frame.get_column("date").max()),
+            "start": iso(self.frame.get_column("date").min()),
+            "end": iso(self.frame.get_column("date").max()),
             "seconds": round(self.seconds, 3),
             "warm_up_rows": self.warm_up_rows,
             "synthetic_tickers": sorted(t for t, s in self.synthetic.items() if s),
@@ -94,29 +88,15 @@ def run_feature_job(
     -------
     FeatureJobReport
     """
-    if start is not None and end is not None and start > end:
-        raise ValueError(f"--start {start} is after --end {end}")
     began = time.perf_counter()
-    available = store.tickers()
-    if not available:
-        raise ValueError(
-            f"no bars in {store.data_dir}; run `engine data demo` or `engine data import PATH`"
-        )
-    wanted = parse_tickers(tickers, available)
-    inputs = set(wanted) | _benchmarks(wanted, available)
-    bars = store.read_bars(sorted(inputs))
+    wanted, bars = load_job_bars(store, tickers, start, end)
     result = build_features(bars, features, tickers=wanted, progress=progress)
-    frame = result.frame
-    if start is not None:
-        frame = frame.filter(pl.col("date") >= start)
-    if end is not None:
-        frame = frame.filter(pl.col("date") <= end)
+    frame = keep_dates(result.frame, start, end)
     manifest = result.manifest.to_dict()
-    meta = store.metadata().get("tickers", {})
-    synthetic = {t: bool(meta.get(t, {}).get("synthetic", False)) for t in wanted}
+    synthetic = synthetic_flags(store, wanted)
     manifest["synthetic_tickers"] = sorted(t for t, s in synthetic.items() if s)
-    manifest["start"] = _iso(frame.get_column("date").min())
-    manifest["end"] = _iso(frame.get_column("date").max())
+    manifest["start"] = iso(frame.get_column("date").min())
+    manifest["end"] = iso(frame.get_column("date").max())
     report = FeatureJobReport(
         frame=frame,
         manifest=manifest,
@@ -129,10 +109,6 @@ def run_feature_job(
     return report
 
 
-def _benchmarks(wanted: list[str], available: list[str]) -> set[str]:
-    """Benchmarks the features of ``wanted`` read, where the store has them."""
-    needed = {MARKET_BENCHMARK, *sector_benchmark_map(wanted).values(), *VOLATILITY_INDICES}
-    return needed & set(available)
 
 
 def _warm_up_rows(frame: pl.DataFrame) -> dict[str, int]:
@@ -153,13 +129,8 @@ def _warm_up_rows(frame: pl.DataFrame) -> dict[str, int]:
 
 
 def _write(frame: pl.DataFrame, manifest: dict[str, Any], out: Path) -> tuple[Path, Path]:
-    buffer = io.BytesIO()
-    frame.write_parquet(buffer)
-    atomic_write_bytes(out, buffer.getvalue())
+    write_parquet_atomic(frame, out)
     manifest_path = out.with_name(out.name + ".manifest.json")
     atomic_write_bytes(manifest_path, json.dumps(manifest, indent=2, sort_keys=True).encode())
     return out, manifest_path
 
-
-def _iso(value: date | None) -> str | None:
-    return value.isoformat() if value is not None else None

@@ -12,7 +12,6 @@ atomically.
 
 from __future__ import annotations
 
-import io
 import time
 from dataclasses import dataclass
 from datetime import date
@@ -21,12 +20,11 @@ from typing import Any
 
 import polars as pl
 
-from engine.feature_job import _benchmarks
-from engine.store import BarStore, atomic_write_bytes
+from engine.job_inputs import iso, keep_dates, load_job_bars, synthetic_flags, write_parquet_atomic
+from engine.store import BarStore
 from engine.targets import DEFAULT_HORIZON, EVENT_COLUMNS, compute_targets, target_summary
-from engine.universe import parse_tickers
 
-__all__ = ["TargetJobReport", "run_target_job", "target_inputs"]
+__all__ = ["TargetJobReport", "run_target_job"]
 
 
 @dataclass
@@ -47,36 +45,14 @@ class TargetJobReport:
             "rows": self.frame.height,
             "tickers": self.tickers,
             "horizon": self.horizon,
-            "start": _iso(self.frame.get_column("date").min()),
-            "end": _iso(self.frame.get_column("date").max()),
+            "start": iso(self.frame.get_column("date").min()),
+            "end": iso(self.frame.get_column("date").max()),
             "seconds": round(self.seconds, 3),
             "patterns": self.summary.to_dicts(),
             "synthetic_tickers": sorted(t for t, s in self.synthetic.items() if s),
             "out": str(self.out) if self.out else None,
         }
 
-
-def target_inputs(wanted: list[str], available: list[str]) -> list[str]:
-    """Tickers to load for the targets of ``wanted``: them and their benchmarks.
-
-    Parameters
-    ----------
-    wanted : list of str
-        Output tickers.
-    available : list of str
-        Tickers in the store.
-
-    Returns
-    -------
-    list of str
-        Sorted union of ``wanted`` and the benchmarks the store holds.
-
-    Examples
-    --------
-    >>> target_inputs(["AAPL"], ["AAPL", "MSFT", "SPY", "XLK", "VIX"])
-    ['AAPL', 'SPY', 'VIX', 'XLK']
-    """
-    return sorted(set(wanted) | _benchmarks(wanted, available))
 
 
 def run_target_job(
@@ -115,37 +91,19 @@ def run_target_job(
     ValueError
         Empty store, unknown tickers, ``start > end`` or a bad ``horizon``.
     """
-    if start is not None and end is not None and start > end:
-        raise ValueError(f"--start {start} is after --end {end}")
     began = time.perf_counter()
-    available = store.tickers()
-    if not available:
-        raise ValueError(
-            f"no bars in {store.data_dir}; run `engine data demo` or `engine data import PATH`"
-        )
-    wanted = parse_tickers(tickers, available)
-    bars = store.read_bars(target_inputs(wanted, available))
+    wanted, bars = load_job_bars(store, tickers, start, end)
     frame = compute_targets(bars, horizon=horizon, tickers=wanted, with_events=True)
-    if start is not None:
-        frame = frame.filter(pl.col("date") >= start)
-    if end is not None:
-        frame = frame.filter(pl.col("date") <= end)
-    meta = store.metadata().get("tickers", {})
+    frame = keep_dates(frame, start, end)
     report = TargetJobReport(
         frame=frame.drop(EVENT_COLUMNS),
         summary=target_summary(frame),
         tickers=wanted,
         horizon=horizon,
         seconds=time.perf_counter() - began,
-        synthetic={t: bool(meta.get(t, {}).get("synthetic", False)) for t in wanted},
+        synthetic=synthetic_flags(store, wanted),
     )
     if out is not None:
-        buffer = io.BytesIO()
-        report.frame.write_parquet(buffer)
-        atomic_write_bytes(Path(out), buffer.getvalue())
-        report.out = Path(out)
+        report.out = write_parquet_atomic(report.frame, Path(out))
     return report
 
-
-def _iso(value: date | None) -> str | None:
-    return value.isoformat() if value is not None else None
