@@ -626,7 +626,27 @@ class _DateSplitter:
         return self._prepare(X, dates, t1)
 
 
-class GappedTimeSeriesCV(_DateSplitter):
+class _FixedSplits(_DateSplitter):
+    """A splitter whose number of splits is its ``n_splits`` parameter."""
+
+    n_splits: int
+
+    def get_n_splits(self, X: Any = None, y: Any = None, groups: Any = None) -> int:
+        """Return ``n_splits``.
+
+        Parameters
+        ----------
+        X, y, groups : ignored
+            Present for scikit-learn compatibility.
+
+        Returns
+        -------
+        int
+        """
+        return self.n_splits
+
+
+class GappedTimeSeriesCV(_FixedSplits):
     """Expanding-window time-series split over dates, with a gap and a purge.
 
     The sorted unique dates (the calendar) end with ``n_splits`` consecutive
@@ -673,20 +693,6 @@ class GappedTimeSeriesCV(_DateSplitter):
             _check_int(self.test_size, "test_size", 1)
         _check_int(self.gap, "gap", 0)
 
-    def get_n_splits(self, X: Any = None, y: Any = None, groups: Any = None) -> int:
-        """Return ``n_splits``.
-
-        Parameters
-        ----------
-        X, y, groups : ignored
-            Present for scikit-learn compatibility.
-
-        Returns
-        -------
-        int
-        """
-        return self.n_splits
-
     def _folds(self, panel: _Panel) -> list[_Fold]:
         cal = panel.calendar
         n = len(cal)
@@ -714,7 +720,7 @@ class GappedTimeSeriesCV(_DateSplitter):
         return folds
 
 
-class PurgedKFold(_DateSplitter):
+class PurgedKFold(_FixedSplits):
     """K-fold over contiguous date blocks, with purge and embargo.
 
     The calendar is cut into ``n_splits`` contiguous blocks (the first
@@ -752,20 +758,6 @@ class PurgedKFold(_DateSplitter):
     def _validate(self) -> None:
         _check_int(self.n_splits, "n_splits", 2)
         _embargo_spec(self.embargo)
-
-    def get_n_splits(self, X: Any = None, y: Any = None, groups: Any = None) -> int:
-        """Return ``n_splits``.
-
-        Parameters
-        ----------
-        X, y, groups : ignored
-            Present for scikit-learn compatibility.
-
-        Returns
-        -------
-        int
-        """
-        return self.n_splits
 
     def _folds(self, panel: _Panel) -> list[_Fold]:
         n = len(panel.calendar)
