@@ -42,7 +42,14 @@ from engine.bars import (
 from engine.paths import resolve_data_dir
 from engine.universe import VOLATILITY_INDICES
 
-__all__ = ["METADATA_VERSION", "BarStore", "WriteReport", "atomic_write_bytes", "ticker_role"]
+__all__ = [
+    "METADATA_VERSION",
+    "BarStore",
+    "WriteReport",
+    "atomic_write_bytes",
+    "fsync_dir",
+    "ticker_role",
+]
 
 METADATA_VERSION = 1
 _ROLES = ("security", "volatility_index")
@@ -60,7 +67,8 @@ def ticker_role(ticker: str) -> str:
     return "volatility_index" if ticker in VOLATILITY_INDICES else "security"
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
+    """Flush a directory entry (after a rename into it) where the platform allows."""
     try:
         fd = os.open(directory, os.O_RDONLY)
     except OSError:  # pragma: no cover - platforms without directory fds
@@ -106,7 +114,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def _parquet_bytes(frame: pl.DataFrame) -> bytes:
@@ -536,4 +544,4 @@ class BarStore:
             for tmp, _ in staged:
                 tmp.unlink(missing_ok=True)
         for directory in sorted({p.parent for p, _ in payloads}):
-            _fsync_dir(directory)
+            fsync_dir(directory)

@@ -48,6 +48,7 @@ import polars as pl
 __all__ = [
     "CombinatorialPurgedCV",
     "GappedTimeSeriesCV",
+    "Holdout",
     "LeakageError",
     "PurgedKFold",
     "SplitInfo",
@@ -923,7 +924,76 @@ def _add_months(day: int, months: int) -> int:
     return (_dt.date(y, m + 1, dd) - _EPOCH).days
 
 
-class WalkForward(_DateSplitter):
+class _ThreeWaySplitter(_DateSplitter):
+    """Splitters that cut the calendar into train / validation / test periods.
+
+    Subclasses give the half-open day boundaries ``(train start, validation
+    start, test start, test end)`` of each window in ``_bounds``.
+    """
+
+    def _bounds(self, panel: _Panel) -> list[tuple[int, int, int, int]]:  # pragma: no cover
+        raise NotImplementedError
+
+    def _folds(self, panel: _Panel) -> list[_Fold]:
+        cal = panel.calendar
+        folds = []
+        for k, b in enumerate(self._bounds(panel)):
+            a, v, t, e = (int(x) for x in np.searchsorted(cal, b, side="left"))
+            for name, lo, hi in (("train", a, v), ("validation", v, t), ("test", t, e)):
+                if lo == hi:
+                    raise ValueError(
+                        f"{type(self).__name__} window {k} has no dates in its {name} period "
+                        f"[{_fmt(cal[lo] if lo < len(cal) else b[3])}, ...)."
+                    )
+            train = np.zeros(len(cal), dtype=bool)
+            train[a:v] = True
+            folds.append(_Fold(train=train, test=((t, e),), validation=(v, t)))
+        return folds
+
+    def windows(
+        self, X: Any = None, y: Any = None, groups: Any = None, *, dates: Any = None, t1: Any = None
+    ) -> list[tuple[np.datetime64, np.datetime64, np.datetime64, np.datetime64]]:
+        """Window boundaries ``(train start, validation start, test start, test end)``.
+
+        Parameters
+        ----------
+        X, y, groups, dates, t1
+            As for :meth:`split`.
+
+        Returns
+        -------
+        list of tuple of numpy.datetime64
+            Half-open boundaries, one tuple per window.
+        """
+        self._validate()
+        panel = _panel(X, dates, t1)
+        return [tuple(np.datetime64(int(x), "D") for x in b) for b in self._bounds(panel)]
+
+    def split_three(
+        self, X: Any = None, y: Any = None, groups: Any = None, *, dates: Any = None, t1: Any = None
+    ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """Generate ``(train, validation, test)`` index arrays.
+
+        Parameters
+        ----------
+        X, y, groups, dates, t1
+            As for :meth:`split`.
+
+        Returns
+        -------
+        iterator of tuple of numpy.ndarray
+            Sorted ``int64`` indices; validated before it is returned.
+        """
+        return self._triples(self._prepare(X, dates, t1))
+
+    @staticmethod
+    def _triples(infos: list[SplitInfo]) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        for info in infos:
+            assert info.validation is not None
+            yield info.train, info.validation, info.test
+
+
+class WalkForward(_ThreeWaySplitter):
     """Rolling train / validation / test windows measured in calendar months.
 
     Window ``k`` starts ``k * step_months`` months after the first calendar
@@ -1023,41 +1093,6 @@ class WalkForward(_DateSplitter):
             )
         return out
 
-    def _folds(self, panel: _Panel) -> list[_Fold]:
-        cal = panel.calendar
-        folds = []
-        for k, b in enumerate(self._bounds(panel)):
-            a, v, t, e = (int(x) for x in np.searchsorted(cal, b, side="left"))
-            for name, lo, hi in (("train", a, v), ("validation", v, t), ("test", t, e)):
-                if lo == hi:
-                    raise ValueError(
-                        f"walk-forward window {k} has no dates in its {name} period "
-                        f"[{_fmt(cal[lo] if lo < len(cal) else b[3])}, ...)."
-                    )
-            train = np.zeros(len(cal), dtype=bool)
-            train[a:v] = True
-            folds.append(_Fold(train=train, test=((t, e),), validation=(v, t)))
-        return folds
-
-    def windows(
-        self, X: Any = None, y: Any = None, groups: Any = None, *, dates: Any = None, t1: Any = None
-    ) -> list[tuple[np.datetime64, np.datetime64, np.datetime64, np.datetime64]]:
-        """Window boundaries ``(train start, validation start, test start, test end)``.
-
-        Parameters
-        ----------
-        X, y, groups, dates, t1
-            As for :meth:`split`.
-
-        Returns
-        -------
-        list of tuple of numpy.datetime64
-            Half-open boundaries, one tuple per window.
-        """
-        self._validate()
-        panel = _panel(X, dates, t1)
-        return [tuple(np.datetime64(int(x), "D") for x in b) for b in self._bounds(panel)]
-
     def get_n_splits(
         self, X: Any = None, y: Any = None, groups: Any = None, *, dates: Any = None, t1: Any = None
     ) -> int:
@@ -1078,25 +1113,65 @@ class WalkForward(_DateSplitter):
         self._validate()
         return len(self._bounds(_panel(X, dates, t1)))
 
-    def split_three(
-        self, X: Any = None, y: Any = None, groups: Any = None, *, dates: Any = None, t1: Any = None
-    ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        """Generate ``(train, validation, test)`` index arrays.
 
-        Parameters
-        ----------
-        X, y, groups, dates, t1
-            As for :meth:`split`.
+class Holdout(_ThreeWaySplitter):
+    """One train / validation / test split of the calendar, oldest dates first.
 
-        Returns
-        -------
-        iterator of tuple of numpy.ndarray
-            Sorted ``int64`` indices; validated before it is returned.
-        """
-        return self._triples(self._prepare(X, dates, t1))
+    The last ``test_fraction`` of the calendar dates is the test period, the
+    ``validation_fraction`` before it the validation period, the rest the
+    training period; purging is as for :class:`WalkForward` (training samples
+    against the validation and test periods, validation samples against the
+    test period).
 
-    @staticmethod
-    def _triples(infos: list[SplitInfo]) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-        for info in infos:
-            assert info.validation is not None
-            yield info.train, info.validation, info.test
+    Parameters
+    ----------
+    validation_fraction, test_fraction : float, default 0.2
+        Shares of the calendar dates, each in (0, 1), together below 1.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> d = np.arange("2020-01-01", "2020-04-10", dtype="datetime64[D]")
+    >>> cv = Holdout(validation_fraction=0.2, test_fraction=0.2)
+    >>> print(*cv.windows(d, dates=d, t1=d + 1)[0])
+    2020-01-01 2020-03-01 2020-03-21 2020-04-10
+    >>> train, val, test = next(cv.split_three(d, dates=d, t1=d + 1))
+    >>> len(train), len(val), len(test)  # 02-29 and 03-20 are purged
+    (59, 19, 20)
+    """
+
+    _params = ("validation_fraction", "test_fraction")
+
+    def __init__(self, validation_fraction: float = 0.2, test_fraction: float = 0.2) -> None:
+        self.validation_fraction = validation_fraction
+        self.test_fraction = test_fraction
+        self._validate()
+
+    def _validate(self) -> None:
+        for name in ("validation_fraction", "test_fraction"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < 1:
+                raise ValueError(f"`{name}` must be a number in (0, 1), got `{name}={value!r}`")
+        if self.validation_fraction + self.test_fraction >= 1:
+            raise ValueError(
+                "`validation_fraction + test_fraction` must be below 1, got "
+                f"{self.validation_fraction} + {self.test_fraction}"
+            )
+
+    def _bounds(self, panel: _Panel) -> list[tuple[int, int, int, int]]:
+        cal = panel.calendar
+        n = len(cal)
+        n_test = round(n * self.test_fraction)
+        n_val = round(n * self.validation_fraction)
+        if n_test < 1 or n_val < 1 or n - n_test - n_val < 1:
+            raise ValueError(
+                f"{n} dates are too few for a holdout split with validation_fraction="
+                f"{self.validation_fraction} and test_fraction={self.test_fraction}"
+            )
+        t = n - n_test
+        v = t - n_val
+        return [(int(cal[0]), int(cal[v]), int(cal[t]), int(cal[-1]) + 1)]
+
+    def get_n_splits(self, X: Any = None, y: Any = None, groups: Any = None) -> int:
+        """Always 1."""
+        return 1
