@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -325,6 +326,162 @@ def targets_command(
     console.print(table)
     if report.out:
         console.print(f"wrote {report.out}", markup=False)
+
+
+# ---------------------------------------------------------------- engine train
+
+
+class SplitChoice(StrEnum):
+    """How ``engine train`` splits the calendar."""
+
+    holdout = "holdout"
+    walk_forward = "walk-forward"
+
+
+def _train_progress(console: Console) -> Callable[[dict[str, Any]], None]:
+    """Print one line per window and per epoch on stderr."""
+
+    def show(event: dict[str, Any]) -> None:
+        kind = event["kind"]
+        if kind == "data":
+            console.print(
+                f"data: {len(event['tickers'])} tickers, {event['sequences_train_grid']} "
+                f"training-grid sequences, {event['sequences_scored']} scorable, "
+                f"{event['dropped_windows']} windows dropped for missing features",
+                markup=False,
+            )
+        elif kind == "window":
+            console.print(
+                f"[bold]{event['model_id']}[/] ({event['index'] + 1}/{event['total']}): train "
+                f"from {event['train_start']}, test {event['test_start']} to {event['test_end']} "
+                f"({event['n_train']} train / {event['n_validation']} validation / "
+                f"{event['n_test']} test sequences)"
+            )
+        elif kind == "epoch":
+            console.print(
+                f"  epoch {event['epoch']:>2}/{event['epochs']}: loss {event['loss']:.4f}  "
+                f"train {event['train_loss']:.4f}  val {event['val_loss']:.4f}  "
+                f"gap {event['gap']:+.4f}  lr {event['learning_rate']:.2e}  "
+                f"{event['seconds']:.1f} s",
+                markup=False,
+            )
+        elif kind == "window_done":
+            aucs = ", ".join(
+                f"{p} {'-' if v is None else f'{v:.3f}'}" for p, v in event["test_auc"].items()
+            )
+            console.print(
+                f"  best epoch {event['best_epoch']} of {event['epochs']}; test AUC: {aucs}",
+                markup=False,
+            )
+
+    return show
+
+
+@app.command("train")
+def train_command(
+    tickers: TickersOption = "all",
+    split: Annotated[
+        SplitChoice,
+        typer.Option(
+            "--split",
+            help="holdout: one train/validation/test split (60/20/20 % of dates); "
+            "walk-forward: one model per 36/12/12-month window, stepping 12 months.",
+        ),
+    ] = SplitChoice.walk_forward,
+    epochs: Annotated[
+        int, typer.Option("--epochs", min=1, help="Most epochs per model (early stopping).")
+    ] = 25,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of window 0 (k: seed+k).")] = 0,
+    deterministic: Annotated[
+        bool,
+        typer.Option("--deterministic", help="Deterministic TensorFlow ops (slower)."),
+    ] = False,
+    null_labels: Annotated[
+        bool,
+        typer.Option(
+            "--null-labels",
+            help="Train on outcomes permuted in 20-day blocks: a null run that should show "
+            "no skill.",
+        ),
+    ] = False,
+    start: Annotated[
+        datetime | None,
+        typer.Option("--start", formats=_DATE_FORMATS, show_default=False,
+                     help="First sample date (earlier bars still warm up the features)."),
+    ] = None,
+    end: Annotated[
+        datetime | None,
+        typer.Option("--end", formats=_DATE_FORMATS, show_default=False,
+                     help="Last sample date."),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", show_default=False,
+                     help="Run directory (default <data-dir>/runs/<split>-<timestamp>)."),
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace an earlier run in --out.")
+    ] = False,
+    data_dir: DataDirOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Train the pattern LSTM with leakage-free splits; write artifacts and predictions."""
+    from engine.model import ModelConfig
+    from engine.train_job import RunSettings, run_train_job
+
+    settings = _run(RunSettings, split=split.value, seed=seed, deterministic=deterministic,
+                    null_labels=null_labels)  # fmt: skip
+    config = _run(ModelConfig, epochs=epochs)
+    err = Console(stderr=True, highlight=False)
+    try:
+        report = _run(
+            run_train_job,
+            _store(data_dir),
+            tickers,
+            settings=settings,
+            config=config,
+            out=out,
+            start=start.date() if start else None,
+            end=end.date() if end else None,
+            overwrite=overwrite,
+            progress=None if as_json else _train_progress(err),
+        )
+    except KeyboardInterrupt:
+        err.print("interrupted: the finished windows' artifacts and predictions are kept "
+                  "(run.json says status 'interrupted')", style="bold red")  # fmt: skip
+        raise typer.Exit(code=130) from None
+    summary = report.to_dict()
+    if as_json:
+        _print_json(summary)
+        return
+    console = Console(highlight=False)
+    params = summary["parameters"]
+    console.print(
+        f"{len(summary['windows'])} model(s), {params.get('trainable', 0):,} trainable "
+        f"parameters ({params.get('total', 0):,} with normalization and batch-norm "
+        f"statistics), in {summary['seconds']:.1f} s",
+    )
+    table = Table(
+        title="out-of-sample test AUC per window (`engine validate` adds intervals)",
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1, 0, 1),
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    table.add_column("model", no_wrap=True, min_width=9)
+    table.add_column("test from", no_wrap=True, min_width=10)
+    table.add_column("best\nepoch", justify="right", no_wrap=True, min_width=5)
+    patterns = list(summary["windows"][0]["test_auc"]) if summary["windows"] else []
+    for p in patterns:
+        header = p.replace("_", "\n")
+        width = max(len(line) for line in header.splitlines())
+        table.add_column(header, justify="right", no_wrap=True, min_width=width)
+    for w in summary["windows"]:
+        aucs = ["-" if w["test_auc"][p] is None else f"{w['test_auc'][p]:.3f}" for p in patterns]
+        table.add_row(w["model_id"], w["test_start"], f"{w['best_epoch']}/{w['epochs']}", *aucs)
+    console.print(table)
+    console.print(f"run directory: {summary['out']}", markup=False)
+    console.print(f"predictions: {summary['predictions']}", markup=False)
 
 
 def main() -> None:  # pragma: no cover - console entry point convenience

@@ -46,6 +46,9 @@ __all__ = [
 EpochProgress = Callable[[dict[str, Any]], None]
 
 _EVAL_BATCH = 1024
+#: The quantity early stopping, the learning-rate schedule and the best epoch use: the masked
+#: cross-entropy on the whole validation fold in inference mode, without the L2 penalty.
+MONITOR = "val_masked_loss"
 
 
 @dataclass
@@ -59,8 +62,9 @@ class FitResult:
     history : pl.DataFrame
         One row per epoch: ``epoch`` (1-based), ``loss`` (Keras training loss,
         dropout active, averaged over the epoch's batches), ``train_loss`` and
-        ``val_loss`` (masked loss in inference mode at the epoch's end),
-        ``gap`` (``val_loss - train_loss``), ``learning_rate`` and ``seconds``.
+        ``val_loss`` (masked loss in inference mode at the epoch's end, without
+        the L2 penalty), ``gap`` (``val_loss - train_loss``), ``learning_rate``
+        (during the epoch) and ``seconds``.
     best_epoch : int
         1-based epoch with the lowest validation loss.
     mean, variance : ndarray
@@ -136,7 +140,7 @@ def predict(model: keras.Model, X: np.ndarray, batch_size: int = _EVAL_BATCH) ->
     if X.shape[0] == 0:
         return np.zeros((0, model.output_shape[-1]), dtype=np.float32)
     out = [
-        np.asarray(model(X[i : i + batch_size], training=False))
+        keras.ops.convert_to_numpy(model(X[i : i + batch_size], training=False))
         for i in range(0, X.shape[0], batch_size)
     ]
     return np.concatenate(out).astype(np.float32, copy=False)
@@ -157,18 +161,17 @@ class _EpochRecorder(keras.callbacks.Callback):
         self._began = time.perf_counter()
 
     def on_epoch_end(self, epoch: int, logs=None) -> None:
-        logs = logs if logs is not None else {}
         train_loss = masked_loss(self.model, *self._train)
-        val_loss = float(logs["val_loss"])
-        # Keras's val_loss includes the L2 penalty; ours compares like with like.
-        val_masked = masked_loss(self.model, *self._validation)
+        val_loss = masked_loss(self.model, *self._validation)
+        if logs is not None:
+            # Runs before EarlyStopping and ReduceLROnPlateau, which monitor this key.
+            logs[MONITOR] = val_loss
         row = {
             "epoch": epoch + 1,
-            "loss": float(logs.get("loss", math.nan)),
+            "loss": float((logs or {}).get("loss", math.nan)),
             "train_loss": train_loss,
-            "val_loss": val_masked,
-            "gap": val_masked - train_loss,
-            "val_objective": val_loss,
+            "val_loss": val_loss,
+            "gap": val_loss - train_loss,
             "learning_rate": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
             "seconds": time.perf_counter() - self._began,
         }
@@ -247,31 +250,30 @@ def fit_model(
     )
     compile_model(model, config)
     recorder = _EpochRecorder((X_train, y_train), (X_val, y_val), progress)
-    stopper = keras.callbacks.EarlyStopping(
-        monitor="val_loss",
-        patience=config.early_stopping_patience,
-        restore_best_weights=True,
-    )
     callbacks = [
-        stopper,
-        keras.callbacks.ReduceLROnPlateau(
-            monitor="val_loss", factor=config.lr_factor, patience=config.lr_patience
+        recorder,  # first: it adds the monitored validation loss to the epoch's logs
+        keras.callbacks.EarlyStopping(
+            monitor=MONITOR,
+            mode="min",
+            patience=config.early_stopping_patience,
+            restore_best_weights=True,
         ),
-        recorder,
+        keras.callbacks.ReduceLROnPlateau(
+            monitor=MONITOR, mode="min", factor=config.lr_factor, patience=config.lr_patience
+        ),
     ]
     model.fit(
         X_train,
         y_train,
         batch_size=config.batch_size,
         epochs=config.epochs,
-        validation_data=(X_val, y_val),
         shuffle=True,
         callbacks=callbacks,
         verbose=0,
     )
     history = pl.DataFrame(recorder.rows)
-    objective = history["val_objective"].to_numpy()
-    best_epoch = int(np.argmin(objective)) + 1
+    # EarlyStopping keeps the first epoch with the lowest value, as argmin does.
+    best_epoch = int(np.argmin(history["val_loss"].to_numpy())) + 1
     return FitResult(
         model=model,
         history=history,
