@@ -1,0 +1,713 @@
+"""Export a trained model artifact to ONNX and prove the file equals the Keras model.
+
+:func:`export_onnx` (the ``engine export-onnx`` command):
+
+1. loads and verifies the artifact (checksums, feature order);
+2. builds the *inference twin* (``build_model(..., inference=True)``: same
+   layers and weights, no dropout) and copies the weights by layer name.
+   The training model's recurrent dropout makes tf2onnx emit a generic ONNX
+   ``Loop`` for the first LSTM; the twin converts to native ``LSTM`` nodes
+   only, which onnxruntime runs far faster. The graph is checked: no
+   ``Loop``/``Scan``/``If``, one native LSTM per Keras LSTM;
+3. converts with tf2onnx (input ``sequences`` (batch, 20, 17) float32,
+   output ``pattern_confidence`` (batch, n_patterns), dynamic batch axis);
+4. attaches the metadata of :mod:`export.onnx_metadata`;
+5. runs the parity check through :class:`export.scorer.PatternScorer` (the
+   serving path itself) against the *training* Keras model, and refuses to
+   write anything when the max abs difference exceeds the tolerance;
+6. optionally quantizes to int8 (onnxruntime dynamic quantization) and
+   reports that model's own parity, AUC change and file sizes;
+7. writes each file atomically.
+
+Parity inputs
+-------------
+``held-out``: the artifact's test period rebuilt at stride 1 from the bars
+the model was trained on (its data directory, or ``bars`` passed in), with
+the model's own ``vix_variant``, market and sector map. These are the rows
+the training run scored and stored in ``test_predictions.parquet``, and two
+checks make sure the rebuilt windows are those inputs and not merely
+similar: the bars' fingerprint is compared with the artifact's, and the
+Keras model's confidences on the rebuilt rows must equal the stored test
+predictions (written at training time) within the fp32 tolerance. Without
+stored predictions the fingerprint must match.
+
+``random``: windows drawn from N(mean, variance) of each feature (the
+model's own normalization statistics, seed 0), which covers input
+combinations the test period may not.
+
+Importing this module does not import TensorFlow; the functions that need
+it import it when called.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import onnx
+import polars as pl
+
+from engine.artifacts import PREDICTIONS_FILE, ModelArtifact, load_model_artifact, read_metadata
+from engine.features import bars_fingerprint, compute_features
+from engine.sequences import build_sequences
+from engine.store import atomic_write_bytes
+from engine.universe import MARKET_BENCHMARK
+from export.onnx_metadata import (
+    BATCH_DIM,
+    INPUT_NAME,
+    ONNX_FORMAT,
+    OUTPUT_NAME,
+    encode_metadata,
+)
+from export.scorer import CONFIDENCE_SUFFIX, PatternScorer
+
+if TYPE_CHECKING:  # pragma: no cover
+    import keras
+
+__all__ = [
+    "DEFAULT_OPSET",
+    "FP32_TOLERANCE",
+    "INT8_TOLERANCE",
+    "ExportError",
+    "ExportReport",
+    "HeldOut",
+    "Parity",
+    "QuantizedReport",
+    "check_native_lstm",
+    "export_onnx",
+    "held_out_sequences",
+    "inference_twin",
+    "keras_to_onnx",
+    "op_counts",
+    "quantize_int8",
+    "random_sequences",
+]
+
+DEFAULT_OPSET = 17
+#: tf2onnx 1.17 converts to opsets 13..18 with native LSTM.
+OPSET_RANGE = (13, 18)
+#: Max abs difference of a confidence allowed between the fp32 ONNX model and Keras.
+FP32_TOLERANCE = 1e-5
+#: Max abs difference allowed between the int8 model and Keras. Dynamic quantization
+#: rounds each weight tensor to 255 levels (error up to max|w| / 254 per weight) and
+#: each activation per call; measured on the demo models the error is 1e-3..5e-3.
+#: 0.02 is 2 % of the [0, 1] confidence scale: below anything a 0.6 decision threshold
+#: or an AUC could notice, yet far below the 0.1+ error of a broken quantization.
+INT8_TOLERANCE = 0.02
+N_RANDOM = 1024
+FORBIDDEN_OPS = ("Loop", "Scan", "If")
+LSTM_OPS = ("LSTM", "DynamicQuantizeLSTM")
+_EXPORT_PACKAGES = (
+    "pattern-engine",
+    "tensorflow",
+    "keras",
+    "tf2onnx",
+    "onnx",
+    "onnxruntime",
+    "numpy",
+)
+_CPU_ONLY = ["CPUExecutionProvider"]
+_SPLIT_KEYS = ("kind", "train", "validation", "test", "train_end", "embargo_days", "embargo_end")
+
+
+class ExportError(ValueError):
+    """The export cannot be trusted: parity above tolerance, a non-native graph, wrong data."""
+
+
+@dataclass(frozen=True)
+class Parity:
+    """ONNX vs Keras confidences on one input set."""
+
+    inputs: str
+    n: int
+    max_abs_diff: float
+    mean_abs_diff: float
+    tolerance: float
+
+    @property
+    def ok(self) -> bool:
+        """Max abs difference within tolerance."""
+        return self.max_abs_diff <= self.tolerance
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready figures."""
+        return {**asdict(self), "ok": self.ok}
+
+
+@dataclass
+class HeldOut:
+    """The artifact's test-period windows rebuilt from bars.
+
+    Attributes
+    ----------
+    X : ndarray, shape (n, 20, 17), float32
+    y : ndarray, shape (n, n_patterns), float32
+        Labels (1, 0, NaN where a head has no event).
+    index : pl.DataFrame
+        ``ticker, date`` of each window's last day.
+    info : dict
+        Where they came from: test period, tickers, fingerprint match.
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    index: pl.DataFrame
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class QuantizedReport:
+    """The int8 model: file, sizes, parity and AUC change."""
+
+    path: Path
+    bytes: int
+    fp32_bytes: int
+    parity: list[Parity]
+    auc: dict[str, dict[str, float | None]]
+    op_counts: dict[str, int]
+
+    @property
+    def max_auc_change(self) -> float | None:
+        """Largest ``|AUC(int8) - AUC(fp32)|`` over the patterns with both classes."""
+        changes = [abs(v["change"]) for v in self.auc.values() if v["change"] is not None]
+        return max(changes) if changes else None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary."""
+        return {
+            "path": str(self.path),
+            "bytes": self.bytes,
+            "fp32_bytes": self.fp32_bytes,
+            "size_ratio": round(self.bytes / self.fp32_bytes, 4),
+            "parity": [p.to_dict() for p in self.parity],
+            "auc": self.auc,
+            "max_auc_change": self.max_auc_change,
+            "op_counts": self.op_counts,
+        }
+
+
+@dataclass
+class ExportReport:
+    """What :func:`export_onnx` wrote and measured."""
+
+    model_id: str
+    path: Path
+    bytes: int
+    opset: int
+    op_counts: dict[str, int]
+    parity: list[Parity]
+    held_out: dict[str, Any]
+    quantized: QuantizedReport | None
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary."""
+        return {
+            "model_id": self.model_id,
+            "path": str(self.path),
+            "bytes": self.bytes,
+            "opset": self.opset,
+            "op_counts": self.op_counts,
+            "parity": [p.to_dict() for p in self.parity],
+            "held_out": self.held_out,
+            "quantized": self.quantized.to_dict() if self.quantized else None,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+# ---------------------------------------------------------------- conversion
+
+
+def inference_twin(artifact: ModelArtifact) -> keras.Model:
+    """The artifact's model rebuilt without dropout, with its weights copied by layer name.
+
+    Raises
+    ------
+    ExportError
+        A weighted layer of the training model has no twin (a changed architecture).
+    """
+    from engine.model import ModelConfig, build_model
+
+    metadata = artifact.metadata
+    norm = metadata["normalization"]
+    twin = build_model(
+        ModelConfig.from_dict(metadata["config"]),
+        n_features=len(metadata["feature_names"]),
+        n_patterns=len(metadata["pattern_names"]),
+        mean=np.asarray(norm["mean"]),
+        variance=np.asarray(norm["variance"]),
+        sequence_length=int(metadata["sequence_length"]),
+        inference=True,
+    )
+    twin_names = {layer.name for layer in twin.layers}
+    orphans = [
+        layer.name
+        for layer in artifact.model.layers
+        if layer.get_weights() and layer.name not in twin_names
+    ]
+    if orphans:
+        raise ExportError(f"layers {orphans} of the trained model have no inference twin")
+    for layer in twin.layers:
+        layer.set_weights(artifact.model.get_layer(layer.name).get_weights())
+    return twin
+
+
+@contextmanager
+def _quiet_logs(*names: str) -> Iterator[None]:
+    """Raise the named loggers (``""`` is the root) to ERROR for the duration."""
+    loggers = [logging.getLogger(name) for name in names]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for logger, level in zip(loggers, levels, strict=True):
+            logger.setLevel(level)
+
+
+def keras_to_onnx(model: keras.Model, *, opset: int = DEFAULT_OPSET) -> onnx.ModelProto:
+    """Convert a Keras model with tf2onnx: input ``sequences``, dynamic ``batch`` axis.
+
+    Raises
+    ------
+    ExportError
+        The converted graph's input or output is not named as the serving contract says.
+    """
+    import tensorflow as tf
+    import tf2onnx
+
+    low, high = OPSET_RANGE
+    if not low <= opset <= high:
+        raise ValueError(f"`opset` must be in [{low}, {high}] (tf2onnx 1.17), got `opset={opset}`")
+    spec = (tf.TensorSpec((None, *model.input_shape[1:]), tf.float32, name=INPUT_NAME),)
+    with _quiet_logs("tf2onnx"):
+        proto, _ = tf2onnx.convert.from_keras(model, input_signature=spec, opset=opset)
+    inputs = [i.name for i in proto.graph.input]
+    outputs = [o.name for o in proto.graph.output]
+    if inputs != [INPUT_NAME] or outputs != [OUTPUT_NAME]:
+        raise ExportError(
+            f"tf2onnx produced inputs {inputs} and outputs {outputs}, "
+            f"expected [{INPUT_NAME!r}] and [{OUTPUT_NAME!r}]"
+        )
+    for value in (proto.graph.input[0], proto.graph.output[0]):
+        value.type.tensor_type.shape.dim[0].dim_param = BATCH_DIM
+    return proto
+
+
+def op_counts(proto: onnx.ModelProto) -> dict[str, int]:
+    """Node count per op type in the main graph, sorted by op type."""
+    return dict(sorted(Counter(node.op_type for node in proto.graph.node).items()))
+
+
+def check_native_lstm(proto: onnx.ModelProto, n_lstm: int) -> dict[str, int]:
+    """Require ``n_lstm`` native LSTM nodes and no control flow; return :func:`op_counts`.
+
+    Raises
+    ------
+    ExportError
+        A ``Loop``/``Scan``/``If`` node (an LSTM tf2onnx could not map to the
+        native op), or a different number of native LSTM nodes.
+    """
+    counts = op_counts(proto)
+    loops = {op: counts[op] for op in FORBIDDEN_OPS if op in counts}
+    native = sum(counts.get(op, 0) for op in LSTM_OPS)
+    if loops or native != n_lstm:
+        raise ExportError(
+            f"the ONNX graph holds {native} native LSTM node(s) for {n_lstm} Keras LSTM "
+            f"layer(s) and control flow {loops or 'none'}; export the inference twin "
+            "(no recurrent dropout) so every LSTM maps to the native op"
+        )
+    return counts
+
+
+def quantize_int8(proto: onnx.ModelProto) -> onnx.ModelProto:
+    """Quantize dynamically with onnxruntime: int8 weights, activations quantized per call."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    with tempfile.TemporaryDirectory(prefix="engine-quantize-") as tmp:
+        source, target = Path(tmp) / "fp32.onnx", Path(tmp) / "int8.onnx"
+        onnx.save(proto, source)
+        # quantize_dynamic logs a pre-processing hint on the root logger; symbolic shape
+        # pre-processing is not needed for this fixed-shape graph.
+        with _quiet_logs(""):
+            quantize_dynamic(source, target, weight_type=QuantType.QInt8)
+        return onnx.load(target)
+
+
+def _set_metadata(proto: onnx.ModelProto, values: Mapping[str, Any]) -> bytes:
+    """Serialized ``proto`` with ``values`` in its metadata (other tools' keys are kept)."""
+    props = {p.key: p.value for p in proto.metadata_props}
+    props.update(encode_metadata(values))
+    onnx.helper.set_model_props(proto, props)
+    return proto.SerializeToString()
+
+
+# ---------------------------------------------------------------- parity inputs
+
+
+def _training_bars(metadata: dict[str, Any], data_dir: str | Path | None) -> pl.DataFrame:
+    from engine.job_inputs import benchmark_inputs
+    from engine.paths import resolve_data_dir
+    from engine.store import BarStore
+
+    data = metadata.get("data", {})
+    store = BarStore(resolve_data_dir(data_dir if data_dir is not None else data.get("data_dir")))
+    tickers = list(data.get("tickers", []))
+    available = store.tickers()
+    missing = sorted(set(tickers) - set(available))
+    if missing:
+        raise ExportError(
+            "the parity check rebuilds the model's held-out windows from the bars it was "
+            f"trained on, but {store.data_dir} lacks {', '.join(missing)}; pass --data-dir "
+            "(the data directory of the training run)"
+        )
+    extra = {data.get("market") or MARKET_BENCHMARK, *(data.get("sector_map") or {}).values()}
+    wanted = sorted(set(benchmark_inputs(tickers, available)) | (extra & set(available)))
+    return store.read_bars(wanted)
+
+
+def _iso_date(value: str | None) -> date | None:
+    return date.fromisoformat(value) if value else None
+
+
+def held_out_sequences(metadata: dict[str, Any], bars: pl.DataFrame) -> HeldOut:
+    """The artifact's test-period windows at stride 1, rebuilt from ``bars`` as in training.
+
+    Raises
+    ------
+    ExportError
+        ``bars`` lack the model's tickers, or no window falls in the test period.
+    """
+    from engine.targets import compute_targets
+
+    data = metadata.get("data", {})
+    tickers = list(data.get("tickers", []))
+    market = data.get("market") or MARKET_BENCHMARK
+    sector_map = data.get("sector_map") or None
+    absent = sorted(set(tickers) - set(bars.get_column("ticker").unique().to_list()))
+    if not tickers or absent:
+        raise ExportError(
+            f"the bars lack the model's training ticker(s) {', '.join(absent) or '(none listed)'}"
+        )
+    features = compute_features(
+        bars,
+        tickers=tickers,
+        market=market,
+        sector_map=sector_map,
+        vix_variant=data.get("vix_variant") or "auto",
+    )
+    targets = compute_targets(
+        bars,
+        horizon=int(metadata["horizon"]),
+        tickers=tickers,
+        market=market,
+        sector_map=sector_map,
+    )
+    start, end = _iso_date(data.get("start")), _iso_date(data.get("end"))
+    if start is not None or end is not None:  # as prepare_dataset trims before windowing
+        lo, hi = start or date.min, end or date.max
+        features = features.filter(pl.col("date").is_between(lo, hi))
+        targets = targets.filter(pl.col("date").is_between(lo, hi))
+    seqs = build_sequences(features, targets, length=int(metadata["sequence_length"]), stride=1)
+    if list(seqs.pattern_names) != list(metadata["pattern_names"]):
+        raise ExportError(
+            f"rebuilt targets {list(seqs.pattern_names)} differ from the model's heads "
+            f"{metadata['pattern_names']}"
+        )
+    test_start, test_end = (date.fromisoformat(d) for d in metadata["split"]["test"])
+    dates = seqs.index.get_column("date")
+    rows = np.flatnonzero(((dates >= test_start) & (dates < test_end)).to_numpy())
+    if rows.size == 0:
+        raise ExportError(f"no window of the bars ends in the test period {test_start}..{test_end}")
+    assert seqs.y is not None
+    info = {
+        "test_period": [str(test_start), str(test_end)],
+        "tickers": tickers,
+        "rows": int(rows.size),
+        "fingerprint_match": bars_fingerprint(bars) == data.get("fingerprint"),
+    }
+    return HeldOut(
+        X=seqs.X[rows], y=seqs.y[rows], index=seqs.index[rows].select("ticker", "date"), info=info
+    )
+
+
+def random_sequences(metadata: dict[str, Any], n: int = N_RANDOM, seed: int = 0) -> np.ndarray:
+    """``n`` windows with each feature drawn from N(mean, variance) of the model's normalization.
+
+    Examples
+    --------
+    >>> meta = {"sequence_length": 20, "normalization": {"mean": [0.0] * 17,
+    ...                                                   "variance": [1.0] * 17}}
+    >>> random_sequences(meta, 3).shape
+    (3, 20, 17)
+    """
+    norm = metadata["normalization"]
+    mean = np.asarray(norm["mean"], dtype=np.float64)
+    sd = np.sqrt(np.asarray(norm["variance"], dtype=np.float64))
+    rng = np.random.default_rng(seed)
+    draws = rng.standard_normal((n, int(metadata["sequence_length"]), mean.shape[0]))
+    return (mean + sd * draws).astype(np.float32)
+
+
+def _check_against_stored(
+    model_dir: Path, held_out: HeldOut, keras_scores: np.ndarray, patterns: list[str]
+) -> None:
+    """Compare Keras on the rebuilt rows with the test predictions stored at training time."""
+    path = model_dir / PREDICTIONS_FILE
+    info = held_out.info
+    if not path.is_file():
+        info["stored_predictions"] = None
+        if not info["fingerprint_match"]:
+            raise ExportError(
+                "the bars' fingerprint differs from the model's training data and the artifact "
+                f"holds no {PREDICTIONS_FILE} to check the rebuilt windows against; pass the "
+                "bars (--data-dir) the model was trained on"
+            )
+        return
+    columns = [p + CONFIDENCE_SUFFIX for p in patterns]
+    stored = pl.read_parquet(path, columns=["ticker", "date", *columns])
+    joined = held_out.index.with_row_index("row").join(
+        stored, on=["ticker", "date"], how="full", coalesce=True
+    )
+    unmatched = joined.filter(pl.col("row").is_null() | pl.col(columns[0]).is_null()).height
+    diff = np.inf
+    if unmatched == 0:
+        joined = joined.sort("row")
+        diff = float(np.abs(joined.select(columns).to_numpy() - keras_scores).max())
+    info["stored_predictions"] = {
+        "rows": stored.height,
+        "unmatched": unmatched,
+        "max_abs_diff": diff,
+    }
+    if unmatched or diff > FP32_TOLERANCE:
+        raise ExportError(
+            f"the rebuilt held-out windows are not the ones the model was tested on: "
+            f"{unmatched} row(s) unmatched, Keras vs stored {PREDICTIONS_FILE} max abs diff "
+            f"{diff:.3g} (fingerprint match: {info['fingerprint_match']}); pass the bars "
+            "(--data-dir) the model was trained on"
+        )
+
+
+# ---------------------------------------------------------------- verification
+
+
+def _parity(name: str, got: np.ndarray, want: np.ndarray, tolerance: float) -> Parity:
+    diff = np.abs(got.astype(np.float64) - want.astype(np.float64))
+    return Parity(name, int(got.shape[0]), float(diff.max()), float(diff.mean()), tolerance)
+
+
+def _verified(
+    proto: onnx.ModelProto,
+    values: dict[str, Any],
+    sets: dict[str, tuple[np.ndarray, np.ndarray]],
+    tolerance: float,
+    what: str,
+) -> tuple[bytes, list[Parity], dict[str, np.ndarray]]:
+    """Attach metadata, score every set through PatternScorer, refuse above tolerance.
+
+    The parity figures go into the final file's metadata; that file is
+    loaded again and must score the first set identically.
+    """
+    scorer = PatternScorer.load(_set_metadata(proto, values), providers=_CPU_ONLY)
+    outputs = {name: scorer.score(X) for name, (X, _) in sets.items()}
+    parity = [_parity(name, outputs[name], want, tolerance) for name, (_, want) in sets.items()]
+    failed = [p for p in parity if not p.ok]
+    if failed:
+        figures = "; ".join(
+            f"{p.inputs}: max abs diff {p.max_abs_diff:.3g} > {p.tolerance:g} (n={p.n})"
+            for p in failed
+        )
+        raise ExportError(f"{what} parity check failed, nothing written: {figures}")
+    final = _set_metadata(proto, {**values, "parity": [p.to_dict() for p in parity]})
+    first = next(iter(sets))
+    again = PatternScorer.load(final, providers=_CPU_ONLY).score(sets[first][0])
+    if not np.array_equal(again, outputs[first]):  # pragma: no cover - metadata only changed
+        raise ExportError(f"{what}: the file with parity metadata scores differently")
+    return final, parity, outputs
+
+
+def _auc_change(y: np.ndarray, fp32: np.ndarray, int8: np.ndarray, patterns: list[str]):
+    from engine.metrics import auc
+
+    out: dict[str, dict[str, float | None]] = {}
+    for j, name in enumerate(patterns):
+        labelled = ~np.isnan(y[:, j])
+        yj = y[labelled, j]
+        if np.unique(yj).size < 2:
+            out[name] = {"n": int(labelled.sum()), "fp32": None, "int8": None, "change": None}
+            continue
+        a32, a8 = auc(yj, fp32[labelled, j]), auc(yj, int8[labelled, j])
+        out[name] = {"n": int(labelled.sum()), "fp32": a32, "int8": a8, "change": a8 - a32}
+    return out
+
+
+def _export_versions() -> dict[str, str]:
+    out = {}
+    for name in _EXPORT_PACKAGES:
+        try:
+            out[name] = importlib_metadata.version(name)
+        except importlib_metadata.PackageNotFoundError:
+            out[name] = "not installed"
+    return out
+
+
+def _onnx_values(metadata: dict[str, Any], *, opset: int, quantization: str) -> dict[str, Any]:
+    data = metadata.get("data", {})
+    split = metadata.get("split", {})
+    return {
+        "format": ONNX_FORMAT,
+        "model_id": metadata["model_id"],
+        "feature_names": list(metadata["feature_names"]),
+        "pattern_names": list(metadata["pattern_names"]),
+        "sequence_length": int(metadata["sequence_length"]),
+        "horizon": int(metadata["horizon"]),
+        "data_fingerprint": data.get("fingerprint"),
+        "vix_variant": data.get("vix_variant"),
+        "market": data.get("market") or MARKET_BENCHMARK,
+        "sector_map": data.get("sector_map") or {},
+        "tickers": data.get("tickers", []),
+        "synthetic_tickers": data.get("synthetic_tickers", []),
+        "split": {key: split.get(key) for key in _SPLIT_KEYS},
+        "config": metadata.get("config"),
+        "artifact_files": metadata.get("files", {}),
+        "quantization": quantization,
+        "opset": opset,
+        "versions": {"training": metadata.get("versions", {}), "export": _export_versions()},
+    }
+
+
+def export_onnx(
+    model_dir: str | Path,
+    out: str | Path | None = None,
+    *,
+    bars: pl.DataFrame | None = None,
+    data_dir: str | Path | None = None,
+    opset: int | None = None,
+    quantize: Literal["int8"] | None = None,
+    overwrite: bool = False,
+    tolerance: float = FP32_TOLERANCE,
+    int8_tolerance: float = INT8_TOLERANCE,
+    n_random: int = N_RANDOM,
+    seed: int = 0,
+) -> ExportReport:
+    """Export a model artifact to a verified, self-describing ONNX file.
+
+    Parameters
+    ----------
+    model_dir : path
+        A model artifact directory (``OUT/models/<model_id>``).
+    out : path, optional
+        The fp32 ONNX file (default ``<model_dir>/model.onnx``). The int8
+        model goes beside it as ``<stem>.int8.onnx``.
+    bars : pl.DataFrame, optional
+        Bars the model was trained on, for the held-out parity windows
+        (default: read from ``data_dir``).
+    data_dir : path, optional
+        Data directory to read them from (default: the training run's, else
+        ``$ENGINE_DATA_DIR`` or the default directory).
+    opset : int, optional
+        ONNX opset, 13..18 (default :data:`DEFAULT_OPSET`).
+    quantize : {"int8"}, optional
+        Also write an int8 dynamically quantized model.
+    overwrite : bool
+        Replace existing ONNX files.
+    tolerance, int8_tolerance : float
+        Max abs confidence difference from Keras allowed for the fp32 and the
+        int8 model (:data:`FP32_TOLERANCE`, :data:`INT8_TOLERANCE`).
+    n_random : int
+        Random windows in the parity check.
+    seed : int
+        Seed of the random windows.
+
+    Returns
+    -------
+    ExportReport
+
+    Raises
+    ------
+    ExportError
+        Parity above tolerance (nothing is written), a non-native graph, or
+        bars that are not the model's training data.
+    ArtifactError
+        A corrupt artifact or one whose features differ from the engine's.
+    FileExistsError
+        An output exists and ``overwrite`` is false.
+    """
+    from engine.trainer import predict
+
+    began = time.perf_counter()
+    opset = DEFAULT_OPSET if opset is None else int(opset)
+    if quantize not in (None, "int8"):
+        raise ValueError(f"`quantize` must be None or 'int8', got `quantize={quantize!r}`")
+    if n_random < 1:
+        raise ValueError(f"`n_random` must be at least 1, got `n_random={n_random}`")
+    model_dir = Path(model_dir)
+    read_metadata(model_dir)  # fail on a bad artifact before TensorFlow loads
+    out = Path(out) if out is not None else model_dir / "model.onnx"
+    int8_out = out.with_name(f"{out.stem}.int8.onnx") if quantize else None
+    for path in (out, int8_out):
+        if path is not None and path.exists() and not overwrite:
+            raise FileExistsError(f"{path} already exists; pass --overwrite to replace it")
+
+    artifact = load_model_artifact(model_dir)
+    metadata = artifact.metadata
+    patterns = list(metadata["pattern_names"])
+    held_out = held_out_sequences(
+        metadata, bars if bars is not None else _training_bars(metadata, data_dir)
+    )
+    keras_held_out = predict(artifact.model, held_out.X)
+    _check_against_stored(model_dir, held_out, keras_held_out, patterns)
+    random_X = random_sequences(metadata, n_random, seed)
+    sets = {
+        "held-out": (held_out.X, keras_held_out),
+        "random": (random_X, predict(artifact.model, random_X)),
+    }
+    n_lstm = sum(1 for layer in artifact.model.layers if type(layer).__name__ == "LSTM")
+
+    proto = keras_to_onnx(inference_twin(artifact), opset=opset)
+    counts = check_native_lstm(proto, n_lstm)
+    fp32, parity, fp32_outputs = _verified(
+        proto, _onnx_values(metadata, opset=opset, quantization="none"), sets, tolerance, "fp32"
+    )
+
+    quantized = None
+    int8 = None
+    if int8_out is not None:
+        qproto = quantize_int8(proto)
+        qcounts = check_native_lstm(qproto, n_lstm)
+        values = _onnx_values(metadata, opset=opset, quantization="int8-dynamic")
+        int8, qparity, q_outputs = _verified(qproto, values, sets, int8_tolerance, "int8")
+        quantized = QuantizedReport(
+            path=int8_out,
+            bytes=len(int8),
+            fp32_bytes=len(fp32),
+            parity=qparity,
+            auc=_auc_change(held_out.y, fp32_outputs["held-out"], q_outputs["held-out"], patterns),
+            op_counts=qcounts,
+        )
+
+    atomic_write_bytes(out, fp32)
+    if int8_out is not None and int8 is not None:
+        atomic_write_bytes(int8_out, int8)
+    return ExportReport(
+        model_id=str(metadata["model_id"]),
+        path=out,
+        bytes=len(fp32),
+        opset=opset,
+        op_counts=counts,
+        parity=parity,
+        held_out=held_out.info,
+        quantized=quantized,
+        seconds=time.perf_counter() - began,
+    )

@@ -1,0 +1,439 @@
+"""Embedded serving: score sequences or raw OHLCV with an exported ONNX model.
+
+:class:`PatternScorer` opens one onnxruntime session per model file and
+keeps it. It checks the model's metadata against the engine when it loads
+(the feature list and order must be the engine's) and every input before it
+runs (rank, shape, dtype, missing values), so a bad call fails with a
+message that says what to fix instead of an onnxruntime stack trace.
+
+:meth:`PatternScorer.score_bars` goes from raw bars to scores: it computes
+the 17 features with the engine, exactly as training did (the model's
+``vix_term_structure`` variant, market and sector benchmarks are read from
+its metadata and pinned), takes each ticker's last 20 feature rows and
+scores them in one batch.
+
+Feature values depend on the history they are computed from: rolling GARCH
+anchors its refit schedule at the first bar given, and ``price_level``
+looks back 252 days. Scores from a short trailing history (the minimum is
+:attr:`PatternScorer.min_history` bars) are therefore close to, not equal
+to, scores computed from the full history the model was trained on.
+
+This module imports neither TensorFlow nor tf2onnx.
+
+Examples
+--------
+>>> scorer = PatternScorer.load("model.onnx")  # doctest: +SKIP
+>>> scorer.score(sequences)  # (n, 20, 17) float32 -> (n, n_patterns)  # doctest: +SKIP
+>>> scorer.score_bars(bars)  # one row per ticker: ticker, date, <pattern>_p  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+import polars as pl
+
+from engine.artifacts import ArtifactError, check_feature_order
+from engine.features import FEATURE_NAMES, compute_features
+from engine.universe import VOLATILITY_INDICES
+from export.onnx_metadata import INPUT_NAME, OUTPUT_NAME, MetadataError, decode_metadata
+from kernels.garch import GARCH_MIN_OBS
+
+__all__ = [
+    "CONFIDENCE_SUFFIX",
+    "WARM_UP_ROWS",
+    "PatternScorer",
+    "ScoringError",
+    "default_providers",
+]
+
+#: Score column of pattern ``name`` is ``name + CONFIDENCE_SUFFIX``, as in prediction files
+#: (``engine.metrics.CONFIDENCE_SUFFIX``; not imported, to keep SciPy out of serving).
+CONFIDENCE_SUFFIX = "_p"
+#: Rows before a ticker's first complete feature row. The longest warm-up is rolling
+#: GARCH, whose first forecast needs GARCH_MIN_OBS returns (bars 1..252); the 252-day
+#: price range and the 60-day windows are complete by then.
+WARM_UP_ROWS = GARCH_MIN_OBS
+_BAR_COLUMNS = ("ticker", "date", "open", "high", "low", "close", "volume")
+_CUDA = "CUDAExecutionProvider"
+_CPU = "CPUExecutionProvider"
+
+
+class ScoringError(ValueError):
+    """Input the scorer cannot score, or a model file it cannot serve."""
+
+
+def default_providers() -> list[str]:
+    """CUDA then CPU where onnxruntime-gpu is installed, else CPU only.
+
+    With onnxruntime-gpu but no usable GPU, onnxruntime falls back to CPU;
+    :attr:`PatternScorer.providers` says what the session really uses.
+    """
+    if _CUDA in ort.get_available_providers():
+        return [_CUDA, _CPU]
+    return [_CPU]
+
+
+class PatternScorer:
+    """One onnxruntime session over an exported pattern model.
+
+    Build it with :meth:`load`. The session is thread-safe for concurrent
+    :meth:`score` calls (onnxruntime's ``InferenceSession.run`` is).
+
+    Attributes
+    ----------
+    metadata : dict
+        The model's decoded ONNX metadata (see :mod:`export.onnx_metadata`).
+    source : str
+        Where the model came from (its path, or ``"<bytes>"``).
+    """
+
+    def __init__(self, session: ort.InferenceSession, *, source: str = "<bytes>") -> None:
+        self._session = session
+        self.source = source
+        try:
+            self.metadata = decode_metadata(
+                session.get_modelmeta().custom_metadata_map, source=source
+            )
+            check_feature_order(self.metadata, FEATURE_NAMES, source=source)
+        except (MetadataError, ArtifactError) as exc:
+            raise ScoringError(str(exc)) from None
+        self._check_signature()
+
+    @classmethod
+    def load(
+        cls,
+        model: str | os.PathLike[str] | bytes,
+        intra_op_threads: int | None = None,
+        providers: Sequence[str] | None = None,
+    ) -> PatternScorer:
+        """Open an exported model once.
+
+        Parameters
+        ----------
+        model : path or bytes
+            An ``.onnx`` file written by ``engine export-onnx`` (fp32 or int8),
+            or its bytes.
+        intra_op_threads : int, optional
+            Threads onnxruntime may use inside one call (default: its own
+            choice, one per physical core). One thread is often fastest for
+            small batches; measure (``bench/test_bench_serving.py``).
+        providers : sequence of str, optional
+            onnxruntime execution providers, in order of preference (default
+            :func:`default_providers`).
+
+        Returns
+        -------
+        PatternScorer
+
+        Raises
+        ------
+        FileNotFoundError
+            No such file.
+        ScoringError
+            Not a pattern-engine export, a malformed file, or a model whose
+            features differ from the engine's.
+        """
+        if intra_op_threads is not None and (
+            isinstance(intra_op_threads, bool) or int(intra_op_threads) < 1
+        ):
+            raise ValueError(
+                f"`intra_op_threads` must be at least 1, got `intra_op_threads={intra_op_threads}`"
+            )
+        options = ort.SessionOptions()
+        if intra_op_threads is not None:
+            options.intra_op_num_threads = int(intra_op_threads)
+        if isinstance(model, bytes | bytearray):
+            source, payload = "<bytes>", bytes(model)
+        else:
+            path = Path(model)
+            if not path.is_file():
+                raise FileNotFoundError(f"ONNX model {path} does not exist")
+            source, payload = str(path), str(path)
+        try:
+            session = ort.InferenceSession(
+                payload, sess_options=options, providers=list(providers or default_providers())
+            )
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise ScoringError(f"{source}: onnxruntime cannot open the model: {exc}") from None
+        return cls(session, source=source)
+
+    # ------------------------------------------------------------ description
+
+    @property
+    def model_id(self) -> str:
+        """The training artifact's model id."""
+        return str(self.metadata["model_id"])
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        """Input features, in input order (always the engine's ``FEATURE_NAMES``)."""
+        return tuple(self.metadata["feature_names"])
+
+    @property
+    def pattern_names(self) -> tuple[str, ...]:
+        """Pattern heads, in output order."""
+        return tuple(self.metadata["pattern_names"])
+
+    @property
+    def sequence_length(self) -> int:
+        """Rows per input window."""
+        return int(self.metadata["sequence_length"])
+
+    @property
+    def vix_variant(self) -> str:
+        """How ``vix_term_structure`` was computed in training (and is computed here)."""
+        return self.metadata["vix_variant"] or "auto"
+
+    @property
+    def market(self) -> str:
+        """Market benchmark ticker used in training."""
+        return str(self.metadata["market"])
+
+    @property
+    def sector_map(self) -> dict[str, str]:
+        """Ticker -> sector benchmark used in training (other tickers get the default rule)."""
+        return dict(self.metadata["sector_map"] or {})
+
+    @property
+    def min_history(self) -> int:
+        """Bars per ticker that :meth:`score_bars` needs: the warm-up plus one window."""
+        return WARM_UP_ROWS + self.sequence_length
+
+    @property
+    def providers(self) -> list[str]:
+        """The execution providers the session really uses."""
+        return list(self._session.get_providers())
+
+    @property
+    def device(self) -> str:
+        """``"cuda"`` when the session runs on the CUDA provider, else ``"cpu"``."""
+        return "cuda" if _CUDA in self.providers else "cpu"
+
+    def __repr__(self) -> str:
+        return (
+            f"PatternScorer(model_id={self.model_id!r}, source={self.source!r}, "
+            f"quantization={self.metadata.get('quantization', 'none')!r}, device={self.device!r})"
+        )
+
+    # ------------------------------------------------------------ scoring
+
+    def score(self, sequences: np.ndarray) -> np.ndarray:
+        """Confidences for ready feature windows.
+
+        Parameters
+        ----------
+        sequences : ndarray, shape (batch, 20, 17), float32
+            Raw (unnormalized) features in :attr:`feature_names` order, oldest
+            row first; normalization is inside the model.
+
+        Returns
+        -------
+        ndarray, shape (batch, n_patterns), float32
+            One sigmoid confidence per pattern head.
+
+        Raises
+        ------
+        ScoringError
+            Not a numpy array, not float32, wrong rank or shape, or a NaN or
+            infinite value (the message locates the first one).
+        """
+        x = self._checked(sequences)
+        if x.shape[0] == 0:
+            return np.empty((0, len(self.pattern_names)), dtype=np.float32)
+        return self._session.run([OUTPUT_NAME], {INPUT_NAME: x})[0]
+
+    def sequences_from_bars(
+        self, bars: pl.DataFrame, tickers: Sequence[str] | None = None
+    ) -> tuple[np.ndarray, pl.DataFrame]:
+        """Each ticker's latest feature window, computed from raw bars as in training.
+
+        Parameters
+        ----------
+        bars : pl.DataFrame
+            ``ticker, date, open, high, low, close, volume`` for the tickers to
+            score *and* their benchmarks (the model's market, sector
+            benchmarks and, for the ``vix_*`` variants, VIX).
+        tickers : sequence of str, optional
+            Tickers to score (default: every ticker in ``bars`` except the
+            volatility indices).
+
+        Returns
+        -------
+        X : ndarray, shape (n_tickers, 20, 17), float32
+        index : pl.DataFrame
+            ``ticker`` and ``date`` (the window's last day), sorted by ticker.
+
+        Raises
+        ------
+        ScoringError
+            Missing columns, a ticker not in ``bars``, a ticker with fewer
+            than :attr:`min_history` bars, a missing benchmark, or a missing
+            feature value in a ticker's last window (a gap in its bars or a
+            benchmark's).
+        """
+        if not isinstance(bars, pl.DataFrame):
+            raise ScoringError(f"bars must be a polars DataFrame, got {type(bars).__name__}")
+        missing = [c for c in _BAR_COLUMNS if c not in bars.columns]
+        if missing:
+            raise ScoringError(f"bars lack required column(s): {', '.join(missing)}")
+        counts = dict(bars.group_by("ticker").len().iter_rows())
+        wanted = self._wanted(tickers, counts)
+        short = {t: counts[t] for t in wanted if counts[t] < self.min_history}
+        if short:
+            listed = ", ".join(f"{t} has {n}" for t, n in sorted(short.items()))
+            raise ScoringError(
+                f"too short a history: {listed} bar(s); the model needs at least "
+                f"{self.min_history} bars per ticker ({WARM_UP_ROWS} warm-up rows for the "
+                f"features, rolling GARCH the longest, plus one {self.sequence_length}-row window)"
+            )
+        try:
+            features = compute_features(
+                bars,
+                tickers=wanted,
+                market=self.market,
+                sector_map=self.sector_map,
+                vix_variant=self.vix_variant,
+            )
+        except ValueError as exc:
+            raise ScoringError(f"cannot compute the model's features: {exc}") from None
+        length = self.sequence_length
+        last = features.group_by("ticker", maintain_order=True).tail(length)
+        values = (
+            last.select(pl.col(FEATURE_NAMES).cast(pl.Float32).fill_null(np.nan))
+            .to_numpy(order="c")
+            .reshape(len(wanted), length, len(FEATURE_NAMES))
+        )
+        index = last.select("ticker", "date").gather_every(length, offset=length - 1)
+        self._check_complete(values, last, index)
+        return values, index
+
+    def score_bars(self, bars: pl.DataFrame, tickers: Sequence[str] | None = None) -> pl.DataFrame:
+        """Latest confidence per ticker and pattern, from raw OHLCV bars.
+
+        Parameters
+        ----------
+        bars, tickers
+            See :meth:`sequences_from_bars`.
+
+        Returns
+        -------
+        pl.DataFrame
+            One row per ticker, sorted: ``ticker``, ``date`` (the last bar's
+            date) and ``<pattern>_p`` per pattern head.
+
+        Raises
+        ------
+        ScoringError
+            See :meth:`sequences_from_bars`.
+        """
+        X, index = self.sequences_from_bars(bars, tickers)
+        scores = self.score(X)
+        return index.with_columns(
+            pl.Series(name + CONFIDENCE_SUFFIX, scores[:, j])
+            for j, name in enumerate(self.pattern_names)
+        )
+
+    # ------------------------------------------------------------ checks
+
+    def _check_signature(self) -> None:
+        inputs = self._session.get_inputs()
+        outputs = self._session.get_outputs()
+        where = f"{self.source}: "
+        if [i.name for i in inputs] != [INPUT_NAME] or OUTPUT_NAME not in [o.name for o in outputs]:
+            raise ScoringError(
+                f"{where}expected one input {INPUT_NAME!r} and an output {OUTPUT_NAME!r}, got "
+                f"inputs {[i.name for i in inputs]} and outputs {[o.name for o in outputs]}"
+            )
+        shape = list(inputs[0].shape)
+        expected = [self.sequence_length, len(self.feature_names)]
+        if len(shape) != 3 or shape[1:] != expected or inputs[0].type != "tensor(float)":
+            raise ScoringError(
+                f"{where}input {INPUT_NAME!r} is {inputs[0].type} {shape}; the metadata "
+                f"promises tensor(float) [batch, {expected[0]}, {expected[1]}]"
+            )
+        out_shape = next(o.shape for o in outputs if o.name == OUTPUT_NAME)
+        if out_shape[-1] != len(self.pattern_names):
+            raise ScoringError(
+                f"{where}output {OUTPUT_NAME!r} has {out_shape[-1]} columns but the metadata "
+                f"names {len(self.pattern_names)} patterns"
+            )
+
+    def _checked(self, sequences: Any) -> np.ndarray:
+        length, width = self.sequence_length, len(self.feature_names)
+        if not isinstance(sequences, np.ndarray):
+            raise ScoringError(
+                f"sequences must be a numpy array of shape (batch, {length}, {width}), "
+                f"got {type(sequences).__name__}"
+            )
+        if sequences.dtype != np.float32:
+            raise ScoringError(
+                f"sequences must be float32, got {sequences.dtype}; "
+                "convert with sequences.astype(np.float32)"
+            )
+        if sequences.ndim != 3:
+            hint = (
+                "; for one sequence pass sequences[np.newaxis]"
+                if sequences.shape == (length, width)
+                else ""
+            )
+            raise ScoringError(
+                f"sequences must have rank 3, shape (batch, {length}, {width}), got rank "
+                f"{sequences.ndim} with shape {sequences.shape}{hint}"
+            )
+        if sequences.shape[1:] != (length, width):
+            raise ScoringError(
+                f"sequences must have shape (batch, {length}, {width}) "
+                f"({length} rows of the {width} features), got {sequences.shape}"
+            )
+        finite = np.isfinite(sequences)
+        if not finite.all():
+            bad = np.argwhere(~finite)
+            i, j, k = (int(v) for v in bad[0])
+            raise ScoringError(
+                f"sequences hold {bad.shape[0]} NaN or infinite value(s); the first is "
+                f"sequence {i}, row {j}, feature {self.feature_names[k]!r} "
+                f"({sequences[i, j, k]}); the model takes complete windows only"
+            )
+        return np.ascontiguousarray(sequences)
+
+    def _wanted(self, tickers: Sequence[str] | None, counts: dict[str, int]) -> list[str]:
+        if tickers is None:
+            wanted = sorted(t for t in counts if t not in VOLATILITY_INDICES)
+            if not wanted:
+                raise ScoringError("bars hold no securities to score")
+            return wanted
+        if isinstance(tickers, str):
+            tickers = [tickers]
+        unknown = sorted(set(tickers) - set(counts))
+        if unknown:
+            raise ScoringError(
+                f"ticker(s) not in bars: {', '.join(unknown)} "
+                f"(bars hold {', '.join(sorted(counts)) or 'nothing'})"
+            )
+        if not tickers:
+            raise ScoringError("tickers is empty: name at least one or pass None for all")
+        return sorted(set(tickers))
+
+    def _check_complete(self, values: np.ndarray, last: pl.DataFrame, index: pl.DataFrame) -> None:
+        bad = ~np.isfinite(values)
+        if not bad.any():
+            return
+        dates = last.get_column("date").to_numpy().reshape(values.shape[:2])
+        problems = []
+        for i in np.flatnonzero(bad.any(axis=(1, 2))):
+            rows, cols = np.nonzero(bad[i])
+            names = sorted({self.feature_names[c] for c in cols})
+            problems.append(
+                f"{index['ticker'][int(i)]}: {', '.join(names)} missing from "
+                f"{dates[i, rows.min()]} in the last {self.sequence_length} rows"
+            )
+        raise ScoringError(
+            "incomplete latest window (a gap or null in the ticker's bars or a benchmark's, "
+            "or a benchmark history too short): " + "; ".join(problems)
+        )
