@@ -484,6 +484,121 @@ def train_command(
     console.print(f"predictions: {summary['predictions']}", markup=False)
 
 
+# ---------------------------------------------------------------- engine validate
+
+
+def _interval(row: dict[str, Any], name: str, digits: int = 3) -> str:
+    value = row.get(name)
+    if value is None:
+        return "-"
+    low, high = row.get(f"{name}_ci_low"), row.get(f"{name}_ci_high")
+    text = f"{value:.{digits}f}"
+    if low is not None and high is not None:
+        text += f" [{low:.{digits}f}, {high:.{digits}f}]"
+    return text
+
+
+def _p_value(row: dict[str, Any], name: str) -> str:
+    value = row.get(f"{name}_p_value")
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _metrics_table(rows: list[dict[str, Any]], title: str, key: str = "pattern") -> Table:
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column(key, no_wrap=True)
+    for name in ("events", "base\nrate", "AUC [95 % CI]", "p", "accuracy\n(majority)",
+                 "Brier\n(reference)", "log loss\n(reference)", "corr [95 % CI]"):  # fmt: skip
+        table.add_column(name, justify="right")
+    for r in rows:
+        if not r.get("n"):
+            table.add_row(str(r[key]), "0", *["-"] * 7)
+            continue
+        table.add_row(
+            str(r[key]),
+            f"{r['n']}",
+            f"{r['base_rate']:.3f}",
+            _interval(r, "auc"),
+            _p_value(r, "auc"),
+            f"{r['accuracy']:.3f} ({r['majority_rate']:.3f})" if r.get("accuracy") is not None
+            else "-",
+            f"{r['brier']:.4f} ({r['brier_reference']:.4f})" if r.get("brier") is not None
+            else "-",
+            f"{r['log_loss']:.4f} ({r['log_loss_reference']:.4f})"
+            if r.get("log_loss") is not None else "-",
+            _interval(r, "point_biserial"),
+        )  # fmt: skip
+    return table
+
+
+@app.command("validate")
+def validate_command(
+    model: Annotated[
+        Path | None,
+        typer.Option("--model", show_default=False,
+                     help="A training run directory or one model artifact directory."),
+    ] = None,
+    predictions: Annotated[
+        Path | None,
+        typer.Option("--predictions", show_default=False,
+                     help="A predictions Parquet file (no training histories)."),
+    ] = None,
+    by_ticker: Annotated[
+        bool, typer.Option("--by-ticker", help="Also report each pattern per ticker.")
+    ] = False,
+    null: Annotated[
+        bool,
+        typer.Option("--null", help="Also evaluate with outcomes permuted in blocks of dates."),
+    ] = False,
+    null_block: Annotated[
+        int, typer.Option("--null-block", min=1, help="Block length (dates) of the null.")
+    ] = 20,
+    n_boot: Annotated[
+        int, typer.Option("--n-boot", min=10, help="Stationary-bootstrap replicates.")
+    ] = 1000,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Bootstrap/permutation seed.")] = 0,
+    report: Annotated[
+        Path | None,
+        typer.Option("--report", show_default=False,
+                     help="Write report.html and its PNG figures to this directory."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Out-of-sample metrics with bootstrap intervals, a null test and an overfitting monitor."""
+    from engine.validate_job import run_validate_job
+
+    result = _run(run_validate_job, model, predictions, by_ticker=by_ticker, null=null,
+                  null_block=null_block, n_boot=n_boot, seed=seed,
+                  report_dir=report)  # fmt: skip
+    summary = result.to_dict()
+    if as_json:
+        _print_json(summary)
+        return
+    console = Console(highlight=False)
+    console.print(result.summary_lines()[0], markup=False)
+    console.print(
+        f"intervals: stationary bootstrap, {n_boot} replicates, 95 %; p: one-sided against "
+        "no skill (4 patterns: Bonferroni level 0.0125)",
+        markup=False,
+    )
+    console.print(_metrics_table(summary["metrics"], "out-of-sample, all tickers pooled"))
+    if summary["null"] is not None:
+        console.print(_metrics_table(
+            summary["null"]["metrics"],
+            f"null: outcomes permuted in blocks of {null_block} dates (should show no skill)",
+        ))  # fmt: skip
+    if len(summary["windows"]) > 1:
+        for pattern in summary["patterns"]:
+            rows = [r for r in summary["by_model"] if r["pattern"] == pattern]
+            console.print(_metrics_table(rows, f"{pattern} per window", key="model_id"))
+    if summary["by_ticker"] is not None:
+        for pattern in summary["patterns"]:
+            rows = [r for r in summary["by_ticker"] if r["pattern"] == pattern]
+            console.print(_metrics_table(rows, f"{pattern} per ticker", key="ticker"))
+    for line in result.summary_lines()[1:]:
+        if line.startswith(("null ", "note: ", "wrote ")) or ": " in line and "epochs" in line:
+            console.print(line, markup=False)
+
+
 def main() -> None:  # pragma: no cover - console entry point convenience
     """Run the CLI."""
     app()
