@@ -116,7 +116,7 @@ _MONITOR_SCHEMA = {
     "model_id": pl.String,
     "epochs": pl.Int64,
     "best_epoch": pl.Int64,
-    "best_val_objective": pl.Float64,
+    "best_by": pl.String,
     "best_gap": pl.Float64,
     "min_val_loss": pl.Float64,
     "min_val_loss_epoch": pl.Int64,
@@ -381,7 +381,8 @@ def read_history(path: Path, model_id: str) -> pl.DataFrame:
     path : Path
         A ``history.csv`` of :mod:`engine.artifacts` (columns ``epoch``,
         ``train_loss``, ``val_loss`` required; ``gap`` is recomputed as
-        ``val_loss - train_loss`` when absent; ``val_objective`` may be absent).
+        ``val_loss - train_loss`` when absent; ``val_objective``, written by
+        older trainers, is null when absent).
     model_id : str
 
     Returns
@@ -949,12 +950,13 @@ def overfitting_monitor(
 
     ``overfitting`` is False when either fails, and null (undetermined) when
     the model has fewer than ``k + 1`` epochs or a loss in those epochs is
-    not finite. The best epoch is the one with the lowest ``val_objective``
-    (the Keras validation loss early stopping and the checkpoint use; the
-    first one on ties; ``val_loss`` when ``val_objective`` is absent). A
-    saved model holds the best epoch's weights, so a flag says training ran
-    on past the point where it generalised best; ``best_gap`` is the gap of
-    the weights actually kept.
+    not finite. The best epoch is the first epoch with the lowest
+    ``val_loss``, the loss the trainer early-stops on and whose best weights
+    it keeps; histories of older artifacts that carry ``val_objective``
+    (Keras's validation loss with the L2 term, which those trainers
+    monitored) use that instead (``best_by`` says which). A saved model holds
+    the best epoch's weights, so a flag says training ran on past the point
+    where it generalised best; ``best_gap`` is the gap of the weights kept.
 
     Parameters
     ----------
@@ -970,7 +972,7 @@ def overfitting_monitor(
     -------
     polars.DataFrame
         One row per model (in order of appearance): ``model_id``, ``epochs``,
-        ``best_epoch``, ``best_val_objective``, ``best_gap``,
+        ``best_epoch``, ``best_by``, ``best_gap``,
         ``min_val_loss``, ``min_val_loss_epoch``, ``final_train_loss``,
         ``final_val_loss``, ``final_gap``, ``gap_change``,
         ``val_loss_rise``, ``overfitting``, ``reason``.
@@ -1021,8 +1023,9 @@ def _monitor_one(model_id: str, h: pl.DataFrame, k: int, tol: float) -> dict[str
     val = _floats(h, "val_loss")
     gap = _floats(h, "gap")
     objective = _floats(h, "val_objective")
+    best_by = "val_objective"
     if not np.isfinite(objective).any():
-        objective = val
+        objective, best_by = val, "val_loss"
     n = epochs.size
     best = _argmin_finite(objective)
     low = _argmin_finite(val)
@@ -1030,7 +1033,7 @@ def _monitor_one(model_id: str, h: pl.DataFrame, k: int, tol: float) -> dict[str
         "model_id": model_id,
         "epochs": n,
         "best_epoch": int(epochs[best]) if best is not None else None,
-        "best_val_objective": float(objective[best]) if best is not None else None,
+        "best_by": best_by,
         "best_gap": float(gap[best]) if best is not None else None,
         "min_val_loss": float(val[low]) if low is not None else None,
         "min_val_loss_epoch": int(epochs[low]) if low is not None else None,
@@ -1171,7 +1174,8 @@ def _html(report: ValidateReport, figures: dict[str, tuple[str, bytes]]) -> str:
         f"<p>Source: {esc(report.source)} <code>{esc(str(report.path))}</code>"
         + (f" (run status {esc(str(report.run_status))})" if report.run_status else "")
         + f"<br>Predictions: <code>{esc(str(report.predictions_path))}</code>, "
-        f"{report.rows} rows, {len(report.tickers)} tickers, {report.windows.height} models, "
+        f"{report.rows} rows, {len(report.tickers)} tickers, "
+        f"{report.windows.height} model{'' if report.windows.height == 1 else 's'}, "
         f"{_cell(report.start)} to {_cell(report.end)}<br>"
         f"Stationary bootstrap: {s['n_boot']} replicates, seed {s['seed']}; 95 % percentile "
         "intervals; one-sided p-values against no skill (bold: p &lt; 0.05). "
@@ -1205,7 +1209,8 @@ def _html(report: ValidateReport, figures: dict[str, tuple[str, bytes]]) -> str:
             f"<p>Flagged when the gap (val_loss - train_loss) grew by more than "
             f"{s['overfit_tolerance']:g} over the last {s['overfit_window']} epochs while "
             f"val_loss is more than {s['overfit_tolerance']:g} above its minimum. Best epoch: "
-            "lowest val_objective (its weights are the ones saved).</p>",
+            "lowest val_loss (val_objective in older histories); its weights are the ones "
+            "saved.</p>",
             _plain_table(report.overfitting, flag="overfitting"),
         ]
     else:

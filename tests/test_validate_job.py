@@ -282,6 +282,17 @@ def test_overfitting_flag_fires_on_widening_gap_only():
     assert rows["c"]["gap_change"] < 0
     assert rows["c"]["best_epoch"] == 20
     assert rows["p"]["overfitting"] is False  # noise below the tolerance
+    assert rows["w"]["best_by"] == "val_objective"
+
+
+def test_best_epoch_from_val_loss_without_val_objective():
+    h = history("widening").drop("val_objective").with_columns(model_id=pl.lit("w"))
+    row = overfitting_monitor(h).row(0, named=True)
+    assert (row["best_epoch"], row["best_by"], row["overfitting"]) == (8, "val_loss", True)
+    assert row["best_gap"] == pytest.approx(0.70 - 0.004 * 8 - (0.69 - 0.003 * 8))
+    # an older history's val_objective (with the L2 term) decides when present
+    shifted = h.with_columns(val_objective=pl.col("val_loss") + 0.01 * pl.col("epoch"))
+    assert overfitting_monitor(shifted).row(0, named=True)["best_epoch"] == 1
 
 
 def test_overfitting_undetermined_on_short_history():
