@@ -8,6 +8,7 @@ are printed in red on stderr without a traceback and exit with code 1.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
@@ -506,7 +507,7 @@ def _p_value(row: dict[str, Any], name: str) -> str:
 def _metrics_table(rows: list[dict[str, Any]], title: str, key: str = "pattern") -> Table:
     table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column(key, no_wrap=True)
-    for name in ("events", "base\nrate", "AUC [95 % CI]", "p", "accuracy\n(majority)",
+    for name in ("labelled", "base\nrate", "AUC [95 % CI]", "p", "accuracy\n(majority)",
                  "Brier\n(reference)", "log loss\n(reference)", "corr [95 % CI]"):  # fmt: skip
         table.add_column(name, justify="right")
     for r in rows:
@@ -573,7 +574,8 @@ def validate_command(
     if as_json:
         _print_json(summary)
         return
-    console = Console(highlight=False)
+    # Piped output (a file, a log) gets the full table width instead of 80 columns.
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
     console.print(result.summary_lines()[0], markup=False)
     console.print(
         f"intervals: stationary bootstrap, {n_boot} replicates, 95 %; p: one-sided against "

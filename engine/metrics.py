@@ -795,6 +795,10 @@ def evaluate_frame(
             raise ValueError(
                 f"pattern {name!r}: {bad.height} rows have an outcome but no confidence in {conf!r}"
             )
+        if sub.height == 0:
+            if not keys:  # the pooled row still says that the pattern has no labelled row
+                rows.append({"pattern": name, "n": 0, "events": 0, "n_boot": int(n_boot)})
+            continue
         groups = sub.partition_by(list(keys), as_dict=True) if keys else {(): sub}
         for key, g in groups.items():
             g = g.sort(["date", "ticker"])

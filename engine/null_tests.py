@@ -31,11 +31,14 @@ DEFAULT_NULL_BLOCK = 20
 
 
 def block_permutation(n: int, block: int, seed: int | np.random.Generator) -> np.ndarray:
-    """A permutation of ``range(n)`` that moves whole blocks of ``block`` positions.
+    """A permutation of ``range(n)`` that moves every block of ``block`` positions.
 
-    The positions are cut into consecutive blocks (the last may be shorter),
-    the blocks are shuffled and concatenated: ``order[i]`` is the position
-    whose value lands at ``i``.
+    The positions are cut into consecutive blocks (the last may be shorter)
+    and the blocks are reordered by a random *derangement*: no block stays
+    in its place, so no position keeps its own value (a block left in place
+    would carry its real outcomes into the null). ``order[i]`` is the
+    position whose value lands at ``i``. With a single block nothing can
+    move, which is an error.
 
     Parameters
     ----------
@@ -48,13 +51,27 @@ def block_permutation(n: int, block: int, seed: int | np.random.Generator) -> np
     Returns
     -------
     ndarray of int64, shape (n,)
+
+    Raises
+    ------
+    ValueError
+        ``block < 1`` or fewer than two blocks.
     """
     if block < 1:
         raise ValueError(f"`block` must be at least 1, got `block={block}`")
-    rng = np.random.default_rng(seed)
     starts = np.arange(0, n, block)
-    pieces = [np.arange(s, min(s + block, n)) for s in rng.permutation(starts)]
-    return np.concatenate(pieces).astype(np.int64) if pieces else np.zeros(0, np.int64)
+    if starts.size < 2:
+        raise ValueError(
+            f"a block permutation needs at least two blocks: {n} dates in blocks of {block}"
+        )
+    rng = np.random.default_rng(seed)
+    while True:  # rejection sampling: a uniform derangement after about e draws
+        perm = rng.permutation(starts.size)
+        if not np.any(perm == np.arange(starts.size)):
+            break
+    pieces = [np.arange(s, min(s + block, n)) for s in starts[perm]]
+    order = np.concatenate(pieces).astype(np.int64)
+    return order
 
 
 def permute_outcomes(
@@ -77,6 +94,11 @@ def permute_outcomes(
         Block length in calendar dates (the sorted unique dates of ``frame``).
     seed : int or numpy.random.Generator
 
+    Raises
+    ------
+    ValueError
+        Missing columns, a repeated (ticker, date), or fewer than two blocks.
+
     Returns
     -------
     pl.DataFrame
@@ -87,6 +109,13 @@ def permute_outcomes(
     missing = [c for c in ("ticker", "date", *outcomes) if c not in frame.columns]
     if missing:
         raise ValueError(f"permute_outcomes: frame lacks columns {missing}")
+    duplicated = frame.select("ticker", "date").is_duplicated()
+    if duplicated.any():
+        first = frame.filter(duplicated).row(0, named=True)
+        raise ValueError(
+            f"permute_outcomes needs one row per (ticker, date); {int(duplicated.sum())} rows "
+            f"repeat one, first ticker {first['ticker']} date {first['date']}"
+        )
     calendar = frame.get_column("date").unique().sort()
     order = block_permutation(calendar.len(), block, seed)
     mapping = pl.DataFrame({"date": calendar, "_source": calendar.gather(order)})

@@ -64,7 +64,7 @@ import polars as pl
 
 from engine.artifacts import HISTORY_FILE, METADATA_FILE, PREDICTIONS_FILE, read_metadata
 from engine.metrics import CONFIDENCE_SUFFIX, METRICS, evaluate_frame
-from engine.null_tests import DEFAULT_NULL_BLOCK, block_permutation, permute_outcomes
+from engine.null_tests import DEFAULT_NULL_BLOCK, permute_outcomes
 from engine.store import atomic_write_bytes
 from engine.train_job import PREDICTION_KEYS, RUN_FILE, RUN_PREDICTIONS_FILE
 
@@ -79,7 +79,6 @@ __all__ = [
     "calibration_table",
     "check_predictions",
     "null_comparison",
-    "null_permutation_seed",
     "overfitting_monitor",
     "read_history",
     "run_validate_job",
@@ -176,10 +175,6 @@ class ValidateReport:
         Caveats found on the way (missing histories, an interrupted run, ...).
     run_status : str or None
         ``run.json`` status for a run directory.
-    null_permutation : dict or None
-        ``permutation_seed`` (the seed of the permutation used) and
-        ``redraws`` (permutations rejected for leaving a date in place); see
-        :func:`null_permutation_seed`.
     report : Path or None
         ``report.html`` when written.
     figures : list of Path
@@ -206,7 +201,6 @@ class ValidateReport:
     settings: dict[str, Any]
     notes: list[str] = field(default_factory=list)
     run_status: str | None = None
-    null_permutation: dict[str, int] | None = None
     report: Path | None = None
     figures: list[Path] = field(default_factory=list)
     seconds: float = 0.0
@@ -233,7 +227,6 @@ class ValidateReport:
             null = {
                 "block": self.settings["null_block"],
                 "seed": self.settings["seed"],
-                **(self.null_permutation or {}),
                 "significance": SIGNIFICANCE,
                 "metrics": _rows(self.null_metrics),
                 "comparison": _rows(self.null_comparison),
@@ -720,84 +713,30 @@ def _by_model(
     return _evaluate(frame, patterns, ("pattern", "model_id"), n_boot, seed)
 
 
-def null_permutation_seed(
-    n_dates: int, block: int, seed: int, *, max_draws: int = 200
-) -> tuple[int, int]:
-    """The seed of the first block permutation of ``n_dates`` dates that moves every date.
-
-    :func:`engine.null_tests.block_permutation` may leave a block where it
-    was; the outcomes of that block then stay aligned with their own
-    confidences and carry the real signal into the null (with 24 blocks
-    about one draw in three keeps at least one). The first candidate is
-    ``seed`` itself; the others are drawn from ``numpy.random.default_rng(seed)``.
-
-    Parameters
-    ----------
-    n_dates : int
-        Distinct dates being permuted.
-    block : int
-        Block length in dates.
-    seed : int
-    max_draws : int
-        Candidates tried before giving up.
-
-    Returns
-    -------
-    (seed_used, redraws) : tuple of int
-        ``permute_outcomes(..., block=block, seed=seed_used)`` moves every
-        date; ``redraws`` candidates were rejected before it.
-
-    Raises
-    ------
-    ValueError
-        Fewer than two blocks (every permutation keeps the only block).
-
-    Examples
-    --------
-    >>> from engine.null_tests import block_permutation
-    >>> used, redraws = null_permutation_seed(240, 10, 5)
-    >>> bool((block_permutation(240, 10, used) != range(240)).all())
-    True
-    """
-    if n_dates <= block:
-        raise ValueError(
-            f"the null test needs at least two blocks: the predictions span {n_dates} dates, "
-            f"null_block is {block}"
-        )
-    candidates = [int(seed), *np.random.default_rng(seed).integers(0, 2**31 - 1, max_draws - 1)]
-    positions = np.arange(n_dates)
-    for redraws, candidate in enumerate(candidates):
-        if not np.any(block_permutation(n_dates, block, int(candidate)) == positions):
-            return int(candidate), redraws
-    raise ValueError(  # pragma: no cover - probability about 0.63**200
-        f"no block permutation of {n_dates} dates in blocks of {block} that moves every date "
-        f"in {max_draws} draws"
-    )
-
-
-def _permuted(
-    frame: pl.DataFrame, patterns: list[str], block: int, seed: int
-) -> tuple[pl.DataFrame, int, int]:
+def _permuted(frame: pl.DataFrame, patterns: list[str], block: int, seed: int) -> pl.DataFrame:
     """Outcomes block-permuted by date (one permutation for all tickers and models).
 
     The permutation runs on the ``(ticker, date)`` outcome table, then joins
     back, so a date scored by two models keeps one outcome per ticker. When
     ``(ticker, date)`` is unique this equals
-    ``permute_outcomes(frame, patterns, block=block, seed=seed_used)``, with
-    ``seed_used`` from :func:`null_permutation_seed`.
+    ``permute_outcomes(frame, patterns, block=block, seed=seed)``; every block
+    of dates moves (:func:`engine.null_tests.block_permutation`).
     """
     outcomes = frame.select("ticker", "date", *patterns).unique(
         subset=["ticker", "date"], keep="first", maintain_order=True
     )
     n_dates = outcomes.get_column("date").n_unique()
-    used, redraws = null_permutation_seed(n_dates, block, seed)
-    shuffled = permute_outcomes(outcomes, patterns, block=block, seed=used)
-    permuted = (
+    if n_dates <= block:
+        raise ValueError(
+            f"the null test needs at least two blocks: the predictions span {n_dates} dates, "
+            f"null_block is {block}"
+        )
+    shuffled = permute_outcomes(outcomes, patterns, block=block, seed=seed)
+    return (
         frame.drop(patterns)
         .join(shuffled, on=["ticker", "date"], how="left", maintain_order="left")
         .select(frame.columns)
     )
-    return permuted, used, redraws
 
 
 def null_comparison(
@@ -1318,9 +1257,8 @@ def run_validate_job(
     null : bool
         Also evaluate after permuting the outcomes in blocks of
         ``null_block`` dates (one permutation for all tickers,
-        :func:`engine.null_tests.permute_outcomes`), per pattern. The
-        permutation's seed is ``seed`` unless that permutation leaves a date
-        in place; then it is redrawn (:func:`null_permutation_seed`).
+        :func:`engine.null_tests.permute_outcomes` with ``seed``; every block
+        moves), per pattern.
     null_block : int, default 20
     n_boot : int, default 1000
         Stationary-bootstrap replicates of every evaluation.
@@ -1397,10 +1335,9 @@ def run_validate_job(
     per_ticker = (
         _evaluate(frame, patterns, ("pattern", "ticker"), n_boot, seed) if by_ticker else None
     )
-    null_metrics = comparison = null_info = None
+    null_metrics = comparison = None
     if null:
-        shuffled, used, redraws = _permuted(frame, patterns, int(null_block), seed)
-        null_info = {"permutation_seed": used, "redraws": redraws}
+        shuffled = _permuted(frame, patterns, int(null_block), seed)
         null_metrics = _evaluate(shuffled, patterns, ("pattern",), n_boot, seed)
         comparison = null_comparison(metrics, null_metrics)
 
@@ -1438,7 +1375,6 @@ def run_validate_job(
         },
         notes=notes,
         run_status=source.run_status,
-        null_permutation=null_info,
     )
     if report_dir is not None:
         report.report, report.figures = write_report(report, Path(report_dir))
