@@ -206,6 +206,11 @@ class PatternScorer:
         return WARM_UP_ROWS + self.sequence_length
 
     @property
+    def intra_op_threads(self) -> int | None:
+        """Intra-op threads the session was opened with (None: onnxruntime's default)."""
+        return self._session.get_session_options().intra_op_num_threads or None
+
+    @property
     def providers(self) -> list[str]:
         """The execution providers the session really uses."""
         return list(self._session.get_providers())
