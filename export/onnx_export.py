@@ -45,7 +45,7 @@ import logging
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import date
@@ -77,6 +77,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = [
     "DEFAULT_OPSET",
     "FP32_TOLERANCE",
+    "INT8_AUC_TOLERANCE",
     "INT8_TOLERANCE",
     "ExportError",
     "ExportReport",
@@ -98,12 +99,17 @@ DEFAULT_OPSET = 17
 OPSET_RANGE = (13, 18)
 #: Max abs difference of a confidence allowed between the fp32 ONNX model and Keras.
 FP32_TOLERANCE = 1e-5
-#: Max abs difference allowed between the int8 model and Keras. Dynamic quantization
-#: rounds each weight tensor to 255 levels (error up to max|w| / 254 per weight) and
-#: each activation per call; measured on the demo models the error is 1e-3..5e-3.
-#: 0.02 is 2 % of the [0, 1] confidence scale: below anything a 0.6 decision threshold
-#: or an AUC could notice, yet far below the 0.1+ error of a broken quantization.
-INT8_TOLERANCE = 0.02
+#: Max abs difference allowed between the int8 model and Keras: a guard against a broken
+#: quantization, not a precision promise. Dynamic quantization rounds each weight tensor
+#: to 255 levels and each activation tensor to 256 levels spanning that call's range, so
+#: one window with extreme features coarsens every row of its batch. Measured on held-out
+#: windows scored in one batch: max 0.003 / 0.032 / 0.054 and p99 0.003 / 0.016 / 0.010
+#: for models trained 1 epoch on 2 tickers / 10 on 8 / 25 on 34 (about 0.010 max when
+#: scored one window at a time). A broken graph is off by 0.1 or more.
+INT8_TOLERANCE = 0.1
+#: Largest change of a pattern's held-out AUC allowed for the int8 model (measured: 0.003
+#: or less on the three models above). This is the gate that matters for decisions.
+INT8_AUC_TOLERANCE = 0.01
 N_RANDOM = 1024
 FORBIDDEN_OPS = ("Loop", "Scan", "If")
 LSTM_OPS = ("LSTM", "DynamicQuantizeLSTM")
@@ -131,6 +137,7 @@ class Parity:
     inputs: str
     n: int
     max_abs_diff: float
+    p99_abs_diff: float
     mean_abs_diff: float
     tolerance: float
 
@@ -504,7 +511,8 @@ def _check_against_stored(
 
 def _parity(name: str, got: np.ndarray, want: np.ndarray, tolerance: float) -> Parity:
     diff = np.abs(got.astype(np.float64) - want.astype(np.float64))
-    return Parity(name, int(got.shape[0]), float(diff.max()), float(diff.mean()), tolerance)
+    p99 = float(np.percentile(diff, 99))
+    return Parity(name, int(got.shape[0]), float(diff.max()), p99, float(diff.mean()), tolerance)
 
 
 def _verified(
@@ -513,9 +521,11 @@ def _verified(
     sets: dict[str, tuple[np.ndarray, np.ndarray]],
     tolerance: float,
     what: str,
+    extra: Callable[[dict[str, np.ndarray]], dict[str, Any]] | None = None,
 ) -> tuple[bytes, list[Parity], dict[str, np.ndarray]]:
     """Attach metadata, score every set through PatternScorer, refuse above tolerance.
 
+    ``extra(outputs)`` may add metadata computed from the scores (or raise).
     The parity figures go into the final file's metadata; that file is
     loaded again and must score the first set identically.
     """
@@ -529,7 +539,8 @@ def _verified(
             for p in failed
         )
         raise ExportError(f"{what} parity check failed, nothing written: {figures}")
-    final = _set_metadata(proto, {**values, "parity": [p.to_dict() for p in parity]})
+    more = extra(outputs) if extra is not None else {}
+    final = _set_metadata(proto, {**values, "parity": [p.to_dict() for p in parity], **more})
     first = next(iter(sets))
     again = PatternScorer.load(final, providers=_CPU_ONLY).score(sets[first][0])
     if not np.array_equal(again, outputs[first]):  # pragma: no cover - metadata only changed
@@ -598,6 +609,7 @@ def export_onnx(
     overwrite: bool = False,
     tolerance: float = FP32_TOLERANCE,
     int8_tolerance: float = INT8_TOLERANCE,
+    int8_auc_tolerance: float = INT8_AUC_TOLERANCE,
     n_random: int = N_RANDOM,
     seed: int = 0,
 ) -> ExportReport:
@@ -625,6 +637,9 @@ def export_onnx(
     tolerance, int8_tolerance : float
         Max abs confidence difference from Keras allowed for the fp32 and the
         int8 model (:data:`FP32_TOLERANCE`, :data:`INT8_TOLERANCE`).
+    int8_auc_tolerance : float
+        Largest change of a pattern's held-out AUC allowed for the int8 model
+        (:data:`INT8_AUC_TOLERANCE`).
     n_random : int
         Random windows in the parity check.
     seed : int
@@ -637,8 +652,9 @@ def export_onnx(
     Raises
     ------
     ExportError
-        Parity above tolerance (nothing is written), a non-native graph, or
-        bars that are not the model's training data.
+        Parity above tolerance or an int8 AUC change above tolerance
+        (nothing is written), a non-native graph, or bars that are not the
+        model's training data.
     ArtifactError
         A corrupt artifact or one whose features differ from the engine's.
     FileExistsError
@@ -687,13 +703,28 @@ def export_onnx(
         qproto = quantize_int8(proto)
         qcounts = check_native_lstm(qproto, n_lstm)
         values = _onnx_values(metadata, opset=opset, quantization="int8-dynamic")
-        int8, qparity, q_outputs = _verified(qproto, values, sets, int8_tolerance, "int8")
+        aucs: dict[str, dict[str, float | None]] = {}
+
+        def auc_gate(outputs: dict[str, np.ndarray]) -> dict[str, Any]:
+            aucs.update(
+                _auc_change(held_out.y, fp32_outputs["held-out"], outputs["held-out"], patterns)
+            )
+            moved = {p: v["change"] for p, v in aucs.items() if v["change"] is not None}
+            worst = max(moved, key=lambda p: abs(moved[p]), default=None)
+            if worst is not None and abs(moved[worst]) > int8_auc_tolerance:
+                raise ExportError(
+                    f"int8 changes the held-out AUC of {worst} by {moved[worst]:+.4f} "
+                    f"(> {int8_auc_tolerance:g}), nothing written"
+                )
+            return {"auc_change": aucs}
+
+        int8, qparity, _ = _verified(qproto, values, sets, int8_tolerance, "int8", auc_gate)
         quantized = QuantizedReport(
             path=int8_out,
             bytes=len(int8),
             fp32_bytes=len(fp32),
             parity=qparity,
-            auc=_auc_change(held_out.y, fp32_outputs["held-out"], q_outputs["held-out"], patterns),
+            auc=aucs,
             op_counts=qcounts,
         )
 
