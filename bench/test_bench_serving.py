@@ -39,9 +39,7 @@ import polars as pl
 import pytest
 
 from engine.features import compute_features
-from engine.model import ModelConfig
 from engine.sequences import build_sequences
-from engine.train_job import RunSettings, prepare_dataset, train_windows
 from export.onnx_export import FP32_TOLERANCE, INT8_TOLERANCE, export_onnx, random_sequences
 from export.scorer import PatternScorer
 
@@ -59,6 +57,8 @@ ROUNDS = {
 def exported(demo_bars, tmp_path_factory):
     """A trained artifact, its fp32 and int8 ONNX files, and the Keras model."""
     from engine.artifacts import load_model_artifact
+    from engine.model import ModelConfig
+    from engine.train_job import RunSettings, prepare_dataset, train_windows
 
     settings = RunSettings(split="holdout")
     dataset = prepare_dataset(demo_bars, ["AAPL", "MSFT"], settings)
@@ -101,17 +101,22 @@ def scorers(exported):
     return out
 
 
+def _percentiles(benchmark, sequences: int | None = None) -> None:
+    """p50/p99 of the single-call timings into extra_info (no stats in a smoke run)."""
+    stats = getattr(benchmark, "stats", None)
+    if stats is None:
+        return
+    p50, p99 = np.percentile(np.asarray(stats.stats.data), [50, 99])
+    benchmark.extra_info.update(p50_ms=round(p50 * 1e3, 5), p99_ms=round(p99 * 1e3, 5))
+    if sequences:
+        benchmark.extra_info["seq_per_s"] = round(sequences / p50)
+
+
 def _timed(benchmark, fn, x, kind: str, batch: int, **info):
     rounds, warmup = ROUNDS[kind][batch]
     result = benchmark.pedantic(fn, args=(x,), rounds=rounds, iterations=1, warmup_rounds=warmup)
     benchmark.extra_info.update(sequences=batch, rounds=rounds, **info)
-    stats = getattr(benchmark, "stats", None)
-    if stats is not None:  # absent when benchmarks are disabled (smoke run)
-        data = np.asarray(stats.stats.data)
-        p50, p99 = np.percentile(data, [50, 99])
-        benchmark.extra_info.update(
-            p50_ms=round(p50 * 1e3, 5), p99_ms=round(p99 * 1e3, 5), seq_per_s=round(batch / p50)
-        )
+    _percentiles(benchmark, batch)
     return result
 
 
@@ -205,6 +210,7 @@ def test_score_bars_demo_universe(benchmark, scorers, recent_bars, demo_bars, hi
     label = "score_bars" if history == "recent" else "score_bars-full"
     rounds = 30 if history == "recent" else 3
     scores = benchmark.pedantic(scorer.score_bars, args=(bars,), rounds=rounds, iterations=1)
+    _percentiles(benchmark)
     benchmark.extra_info.update(
         role="ours" if history == "recent" else "variant",
         label=label,
@@ -229,6 +235,7 @@ def test_score_bars_keras_pipeline(benchmark, scorers, keras_function, recent_ba
         warmup_rounds=1,
     )
     benchmark.extra_info.update(role="baseline", label="keras-pipeline", bars=recent_bars.height)
+    _percentiles(benchmark)
 
 
 # ---------------------------------------------------------------- p50/p99 table
@@ -242,10 +249,18 @@ def serving_table(path: str | Path) -> list[str]:
     """
     runs = json.loads(Path(path).read_text())["benchmarks"]
     lines = [f"{'group':<22} {'label':<18} {'p50 ms':>10} {'p99 ms':>10} {'seq/s':>12}"]
-    for bench in sorted(runs, key=lambda b: (b["group"] or "", b["extra_info"].get("label", ""))):
+    order = {"ours": 0, "variant": 1, "baseline": 2}
+    runs = [b for b in runs if (b["group"] or "").startswith("serving")]
+    for bench in sorted(
+        runs,
+        key=lambda b: (
+            b["extra_info"].get("sequences", 1e9),
+            b["group"],
+            order.get(b["extra_info"].get("role"), 3),
+            b["extra_info"].get("label", ""),
+        ),
+    ):
         info = bench["extra_info"]
-        if not bench["group"].startswith("serving"):
-            continue
         p50 = info.get("p50_ms", bench["stats"]["median"] * 1e3)
         p99 = info.get("p99_ms", float("nan"))
         rate = f"{info['sequences'] / (p50 / 1e3):12,.0f}" if "sequences" in info else " " * 12

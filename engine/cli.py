@@ -601,6 +601,174 @@ def validate_command(
             console.print(line, markup=False)
 
 
+# ---------------------------------------------------------------- engine export-onnx, predict
+
+
+class QuantizeChoice(StrEnum):
+    """Quantizations ``engine export-onnx`` offers."""
+
+    int8 = "int8"
+
+
+def _parity_rows(table: Table, model: str, rows: list[dict[str, Any]]) -> None:
+    for p in rows:
+        figures = (f"{p[k]:.3g}" for k in ("max_abs_diff", "p99_abs_diff", "mean_abs_diff"))
+        table.add_row(model, p["inputs"], f"{p['n']:,}", *figures, f"{p['tolerance']:g}",
+                      "yes" if p["ok"] else "NO")  # fmt: skip
+
+
+@app.command("export-onnx")
+def export_onnx_command(
+    model: Annotated[
+        Path,
+        typer.Option("--model", show_default=False,
+                     help="Model artifact directory (<run>/models/<model_id>)."),
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", show_default=False,
+                     help="ONNX file (default <model>/model.onnx); --quantize int8 also writes "
+                     "<name>.int8.onnx beside it."),
+    ] = None,
+    opset: Annotated[
+        int | None,
+        typer.Option("--opset", min=13, max=18, show_default=False,
+                     help="ONNX opset, 13 to 18 (default 17)."),
+    ] = None,
+    quantize: Annotated[
+        QuantizeChoice | None,
+        typer.Option("--quantize", show_default=False,
+                     help="Also write an onnxruntime dynamically quantized int8 model, with its "
+                     "own parity, AUC change and size report."),
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace existing ONNX files.")
+    ] = False,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option("--data-dir", envvar=DATA_DIR_ENV, show_default=False,
+                     help="Data directory with the bars the model was trained on, for the "
+                     "held-out parity windows (default: the training run's)."),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Export a trained model to ONNX (tf2onnx) and check parity with Keras."""
+    from export.onnx_export import export_onnx
+
+    report = _run(export_onnx, model, out, data_dir=data_dir, opset=opset,
+                  quantize=quantize.value if quantize else None, overwrite=overwrite)  # fmt: skip
+    summary = report.to_dict()
+    if as_json:
+        _print_json(summary)
+        return
+    console = Console(highlight=False)
+    ops = summary["op_counts"]
+    console.print(
+        f"{summary['model_id']} -> {summary['path']} ({summary['bytes']:,} bytes, opset "
+        f"{summary['opset']}, {ops.get('LSTM', 0)} native LSTM nodes, no Loop/Scan) "
+        f"in {summary['seconds']:.1f} s",
+        markup=False,
+    )
+    held = summary["held_out"]
+    stored = held.get("stored_predictions")
+    console.print(
+        f"held-out: {held['rows']:,} windows of {', '.join(held['tickers'])} in the test period "
+        f"{held['test_period'][0]} to {held['test_period'][1]} rebuilt from the training bars "
+        f"(fingerprint match: {'yes' if held['fingerprint_match'] else 'no'}"
+        + (f"; Keras vs stored test predictions max abs diff {stored['max_abs_diff']:.3g})"
+           if stored else ")"),
+        markup=False,
+    )  # fmt: skip
+    table = Table(title="parity with the Keras model (confidences)", box=box.SIMPLE_HEAD)
+    for name, justify in (("model", "left"), ("inputs", "left"), ("n", "right"),
+                          ("max abs diff", "right"), ("p99", "right"), ("mean", "right"),
+                          ("tolerance", "right"), ("ok", "left")):  # fmt: skip
+        table.add_column(name, justify=justify, no_wrap=True)
+    _parity_rows(table, "fp32", summary["parity"])
+    quantized = summary["quantized"]
+    if quantized:
+        _parity_rows(table, "int8", quantized["parity"])
+    console.print(table)
+    if quantized:
+        console.print(
+            f"int8 -> {quantized['path']}: {quantized['bytes']:,} bytes vs "
+            f"{quantized['fp32_bytes']:,} fp32 ({quantized['size_ratio']:.2f}x)",
+            markup=False,
+        )
+        auc = Table(title="held-out AUC, fp32 vs int8", box=box.SIMPLE_HEAD)
+        for name in ("pattern", "labelled", "fp32", "int8", "change"):
+            auc.add_column(name, justify="left" if name == "pattern" else "right")
+        for pattern, row in quantized["auc"].items():
+            cells = ["-" if row[k] is None else f"{row[k]:.4f}" for k in ("fp32", "int8")]
+            change = "-" if row["change"] is None else f"{row['change']:+.4f}"
+            auc.add_row(pattern, f"{row['n']:,}", *cells, change)
+        console.print(auc)
+
+
+@app.command("predict")
+def predict_command(
+    model: Annotated[
+        Path,
+        typer.Option("--model", show_default=False,
+                     help="ONNX file written by `engine export-onnx` (fp32 or int8)."),
+    ],
+    tickers: TickersOption = "all",
+    as_of: Annotated[
+        datetime | None,
+        typer.Option("--as-of", formats=_DATE_FORMATS, show_default=False,
+                     help="Score with bars up to this date (default: all stored bars)."),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", show_default=False,
+                     help="Write the scores to this .parquet or .csv file (atomically)."),
+    ] = None,
+    threads: Annotated[
+        int | None,
+        typer.Option("--threads", min=1, show_default=False,
+                     help="onnxruntime intra-op threads (default: its own choice)."),
+    ] = None,
+    data_dir: DataDirOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Score each ticker's latest 20-day window with an exported ONNX model."""
+    from export.predict_job import run_predict_job
+
+    report = _run(run_predict_job, _store(data_dir), model, tickers,
+                  as_of=as_of.date() if as_of else None, out=out,
+                  intra_op_threads=threads)  # fmt: skip
+    summary = report.to_dict()
+    if as_json:
+        _print_json(summary)
+        return
+    console = Console(highlight=False)
+    console.print(
+        f"{summary['model_id']} ({summary['quantization']}, {', '.join(summary['providers'])}): "
+        f"{len(summary['tickers'])} tickers in {summary['seconds']:.2f} s",
+        markup=False,
+    )
+    table = Table(title="latest pattern confidence", box=box.SIMPLE_HEAD)
+    columns = [c for c in report.scores.columns if c not in ("ticker", "date")]
+    table.add_column("ticker", no_wrap=True)
+    table.add_column("date", no_wrap=True)
+    for name in columns:
+        table.add_column(name.removesuffix("_p").replace("_", "\n"), justify="right")
+    for row in report.scores.iter_rows(named=True):
+        table.add_row(row["ticker"], str(row["date"]), *(f"{row[c]:.3f}" for c in columns))
+    console.print(table)
+    if summary["in_sample"]:
+        console.print(
+            f"in-sample: {', '.join(summary['in_sample'])} (dated on or before the model's "
+            f"embargo end {summary['embargo_end']})",
+            style="yellow",
+            markup=False,
+        )
+    if summary["synthetic_tickers"]:
+        console.print(f"synthetic tickers: {', '.join(summary['synthetic_tickers'])}")
+    if report.out:
+        console.print(f"wrote {report.out}", markup=False)
+
+
 def main() -> None:  # pragma: no cover - console entry point convenience
     """Run the CLI."""
     app()
