@@ -19,10 +19,14 @@ vix_variant       how ``vix_term_structure`` was computed in training; serving
                   must compute it the same way
 market            market benchmark ticker
 sector_map        ticker -> sector benchmark used in training
-tickers           the training tickers
+tickers           the training tickers (``synthetic_tickers``: those generated)
 split             train/validation/test dates, ``train_end`` and ``embargo_end``
+config            the model's ``ModelConfig``
+artifact_files    SHA-256 of the artifact's files (``model.keras``, ...)
+opset             the ONNX opset
 quantization      ``"none"`` or ``"int8-dynamic"``
 parity            the export's parity figures against the Keras model
+auc_change        int8 only: held-out AUC per pattern, fp32 and int8
 versions          ``{"training": {...}, "export": {...}}`` package versions
 ================  =============================================================
 
