@@ -3,7 +3,7 @@
 A run trains one model per split window and scores each model on its own
 test period only::
 
-    OUT/run.json               settings, windows, status (complete / interrupted)
+    OUT/run.json               settings, windows, status (complete / interrupted / failed)
     OUT/predictions.parquet    out-of-sample predictions of every finished window
     OUT/models/<model_id>/     one artifact per window (engine.artifacts)
 
@@ -271,7 +271,13 @@ def _days(series: pl.Series) -> np.ndarray:
 def _embargo_cut(
     calendar: np.ndarray, test_start: np.datetime64, embargo_days: int
 ) -> np.datetime64:
-    """Labels must end strictly before this date (``embargo_days`` trading days before the test)."""
+    """Labels must end strictly before this date.
+
+    A label ending on trading day ``c`` is kept when at least ``embargo_days``
+    trading days lie strictly between ``c`` and ``test_start``.
+    """
+    if embargo_days == 0:
+        return test_start
     pos = int(np.searchsorted(calendar, test_start, side="left"))
     return calendar[max(pos - embargo_days, 0)]
 
@@ -279,8 +285,11 @@ def _embargo_cut(
 def _embargo_end(
     calendar: np.ndarray, train_end: np.datetime64, embargo_days: int
 ) -> np.datetime64:
+    """The ``embargo_days``-th trading day after ``train_end`` (``train_end`` itself for 0)."""
+    if embargo_days == 0:
+        return train_end
     pos = int(np.searchsorted(calendar, train_end, side="right")) - 1 + embargo_days
-    return calendar[min(pos, len(calendar) - 1)] if pos >= 0 else train_end
+    return calendar[min(pos, len(calendar) - 1)]
 
 
 def _prediction_frame(
@@ -368,7 +377,8 @@ def train_windows(
     TrainReport
         ``status`` is ``"complete"``; on Ctrl-C the run file says
         ``"interrupted"`` and ``KeyboardInterrupt`` propagates after the
-        finished windows are safely on disk.
+        finished windows are safely on disk. Any other error is recorded as
+        ``"failed"`` with the error, and propagates.
     """
     from engine.model import ModelConfig, parameter_counts
     from engine.trainer import fit_model, predict
@@ -528,8 +538,12 @@ def train_windows(
             _write_run_file(out, run)
             if progress:
                 progress({"kind": "window_done", **asdict(report)})
-    except KeyboardInterrupt:
-        run["status"] = "interrupted"
+    except BaseException as exc:
+        # the run file must not say "running" once nothing runs any more
+        interrupted = isinstance(exc, KeyboardInterrupt)
+        run["status"] = "interrupted" if interrupted else "failed"
+        if not interrupted:
+            run["error"] = f"{type(exc).__name__}: {exc}"
         run["finished"] = datetime.now().isoformat(timespec="seconds")
         _write_run_file(out, run)
         raise
