@@ -646,9 +646,10 @@ def export_onnx_command(
     ] = False,
     data_dir: Annotated[
         Path | None,
-        typer.Option("--data-dir", envvar=DATA_DIR_ENV, show_default=False,
+        typer.Option("--data-dir", show_default=False,
                      help="Data directory with the bars the model was trained on, for the "
-                     "held-out parity windows (default: the training run's)."),
+                     f"held-out parity windows (default: the training run's, else ${DATA_DIR_ENV} "
+                     "or ~/.local/share/engine)."),
     ] = None,
     as_json: JsonOption = False,
 ) -> None:
