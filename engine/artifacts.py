@@ -163,21 +163,26 @@ def read_metadata(directory: str | os.PathLike[str], *, verify: bool = True) -> 
     Raises
     ------
     ArtifactError
-        Not an artifact directory, unreadable metadata, a missing file or a
-        checksum mismatch (naming the file).
+        Not an artifact directory, unreadable metadata, no checksums, a
+        missing file or a checksum mismatch (naming the file).
     """
     directory = Path(directory)
     path = directory / METADATA_FILE
     if not path.is_file():
         raise ArtifactError(f"{directory} is not a model artifact: {METADATA_FILE} is missing")
     try:
-        metadata = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
+        metadata = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:  # JSONDecodeError and UnicodeDecodeError
         raise ArtifactError(f"{path} is not valid JSON: {exc}") from None
+    if not isinstance(metadata, dict):
+        raise ArtifactError(f"{path} is not a JSON object")
     if metadata.get("format") != ARTIFACT_FORMAT:
         raise ArtifactError(f"{path}: format {metadata.get('format')!r} is not {ARTIFACT_FORMAT!r}")
     if verify:
-        for name, expected in sorted(metadata.get("files", {}).items()):
+        files = metadata.get("files")
+        if not isinstance(files, dict):
+            raise ArtifactError(f"{path} lists no checksums; the artifact cannot be verified")
+        for name, expected in sorted(files.items()):
             file = directory / name
             if not file.is_file():
                 raise ArtifactError(f"{file} is missing (listed in {METADATA_FILE})")
@@ -242,6 +247,12 @@ def load_model_artifact(
 
     directory = Path(directory)
     metadata = read_metadata(directory)
+    unverified = [n for n in (MODEL_FILE, HISTORY_FILE) if n not in metadata["files"]]
+    if unverified:
+        raise ArtifactError(
+            f"{directory / METADATA_FILE} lists no checksum for {', '.join(unverified)}; "
+            "the model cannot be verified"
+        )
     check_feature_order(metadata, feature_names, source=str(directory))
     model = keras.saving.load_model(directory / MODEL_FILE, compile=False)
     history = pl.read_csv(directory / HISTORY_FILE)

@@ -265,3 +265,28 @@ def test_failed_overwrite_keeps_the_old_artifact(artifact, model, monkeypatch, X
     np.testing.assert_array_equal(
         predict(load_model_artifact(artifact).model, X), predict(model, X)
     )
+
+
+def test_metadata_that_is_not_utf8_or_not_an_object_is_refused(artifact):
+    path = artifact / "metadata.json"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] = 0xFF  # a flipped byte that breaks the encoding
+    path.write_bytes(bytes(data))
+    with pytest.raises(ArtifactError, match="metadata.json is not valid JSON"):
+        load_model_artifact(artifact)
+    path.write_text("[1, 2, 3]")
+    with pytest.raises(ArtifactError, match="not a JSON object"):
+        read_metadata(artifact)
+
+
+@pytest.mark.parametrize("drop", ["model.keras", "history.csv", None])
+def test_metadata_without_model_checksums_is_refused(artifact, drop):
+    meta = json.loads((artifact / "metadata.json").read_text())
+    if drop is None:
+        del meta["files"]
+    else:
+        del meta["files"][drop]
+    (artifact / "metadata.json").write_text(json.dumps(meta))
+    with pytest.raises(ArtifactError, match=f"no checksum.*{drop or ''}.*cannot be verified"):
+        load_model_artifact(artifact)
+    assert read_metadata(artifact, verify=False)["model_id"] == "m00"
