@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 
+import keras
 import numpy as np
 import polars as pl
 import pytest
@@ -221,3 +222,32 @@ def test_predict_handles_empty_and_batched_input(fits):
     rng = np.random.default_rng(1)
     X = rng.normal(size=(10, 20, 17)).astype(np.float32)
     np.testing.assert_allclose(predict(model, X, batch_size=3), predict(model, X), atol=1e-6)
+
+
+def test_fit_uses_spec_schedule(monkeypatch):
+    """Batch size, epochs, shuffling, early stopping and the LR schedule as configured."""
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake_fit(self, x, y, **kwargs):
+        seen.update(kwargs, x=x, y=y, model=self)
+        raise Stop
+
+    monkeypatch.setattr(keras.Model, "fit", fake_fit)
+    rng = np.random.default_rng(0)
+    X_train, y_train = _fold(rng, 40)
+    X_val, y_val = _fold(rng, 20)
+    with pytest.raises(Stop):
+        fit_model(X_train, y_train, X_val, y_val, ModelConfig(), seed=0)
+    assert (seen["batch_size"], seen["epochs"], seen["shuffle"]) == (64, 25, True)
+    np.testing.assert_array_equal(seen["x"], X_train)
+    callbacks = {type(cb).__name__: cb for cb in seen["callbacks"]}
+    stop, plateau = callbacks["EarlyStopping"], callbacks["ReduceLROnPlateau"]
+    assert stop.patience == 15 and stop.restore_best_weights
+    assert plateau.factor == pytest.approx(0.8) and plateau.patience == 5
+    # both watch the same validation quantity, lower is better
+    assert stop.monitor == plateau.monitor and "val" in stop.monitor
+    opt = seen["model"].optimizer
+    assert float(opt.learning_rate) == pytest.approx(8e-4) and opt.clipnorm == pytest.approx(1.0)
