@@ -304,10 +304,10 @@ def bars_fingerprint(bars: pl.DataFrame) -> str:
     return SortedBars.of(bars).fingerprint()
 
 
-def package_versions() -> dict[str, str]:
-    """Versions of the packages that determine feature values."""
+def package_versions(names: Sequence[str] = _VERSIONED_PACKAGES) -> dict[str, str]:
+    """Installed versions of ``names`` (default: the packages that determine feature values)."""
     out = {}
-    for name in _VERSIONED_PACKAGES:
+    for name in names:
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

@@ -30,7 +30,6 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
-from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any, Literal
 
@@ -254,16 +253,6 @@ def prepare_dataset(
     return TrainDataset(train_set=train_set, score_set=score_set, calendar=calendar, info=info)
 
 
-def _versions() -> dict[str, str]:
-    out = dict(package_versions())
-    for name in _VERSIONED:
-        try:
-            out[name] = importlib_metadata.version(name)
-        except importlib_metadata.PackageNotFoundError:
-            out[name] = "not installed"
-    return out
-
-
 def _days(series: pl.Series) -> np.ndarray:
     return series.to_numpy().astype("datetime64[D]")
 
@@ -399,7 +388,7 @@ def train_windows(
 
     t1_all = _days(index.get_column("t1"))
     score_days = _days(score_set.index.get_column("date"))
-    versions = _versions()
+    versions = package_versions() | package_versions(_VERSIONED)
     run: dict[str, Any] = {
         "status": "running",
         "started": datetime.now().isoformat(timespec="seconds"),

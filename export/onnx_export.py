@@ -49,7 +49,6 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import date
-from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -58,7 +57,7 @@ import onnx
 import polars as pl
 
 from engine.artifacts import PREDICTIONS_FILE, ModelArtifact, load_model_artifact, read_metadata
-from engine.features import bars_fingerprint, compute_features
+from engine.features import bars_fingerprint, compute_features, package_versions
 from engine.sequences import build_sequences
 from engine.store import atomic_write_bytes
 from engine.universe import MARKET_BENCHMARK
@@ -563,16 +562,6 @@ def _auc_change(y: np.ndarray, fp32: np.ndarray, int8: np.ndarray, patterns: lis
     return out
 
 
-def _export_versions() -> dict[str, str]:
-    out = {}
-    for name in _EXPORT_PACKAGES:
-        try:
-            out[name] = importlib_metadata.version(name)
-        except importlib_metadata.PackageNotFoundError:
-            out[name] = "not installed"
-    return out
-
-
 def _onnx_values(metadata: dict[str, Any], *, opset: int, quantization: str) -> dict[str, Any]:
     data = metadata.get("data", {})
     split = metadata.get("split", {})
@@ -594,7 +583,10 @@ def _onnx_values(metadata: dict[str, Any], *, opset: int, quantization: str) -> 
         "artifact_files": metadata.get("files", {}),
         "quantization": quantization,
         "opset": opset,
-        "versions": {"training": metadata.get("versions", {}), "export": _export_versions()},
+        "versions": {
+            "training": metadata.get("versions", {}),
+            "export": package_versions(_EXPORT_PACKAGES),
+        },
     }
 
 
