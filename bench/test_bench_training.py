@@ -66,7 +66,7 @@ def test_train_epoch_engine(benchmark, demo_sequences, monitor):
     callbacks = [_EpochRecorder((X, y), (Xv, yv), None)] if monitor else []
     _epoch(model, X, y, callbacks)  # trace the graphs before timing
     benchmark.group = "train|epoch"
-    benchmark.pedantic(_epoch, args=(model, X, y, callbacks), rounds=3, iterations=1)
+    benchmark.pedantic(_epoch, args=(model, X, y, callbacks), rounds=5, iterations=1)
     label = "engine" if monitor else "fit-only"
     benchmark.extra_info.update(role="ours" if monitor else "variant", label=label,
                                 sequences=N_TRAIN)  # fmt: skip
@@ -80,7 +80,7 @@ def test_train_epoch_keras(benchmark, demo_sequences):
     y0 = np.nan_to_num(y, nan=0.0)
     _epoch(model, X, y0)
     benchmark.group = "train|epoch"
-    benchmark.pedantic(_epoch, args=(model, X, y0), rounds=3, iterations=1)
+    benchmark.pedantic(_epoch, args=(model, X, y0), rounds=5, iterations=1)
     benchmark.extra_info.update(role="baseline", label="keras", sequences=N_TRAIN)
 
 
