@@ -34,6 +34,8 @@ from matplotlib.ticker import MaxNLocator  # noqa: E402
 __all__ = [
     "auc_by_window_png",
     "calibration_png",
+    "drawdown_png",
+    "equity_png",
     "figure_png",
     "learning_curves_png",
     "null_comparison_png",
@@ -44,6 +46,8 @@ _REAL_COLOR = "#1f77b4"
 _NULL_COLOR = "#7f7f7f"
 _TRAIN_COLOR = "#1f77b4"
 _VAL_COLOR = "#d62728"
+#: Colours of the backtest curves: the filtered strategy, the unfiltered one, the market.
+_CURVE_COLORS = ("#1f77b4", "#ff7f0e", "#7f7f7f", "#2ca02c", "#9467bd")
 
 
 def figure_png(fig: Figure) -> bytes:
@@ -321,3 +325,49 @@ def null_comparison_png(real: pl.DataFrame, null: pl.DataFrame) -> bytes:
     ax.legend(fontsize=8)
     ax.set_title("Real vs null (outcomes permuted in date blocks)", fontsize=11)
     return figure_png(fig)
+
+
+def _curves(dates: np.ndarray, curves: dict[str, np.ndarray], ylabel: str, title: str,
+            *, log: bool = False, fill: bool = False) -> bytes:  # fmt: skip
+    if not curves:
+        return _empty("no curves")
+    x = np.asarray(dates).astype("datetime64[D]")
+    fig = Figure(figsize=(10, 3.8), layout="constrained")
+    ax = fig.subplots()
+    for (name, y), color in zip(curves.items(), _CURVE_COLORS, strict=False):
+        y = np.asarray(y, dtype=np.float64)
+        if y.shape != x.shape:
+            raise ValueError(f"curve {name!r} has {y.shape[0]} values for {x.shape[0]} dates")
+        ax.plot(x, y, color=color, linewidth=1.1, label=name)
+        if fill:
+            ax.fill_between(x, y, 0.0, color=color, alpha=0.12, linewidth=0)
+    if log:
+        ax.set_yscale("log")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(loc="best", fontsize=8)
+    return figure_png(fig)
+
+
+def equity_png(dates: np.ndarray, returns: dict[str, np.ndarray]) -> bytes:
+    r"""Growth of 1 (log scale) for each named daily return series.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> days = np.arange("2020-01-01", "2020-01-11", dtype="datetime64[D]")
+    >>> equity_png(days, {"a": np.full(10, 0.01)})[:4] == b"\x89PNG"
+    True
+    """
+    curves = {k: np.cumprod(1.0 + np.asarray(v, dtype=np.float64)) for k, v in returns.items()}
+    return _curves(dates, curves, "growth of 1 (log scale)", "Equity", log=True)
+
+
+def drawdown_png(dates: np.ndarray, returns: dict[str, np.ndarray]) -> bytes:
+    """Drawdown from the running peak (starting value 1) for each named return series."""
+    curves = {}
+    for name, r in returns.items():
+        equity = np.cumprod(1.0 + np.asarray(r, dtype=np.float64))
+        curves[name] = equity / np.maximum.accumulate(np.maximum(equity, 1.0)) - 1.0
+    return _curves(dates, curves, "drawdown", "Drawdown", fill=True)

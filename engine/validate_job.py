@@ -81,6 +81,7 @@ __all__ = [
     "null_comparison",
     "overfitting_monitor",
     "read_history",
+    "read_predictions",
     "run_validate_job",
     "write_report",
 ]
@@ -352,7 +353,8 @@ def _read_json(path: Path) -> Any:
         raise ValueError(f"{path} is not valid JSON: {exc}") from None
 
 
-def _read_predictions(path: Path) -> pl.DataFrame:
+def read_predictions(path: Path) -> pl.DataFrame:
+    """Read a predictions Parquet file; a missing or unreadable file is a clear error."""
     if not path.exists():
         raise FileNotFoundError(f"predictions file {path} does not exist")
     if not path.is_file():
@@ -1303,7 +1305,7 @@ def run_validate_job(
     if not overfit_tolerance >= 0.0:
         raise ValueError(f"`overfit_tolerance` must be >= 0, got {overfit_tolerance}")
     source = _resolve(model, predictions)
-    raw = _read_predictions(source.predictions)
+    raw = read_predictions(source.predictions)
     frame, patterns = check_predictions(raw, source.patterns, source=str(source.predictions))
     notes = list(source.notes)
 

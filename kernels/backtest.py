@@ -1,0 +1,187 @@
+"""Portfolio simulation over a (days, tickers) panel: signals in, returns out.
+
+One call simulates every ticker at once on a shared calendar. Arrays are
+time-major, shape ``(T, N)``, C-contiguous float64; a missing bar is NaN.
+
+The rules (the contract ``tests/kernels/test_backtest.py`` holds this to):
+
+* ``signal[t, i]`` in [-1, 1] is decided at the **close of day t** (NaN
+  counts as 0). Its target weight is ``signal[t, i] / max(1, sum_j
+  |signal[t, j]|)``: equal weight across the open positions when signals are
+  -1/0/+1, and gross exposure at most 1.
+* The order that moves ticker ``i`` to its target weight fills on day
+  ``t + 1``, at the **open** (``fill_at_close=False``) or at the **close**
+  (``fill_at_close=True``). Nothing is ever filled on the day it was
+  decided, so a signal never trades at a price it has seen.
+* Targets are sized on the portfolio value just before the fill (positions
+  marked at the fill prices), so weights drift between fills exactly as
+  holdings would.
+* Each fill pays ``cost_rate * |traded notional|`` (``cost_rate`` = costs
+  plus slippage, as a fraction: 10 bps is 0.001). Cash earns nothing, and a
+  short's proceeds sit in cash.
+* A ticker whose fill price is NaN is not traded that day (its order gets
+  ``ORDER_NO_PRICE``) and keeps its holding; a holding is marked at each
+  finite price and carried unchanged across NaN prices.
+
+Outputs, per day ``t`` (the close-to-close period ending at the close of t):
+
+* ``returns[t]``: portfolio return, ``V_t / V_{t-1} - 1`` with ``V_{-1} = 1``
+  (day 0 holds nothing, so it returns 0);
+* ``weights[t, i]``: holding value over portfolio value at the close of t;
+* ``turnover[t]``: traded notional over the portfolio value at the fill;
+* ``costs[t]``: costs paid on day t over ``V_{t-1}`` (a return drag);
+* ``orders[t, i]``: ``ORDER_NONE``, ``ORDER_FILLED`` or ``ORDER_NO_PRICE``;
+* ``trade_returns[t, i]``: the return of the trade in ticker ``i`` that
+  closed on day t (NaN otherwise). A trade is a run of holdings of one sign;
+  it closes when a fill takes the holding to zero or flips its sign. Its
+  return is its P&L (marks and its share of costs: the entry fill, size
+  changes and the exit) over the notional at entry;
+* ``open_trade_returns[i]``: the same for a trade still open after the last
+  day, marked at the last price (NaN when flat).
+
+Each kernel has a pure-Python twin (suffix ``_py``), the same source run by
+the interpreter; tests assert the two agree, and an independent pandas loop
+checks both.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from kernels._typing import Float64Array1D, Float64Array2D
+
+__all__ = [
+    "ORDER_FILLED",
+    "ORDER_NONE",
+    "ORDER_NO_PRICE",
+    "simulate_portfolio",
+    "simulate_portfolio_py",
+    "target_weights",
+    "target_weights_py",
+]
+
+# Order status codes (int8): numba cannot raise with run-time messages, so an
+# order that cannot fill is reported, not raised (vectorbt's OrderStatus habit).
+ORDER_NONE = 0  # the holding already matched its target
+ORDER_FILLED = 1
+ORDER_NO_PRICE = 2  # a trade was wanted but the fill price is missing
+
+
+def target_weights_py(signal_row: Float64Array1D, out: Float64Array1D) -> None:
+    """Weights ``signal / max(1, sum |signal|)`` (NaN signals count as 0) into ``out``."""
+    n = signal_row.shape[0]
+    gross = 0.0
+    for i in range(n):
+        s = signal_row[i]
+        if math.isfinite(s):
+            gross += abs(s)
+    scale = 1.0 / gross if gross > 1.0 else 1.0
+    for i in range(n):
+        s = signal_row[i]
+        out[i] = s * scale if math.isfinite(s) else 0.0
+
+
+def simulate_portfolio_py(
+    open_: Float64Array2D,
+    close: Float64Array2D,
+    signal: Float64Array2D,
+    cost_rate: float,
+    fill_at_close: bool,
+):
+    """Simulate the portfolio over a (days, tickers) panel.
+
+    Returns
+    -------
+    tuple
+        ``(returns, weights, turnover, costs, orders, trade_returns,
+        open_trade_returns)`` as described in the module docstring.
+    """
+    n_days, n = close.shape
+    returns = np.zeros(n_days)
+    weights = np.zeros((n_days, n))
+    turnover = np.zeros(n_days)
+    costs = np.zeros(n_days)
+    orders = np.zeros((n_days, n), dtype=np.int8)
+    trade_returns = np.full((n_days, n), np.nan)
+    open_trade_returns = np.full(n, np.nan)
+
+    held = np.zeros(n)  # signed value of each holding at its last mark
+    last = np.full(n, np.nan)  # last finite price each holding was marked at
+    trade_pnl = np.zeros(n)  # P&L of the open trade, costs included
+    trade_entry = np.zeros(n)  # |notional| when the open trade was entered
+    target = np.zeros(n)
+    cash = 1.0
+    value = 1.0  # portfolio value at the previous close
+
+    for t in range(n_days):
+        prev_value = value
+        day_cost = 0.0
+        for phase in range(2):  # 0: the open, 1: the close
+            if phase == 0 and fill_at_close:
+                continue
+            price = close[t] if phase == 1 else open_[t]
+            for i in range(n):
+                p = price[i]
+                if not math.isfinite(p):
+                    continue
+                if held[i] != 0.0:
+                    gain = held[i] * (p / last[i] - 1.0)
+                    held[i] += gain
+                    trade_pnl[i] += gain
+                last[i] = p
+            if t == 0 or (phase == 0) == fill_at_close:
+                continue
+            # Fill yesterday's decision at these prices.
+            target_weights(signal[t - 1], target)
+            fill_value = cash
+            for i in range(n):
+                fill_value += held[i]
+            traded_total = 0.0
+            for i in range(n):
+                want = target[i] * fill_value
+                if want == held[i]:
+                    continue
+                if not math.isfinite(price[i]):
+                    orders[t, i] = ORDER_NO_PRICE
+                    continue
+                orders[t, i] = ORDER_FILLED
+                old = held[i]
+                flips = old != 0.0 and (want == 0.0 or (want > 0.0) != (old > 0.0))
+                if flips:  # the old trade closes: it pays the cost of its exit
+                    exit_cost = cost_rate * abs(old)
+                    trade_pnl[i] -= exit_cost
+                    trade_returns[t, i] = trade_pnl[i] / trade_entry[i]
+                    trade_pnl[i] = 0.0
+                    entry_cost = cost_rate * abs(want)
+                    if want != 0.0:
+                        trade_entry[i] = abs(want)
+                        trade_pnl[i] = -entry_cost
+                    cost = exit_cost + entry_cost
+                else:
+                    cost = cost_rate * abs(want - old)
+                    if old == 0.0:
+                        trade_entry[i] = abs(want)
+                    trade_pnl[i] -= cost
+                traded_total += abs(want - old)
+                cash -= want - old + cost
+                day_cost += cost
+                held[i] = want
+            turnover[t] = traded_total / fill_value if fill_value != 0.0 else 0.0
+        value = cash
+        for i in range(n):
+            value += held[i]
+        returns[t] = value / prev_value - 1.0
+        costs[t] = day_cost / prev_value
+        for i in range(n):
+            weights[t, i] = held[i] / value
+    for i in range(n):
+        if held[i] != 0.0:
+            open_trade_returns[i] = trade_pnl[i] / trade_entry[i]
+    return returns, weights, turnover, costs, orders, trade_returns, open_trade_returns
+
+
+target_weights = njit(cache=True, error_model="numpy")(target_weights_py)
+simulate_portfolio = njit(cache=True, error_model="numpy")(simulate_portfolio_py)
