@@ -892,6 +892,92 @@ def backtest_command(
     _print_backtest(result, Console(highlight=False, width=None if sys.stdout.isatty() else 160))
 
 
+def _pipeline_progress(console: Console) -> Callable[[dict[str, Any]], None]:
+    train = _train_progress(console)
+
+    def show(event: dict[str, Any]) -> None:
+        kind = event["kind"]
+        if kind == "stage":
+            console.print(f"[bold][{event['index']}/{event['total']}] {event['name']}[/]")
+        elif kind == "done":
+            console.print(f"  {event['summary']} ({event['seconds']:.1f} s)", markup=False)
+        elif kind != "epoch":
+            train(event)
+
+    return show
+
+
+@app.command("pipeline")
+def pipeline_command(
+    quick: Annotated[
+        bool,
+        typer.Option("--quick", help="Smoke run of every stage: 6 tickers from 2011, 2 epochs "
+                     "(a few minutes on 2 cores; not meant to show skill)."),
+    ] = False,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", show_default=False,
+                     help="Output directory (default <data-dir>/runs/pipeline-<timestamp>)."),
+    ] = None,
+    overwrite: Annotated[
+        bool, typer.Option("--overwrite", help="Replace the files of an earlier pipeline in --out.")
+    ] = False,
+    epochs: Annotated[
+        int | None,
+        typer.Option("--epochs", min=1, show_default=False,
+                     help="Most epochs per window (default 25; --quick 2)."),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Training, bootstrap, null seed.")] = 0,
+    data_dir: DataDirOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Run everything: demo data, features, targets, walk-forward training, ONNX, backtests."""
+    from dataclasses import replace
+
+    from engine.pipeline import FULL, QUICK, run_pipeline
+
+    settings = QUICK if quick else FULL
+    settings = _run(replace, settings, seed=seed, epochs=epochs or settings.epochs)
+    store = _store(data_dir)
+    if out is None:
+        out = store.data_dir / "runs" / f"pipeline-{datetime.now():%Y%m%d-%H%M%S}"
+    err = Console(stderr=True, highlight=False)
+    try:
+        report = _run(run_pipeline, store, out, settings, overwrite=overwrite,
+                      progress=None if as_json else _pipeline_progress(err))  # fmt: skip
+    except KeyboardInterrupt:
+        err.print(f"interrupted: finished stages' files are kept in {out}", style="bold red")
+        raise typer.Exit(code=130) from None
+    if as_json:
+        _print_json(report.to_dict())
+        return
+    console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+    table = Table(title="pipeline", box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column("stage", no_wrap=True)
+    table.add_column("result", overflow="fold")
+    table.add_column("seconds", justify="right", no_wrap=True)
+    for row in report.summary_rows():
+        table.add_row(*row)
+    console.print(table)
+    bt = Table(title="backtests (out-of-sample; Sharpe annualised)", box=box.SIMPLE_HEAD,
+               pad_edge=False)  # fmt: skip
+    for name in ("strategy", "head", "unfiltered", "filtered", "difference [95 % CI]",
+                 "random filter p", "take rate", "precision (base)"):  # fmt: skip
+        bt.add_column(name, justify="left" if name in ("strategy", "head") else "right")
+    for strategy, row in report.stages["backtest"]["strategies"].items():
+        d = row["sharpe_difference"]
+        diff = "-" if d["estimate"] is None else f"{d['estimate']:+.3f}"
+        if d["ci_low"] is not None:
+            diff += f" [{d['ci_low']:+.2f}, {d['ci_high']:+.2f}]"
+        fmt = (lambda v, spec: "-" if v is None else format(v, spec))  # noqa: E731
+        bt.add_row(strategy, row["head"], fmt(row["sharpe_unfiltered"], ".3f"),
+                   fmt(row["sharpe_filtered"], ".3f"), diff, fmt(row["null_p_value"], ".3f"),
+                   fmt(row["take_rate"], ".1%"),
+                   f"{fmt(row['precision'], '.3f')} ({fmt(row['base_rate'], '.3f')})")  # fmt: skip
+    console.print(bt)
+    console.print(f"report: {report.report}", markup=False)
+
+
 def main() -> None:  # pragma: no cover - console entry point convenience
     """Run the CLI."""
     app()

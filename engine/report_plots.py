@@ -29,7 +29,7 @@ matplotlib.use("Agg")  # before anything imports pyplot: never open a window
 import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import MaxNLocator  # noqa: E402
+from matplotlib.ticker import MaxNLocator, NullFormatter, ScalarFormatter  # noqa: E402
 
 __all__ = [
     "auc_by_window_png",
@@ -343,6 +343,8 @@ def _curves(dates: np.ndarray, curves: dict[str, np.ndarray], ylabel: str, title
             ax.fill_between(x, y, 0.0, color=color, alpha=0.12, linewidth=0)
     if log:
         ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(ScalarFormatter())
+        ax.yaxis.set_minor_formatter(NullFormatter())
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
