@@ -191,7 +191,7 @@ def _validation_summary(summary: dict[str, Any]) -> dict[str, Any]:
     ]
     best = max((r for r in summary["metrics"] if r.get("auc") is not None),
                key=lambda r: r["auc"], default=None)  # fmt: skip
-    text = (f"best head {best['pattern']} AUC {_auc_text(best)}" if best else "no labelled events")
+    text = f"best head {best['pattern']} AUC {_auc_text(best)}" if best else "no labelled events"
     return {"summary": text, "patterns": rows}
 
 
