@@ -20,8 +20,13 @@ The rules (the contract ``tests/kernels/test_backtest.py`` holds this to):
   plus slippage, as a fraction: 10 bps is 0.001). Cash earns nothing, and a
   short's proceeds sit in cash.
 * A ticker whose fill price is NaN is not traded that day (its order gets
-  ``ORDER_NO_PRICE``) and keeps its holding; a holding is marked at each
-  finite price and carried unchanged across NaN prices.
+  ``ORDER_NO_PRICE``) and keeps its holding. Holdings are marked at every
+  finite open and close when filling at the open, at every finite close
+  when filling at the close (opens are then never read), and carried
+  unchanged across NaN prices.
+* Targets are sized on the value before costs, so after a fill a holding
+  sits a hair above its target and the next fill trims it: a constant
+  signal keeps paying costs of order ``cost_rate ** k`` on day k.
 
 Outputs, per day ``t`` (the close-to-close period ending at the close of t):
 
