@@ -226,7 +226,9 @@ class Panel:
     @staticmethod
     def _wide(frame: pl.DataFrame, dates: pl.Series, tickers: list[str], column: str):
         wide = frame.pivot(on="ticker", index="date", values=column)
-        wide = pl.DataFrame({"date": dates}).join(wide, on="date", how="left")
+        wide = pl.DataFrame({"date": dates}).join(
+            wide, on="date", how="left", maintain_order="left"
+        )
         missing = [t for t in tickers if t not in wide.columns]
         wide = wide.with_columns(pl.lit(None, dtype=pl.Float64).alias(t) for t in missing)
         return np.ascontiguousarray(
@@ -246,7 +248,7 @@ def _benchmark_returns(bars: pl.DataFrame, dates: np.ndarray) -> np.ndarray | No
         return None
     calendar = pl.DataFrame({"date": pl.Series(dates).cast(pl.Date)})
     close = (
-        calendar.join(spy.select("date", "close"), on="date", how="left")
+        calendar.join(spy.select("date", "close"), on="date", how="left", maintain_order="left")
         .get_column("close")
         .forward_fill()
         .to_numpy()
@@ -389,6 +391,11 @@ def run_backtest(
         raise ValueError(f"{source} scores tickers with no bars in the data directory: {lacking}")
     start = confidence.get_column("date").min()
     end = confidence.get_column("date").max()
+    if start == end:
+        raise ValueError(
+            f"{source} covers a single day ({start}); a backtest needs predictions on at "
+            "least 2 trading days"
+        )
 
     say("signals")
     traded_bars = bars.filter(pl.col("ticker").is_in(tickers))

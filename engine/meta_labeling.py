@@ -112,7 +112,7 @@ def signal_outcomes(bars: pl.DataFrame, signals: pl.DataFrame, horizon: int = DE
         .with_columns(move=(close.shift(-horizon) / close).log().over("ticker"))
         .select("ticker", "date", "move")
     )
-    joined = signals.join(forward, on=["ticker", "date"], how="left")
+    joined = signals.join(forward, on=["ticker", "date"], how="left", maintain_order="left")
     good = pl.col("signal").cast(pl.Float64) * pl.col("move") > 0.0
     outcome = (
         pl.when((pl.col("signal") == 0) | pl.col("move").is_null() | pl.col("move").is_nan())
@@ -156,9 +156,14 @@ def meta_label(
     if not 0.0 <= threshold <= 1.0:
         raise ValueError(f"`threshold` must lie in [0, 1], got `threshold={threshold}`")
     joined = signals.join(
-        confidence.select("ticker", "date", "confidence"), on=["ticker", "date"], how="left"
+        confidence.select("ticker", "date", "confidence"),
+        on=["ticker", "date"],
+        how="left",
+        maintain_order="left",
     )
-    taken = (pl.col("signal") != 0) & (pl.col("confidence") >= threshold).fill_null(False)
+    # NaN sorts above every number in Polars: treat it as no confidence, never as a high one.
+    confident = (pl.col("confidence").fill_nan(None) >= threshold).fill_null(False)
+    taken = (pl.col("signal") != 0) & confident
     return joined.with_columns(taken=taken).with_columns(
         filtered_signal=pl.when("taken").then(pl.col("signal")).otherwise(0).cast(pl.Int8)
     )

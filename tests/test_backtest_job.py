@@ -335,6 +335,15 @@ def test_an_in_sample_row_is_refused_naming_the_ticker(predictions, data_dir, tm
     assert "CCC" in str(info.value) and str(day) in str(info.value)
 
 
+def test_predictions_on_a_single_day_are_refused_saying_so(predictions, data_dir, tmp_path):
+    day = predictions.get_column("date").sort()[-1]
+    path = tmp_path / "predictions.parquet"
+    predictions.filter(pl.col("date") == day).write_parquet(path)
+    with pytest.raises(ValueError, match="single day") as info:
+        run_backtest_job(path, settings(), data_dir=data_dir)
+    assert str(day) in str(info.value)
+
+
 def test_a_ticker_without_bars_is_refused_naming_it(predictions, data_dir, tmp_path):
     extra = predictions.filter(pl.col("ticker") == "BBB").with_columns(ticker=pl.lit("ZZZ"))
     path = tmp_path / "predictions.parquet"

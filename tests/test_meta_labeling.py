@@ -199,6 +199,15 @@ def test_meta_label_takes_confident_nonzero_signals_boundary_included():
     assert DEFAULT_THRESHOLD == 0.6
 
 
+def test_meta_label_never_takes_a_nan_confidence():
+    # Polars sorts NaN above every number; a NaN must count as no confidence.
+    sig = _signals([1, -1, 1])
+    conf = _confidence([float("nan"), 0.7, float("nan")])
+    out = meta_label(sig, conf, 0.6).sort("date")
+    assert out.get_column("taken").to_list() == [False, True, False]
+    assert out.get_column("filtered_signal").to_list() == [0, -1, 0]
+
+
 def test_meta_label_thresholds_zero_and_one():
     sig = _signals([1, -1, 1, 0, -1])
     conf = _confidence([0.0, 0.3, None, 0.5, 1.0])
