@@ -928,6 +928,9 @@ def pipeline_command(
                      help="Most epochs per window (default 25; --quick 2)."),
     ] = None,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Training, bootstrap, null seed.")] = 0,
+    deterministic: Annotated[
+        bool, typer.Option("--deterministic", help="Deterministic TensorFlow ops (slower).")
+    ] = False,
     data_dir: DataDirOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -937,7 +940,8 @@ def pipeline_command(
     from engine.pipeline import FULL, QUICK, run_pipeline
 
     settings = QUICK if quick else FULL
-    settings = _run(replace, settings, seed=seed, epochs=epochs or settings.epochs)
+    settings = _run(replace, settings, seed=seed, epochs=epochs or settings.epochs,
+                    deterministic=deterministic)  # fmt: skip
     store = _store(data_dir)
     if out is None:
         out = store.data_dir / "runs" / f"pipeline-{datetime.now():%Y%m%d-%H%M%S}"

@@ -64,6 +64,8 @@ class PipelineSettings:
     epochs : int
         Most epochs per walk-forward window.
     seed : int
+    deterministic : bool
+        Deterministic TensorFlow ops (repeatable weights on CPU; slower).
     strategies : tuple of str
         Base strategies to backtest.
     threshold, costs_bps, fill
@@ -79,6 +81,7 @@ class PipelineSettings:
     end: date | None = None
     epochs: int = 25
     seed: int = 0
+    deterministic: bool = False
     strategies: tuple[str, ...] = tuple(STRATEGIES)
     threshold: float = DEFAULT_THRESHOLD
     costs_bps: float = DEFAULT_COSTS_BPS
@@ -166,7 +169,9 @@ def _stage_data(store: BarStore, settings: PipelineSettings) -> dict[str, Any]:
         return {"summary": f"{len(store.tickers())} tickers already in {store.data_dir}",
                 "generated": False, "data_dir": str(store.data_dir)}  # fmt: skip
     written = import_demo(store, seed=settings.demo_seed)
-    return {"summary": f"demo universe (seed {settings.demo_seed}): {written.summary()}",
+    rows = written.to_dict()["rows"]
+    return {"summary": f"stored the demo universe (seed {settings.demo_seed}): "
+            f"{sum(rows.values()):,} rows, {len(rows)} tickers in {store.data_dir}",
             "generated": True, "data_dir": str(store.data_dir)}  # fmt: skip
 
 
@@ -267,7 +272,8 @@ def run_pipeline(
     def train() -> dict[str, Any]:
         r = run_train_job(
             store, settings.tickers,
-            settings=RunSettings(split="walk-forward", seed=settings.seed),
+            settings=RunSettings(split="walk-forward", seed=settings.seed,
+                                 deterministic=settings.deterministic),
             config=ModelConfig(epochs=settings.epochs), out=out / "run", overwrite=True,
             progress=emit, **dates,
         )  # fmt: skip
