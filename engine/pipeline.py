@@ -27,13 +27,13 @@ import html
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from engine.backtest_job import DEFAULT_COSTS_BPS, BacktestSettings, run_backtest_job
-from engine.backtest_report import CSS, backtest_figures, backtest_section
+from engine.backtest_report import CSS, FIGURE_FILES, backtest_section
 from engine.feature_job import run_feature_job
 from engine.importer import import_demo
 from engine.meta_labeling import DEFAULT_THRESHOLD
@@ -387,15 +387,12 @@ def _write_report(report: PipelineReport, validated: dict, exported: dict) -> Pa
     )
     parts.append("<h2>Backtests (meta-labeling)</h2>")
     for strategy, bt in report.backtests.items():
-        parts.append(backtest_section(bt, backtest_figures(bt), heading="h3", link=False))
+        written = report.out / "backtest" / strategy  # the backtest stage drew these already
+        figures = {name: (written / file).read_bytes() for name, file in FIGURE_FILES.items()}
+        parts.append(backtest_section(bt, figures, heading="h3", link=False))
         parts.append(f"<p><a href='backtest/{esc(strategy)}/report.html'>"
                      f"backtest/{esc(strategy)}/report.html</a></p>")  # fmt: skip
     parts.append("</body></html>")
     path = report.out / "report.html"
     atomic_write_bytes(path, "\n".join(parts).encode("utf-8"))
     return path
-
-
-def quick_settings(**changes: Any) -> PipelineSettings:
-    """:data:`QUICK` with some fields changed (tests use a smaller slice still)."""
-    return replace(QUICK, **changes)
