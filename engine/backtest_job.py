@@ -39,7 +39,7 @@ from engine.backtest_metrics import (
     summarize,
 )
 from engine.features import bars_fingerprint
-from engine.job_inputs import benchmark_inputs
+from engine.job_inputs import benchmark_inputs, synthetic_flags
 from engine.meta_labeling import (
     DEFAULT_THRESHOLD,
     load_out_of_sample_confidence,
@@ -526,9 +526,8 @@ def run_backtest_job(
     bars = store.read_bars(sorted(set(tickers) | ({MARKET_BENCHMARK} & set(available))))
     report = run_backtest(bars, confidence, settings, source=str(predictions), progress=say)
     report.info["data_dir"] = str(store.data_dir)
-    synthetic = store.metadata().get("tickers", {})
     report.info["synthetic_tickers"] = sorted(
-        t for t in tickers if synthetic.get(t, {}).get("synthetic", False)
+        t for t, synthetic in synthetic_flags(store, tickers).items() if synthetic
     )
     if run_data.get("fingerprint") and run_data.get("tickers"):
         trained = store.read_bars(benchmark_inputs(list(run_data["tickers"]), available))
