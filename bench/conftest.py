@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # for ``tests.pandas_reference`` (namespace package)
     sys.path.insert(0, str(ROOT))
 
-from engine.demo import generate_demo_universe  # noqa: E402
+from engine.data.demo import generate_demo_universe  # noqa: E402
 
 N_WIDE = 500
 NULL_RATIO = 0.001

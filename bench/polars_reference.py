@@ -7,7 +7,7 @@ built-in rolling kernels (``rolling_mean``, ``rolling_std``, ``rolling_skew``,
 left joins on date for the benchmark inputs (market return, sector ``R_20``,
 the ``vix_term_structure`` series), each computed on the benchmark's own rows.
 
-It is a *baseline*, timed against ``engine.features.compute_features``; it is
+It is a *baseline*, timed against ``engine.features.build.compute_features``; it is
 only worth timing because it computes the same numbers (checked loosely by
 ``bench/test_bench_features.py::test_polars_reference_matches_engine``).
 Conventions follow the SPEC: a window holding a missing value gives null; the
@@ -23,7 +23,7 @@ from collections.abc import Mapping, Sequence
 
 import polars as pl
 
-from engine.universe import VOLATILITY_INDICES, sector_benchmark_map
+from engine.data.universe import VOLATILITY_INDICES, sector_benchmark_map
 
 #: SPEC section 3 order, without ``garch_vol_ratio``.
 FEATURES16: tuple[str, ...] = (

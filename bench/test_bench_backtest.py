@@ -1,13 +1,13 @@
 """Backtest: the Numba portfolio kernel plus the full metrics, against vectorbt on the same orders.
 
 Groups ``backtest|demo`` (the 34 demo securities, ~5,031 days, momentum
-signals of :func:`engine.signals.compute_signals`) and ``backtest|500`` (500
+signals of :func:`engine.backtest.signals.compute_signals`) and ``backtest|500`` (500
 synthetic lognormal random walks x 5,000 days with overnight gaps; signal =
 sign of the 20-day return), each with:
 
-* ``engine`` (ours): :func:`engine.backtest_job.simulate` plus
-  :meth:`engine.backtest_job.Simulation.metrics` (the full
-  :func:`engine.backtest_metrics.summarize`, SPY or an equal-weight index as
+* ``engine`` (ours): :func:`engine.jobs.backtest.simulate` plus
+  :meth:`engine.jobs.backtest.Simulation.metrics` (the full
+  :func:`engine.backtest.metrics.summarize`, SPY or an equal-weight index as
   the benchmark), JIT compiled before timing;
 * ``kernel`` (variant): :func:`kernels.backtest.simulate_portfolio` alone;
 * ``vectorbt`` (baseline, target >= 10x): ``vbt.Portfolio.from_orders`` on
@@ -67,8 +67,8 @@ import pandas as pd
 import polars as pl
 import pytest
 
-from engine.backtest_job import BacktestSettings, Panel, Simulation, simulate
-from engine.signals import MOMENTUM_LOOKBACK, compute_signals
+from engine.backtest.signals import MOMENTUM_LOOKBACK, compute_signals
+from engine.jobs.backtest import BacktestSettings, Panel, Simulation, simulate
 from kernels.backtest import ORDER_FILLED, simulate_portfolio
 
 try:

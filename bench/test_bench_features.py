@@ -3,7 +3,7 @@
 Groups (one per panel size, so pytest-benchmark shows the three side by side):
 
 * ``features16|demo`` and ``features16|500``: the 16 non-GARCH features over
-  the whole panel with ``engine.features.compute_features`` (ours, JIT
+  the whole panel with ``engine.features.build.compute_features`` (ours, JIT
   compiled before timing), the pandas oracle ``tests/pandas_reference.py``
   (groupby over tickers; bars converted to pandas beforehand, as a pandas user
   would hold them) and ``bench/polars_reference.py``.
@@ -30,7 +30,7 @@ import pytest
 
 from bench.polars_reference import FEATURES16 as _F16
 from bench.polars_reference import polars_features
-from engine.features import compute_features
+from engine.features.build import compute_features
 from kernels.features import FEATURE_NAMES
 from tests import pandas_reference as pdref
 
@@ -160,11 +160,11 @@ def test_polars_reference_matches_engine_with_nulls(wide_bars):
 _COMPILE_SCRIPT = """
 import json, sys, time
 sys.path.insert(0, {root!r})
-from engine.demo import generate_demo_universe
+from engine.data.demo import generate_demo_universe
 bars = generate_demo_universe(seed=7).bars
 import polars as pl
 bars = bars.filter(pl.col("ticker").is_in(["AAPL", "SPY", "XLK", "VIX"]))
-from engine.features import compute_features
+from engine.features.build import compute_features
 t0 = time.perf_counter(); compute_features(bars); t1 = time.perf_counter()
 compute_features(bars); t2 = time.perf_counter()
 print(json.dumps({{"first": t1 - t0, "warm": t2 - t1}}))

@@ -12,8 +12,8 @@ import polars as pl
 import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 
-from engine.features import FEATURE_NAMES, compute_features
-from engine.sequences import build_sequences
+from engine.features.build import FEATURE_NAMES, compute_features
+from engine.model.sequences import build_sequences
 
 NON_GARCH = [f for f in FEATURE_NAMES if f != "garch_vol_ratio"]
 

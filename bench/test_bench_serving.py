@@ -42,8 +42,8 @@ import onnxruntime as ort
 import polars as pl
 import pytest
 
-from engine.features import compute_features
-from engine.sequences import build_sequences
+from engine.features.build import compute_features
+from engine.model.sequences import build_sequences
 from export.onnx_export import FP32_TOLERANCE, INT8_TOLERANCE, export_onnx, random_sequences
 from export.scorer import PatternScorer
 
@@ -60,9 +60,9 @@ ROUNDS = {
 @pytest.fixture(scope="module")
 def exported(demo_bars, tmp_path_factory):
     """A trained artifact, its fp32 and int8 ONNX files, and the Keras model."""
-    from engine.artifacts import load_model_artifact
-    from engine.model import ModelConfig
-    from engine.train_job import RunSettings, prepare_dataset, train_windows
+    from engine.model.artifacts import load_model_artifact
+    from engine.model.network import ModelConfig
+    from engine.model.runs import RunSettings, prepare_dataset, train_windows
 
     settings = RunSettings(split="holdout")
     dataset = prepare_dataset(demo_bars, ["AAPL", "MSFT"], settings)
@@ -147,7 +147,7 @@ def test_serving_onnxruntime(benchmark, scorers, exported, inputs, label, batch)
         threads=scorer.intra_op_threads,
         target_latency=target,
     )
-    from engine.trainer import predict
+    from engine.model.trainer import predict
 
     tolerance = INT8_TOLERANCE if "int8" in label else FP32_TOLERANCE
     np.testing.assert_allclose(got, predict(exported["artifact"].model, x), atol=tolerance)

@@ -3,7 +3,7 @@
 Group ``train|epoch`` times one training epoch over 6,400 real demo sequences
 (twelve demo stocks at stride 5, the SPEC model, batch 64):
 
-* ``engine``: one epoch of :func:`engine.trainer.fit_model`'s work, i.e.
+* ``engine``: one epoch of :func:`engine.model.trainer.fit_model`'s work, i.e.
   ``model.fit`` with the masked loss plus the per-epoch monitor (masked loss
   of the whole training and validation folds in inference mode);
 * ``fit-only`` (variant): the same ``model.fit`` epoch without the monitor;
@@ -29,10 +29,10 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from engine.model import ModelConfig, build_model, compile_model  # noqa: E402
-from engine.train_job import RunSettings, prepare_dataset, train_windows  # noqa: E402
-from engine.trainer import _EpochRecorder, normalization_stats  # noqa: E402
-from engine.universe import STOCKS  # noqa: E402
+from engine.data.universe import STOCKS  # noqa: E402
+from engine.model.network import ModelConfig, build_model, compile_model  # noqa: E402
+from engine.model.runs import RunSettings, prepare_dataset, train_windows  # noqa: E402
+from engine.model.trainer import _EpochRecorder, normalization_stats  # noqa: E402
 
 N_TRAIN = 6400
 N_VAL = 1600

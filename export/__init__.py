@@ -6,7 +6,7 @@
 * :mod:`export.onnx_metadata`: what an exported file says about itself.
 * :mod:`export.scorer`: :class:`PatternScorer`, one onnxruntime session
   scoring feature windows or raw OHLCV bars.
-* :mod:`export.predict_job`: the ``engine predict`` job over stored bars.
+* :mod:`engine.jobs.predict`: the ``engine predict`` job over stored bars.
 """
 
 from export.scorer import PatternScorer, ScoringError

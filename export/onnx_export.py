@@ -56,11 +56,16 @@ import numpy as np
 import onnx
 import polars as pl
 
-from engine.artifacts import PREDICTIONS_FILE, ModelArtifact, load_model_artifact, read_metadata
-from engine.features import bars_fingerprint, compute_features, package_versions
-from engine.sequences import build_sequences
-from engine.store import atomic_write_bytes
-from engine.universe import MARKET_BENCHMARK
+from engine.data.universe import MARKET_BENCHMARK
+from engine.features.build import bars_fingerprint, compute_features, package_versions
+from engine.io import atomic_write_bytes
+from engine.model.artifacts import (
+    PREDICTIONS_FILE,
+    ModelArtifact,
+    load_model_artifact,
+    read_metadata,
+)
+from engine.model.sequences import build_sequences
 from export.onnx_metadata import (
     BATCH_DIM,
     INPUT_NAME,
@@ -242,7 +247,7 @@ def inference_twin(artifact: ModelArtifact) -> keras.Model:
     ExportError
         A weighted layer of the training model has no twin (a changed architecture).
     """
-    from engine.model import ModelConfig, build_model
+    from engine.model.network import ModelConfig, build_model
 
     metadata = artifact.metadata
     norm = metadata["normalization"]
@@ -363,9 +368,9 @@ def _set_metadata(proto: onnx.ModelProto, values: Mapping[str, Any]) -> bytes:
 
 
 def _training_bars(metadata: dict[str, Any], data_dir: str | Path | None) -> pl.DataFrame:
-    from engine.job_inputs import benchmark_inputs
-    from engine.paths import resolve_data_dir
-    from engine.store import BarStore
+    from engine.data.loading import benchmark_inputs
+    from engine.data.paths import resolve_data_dir
+    from engine.data.store import BarStore
 
     data = metadata.get("data", {})
     store = BarStore(resolve_data_dir(data_dir if data_dir is not None else data.get("data_dir")))
@@ -395,7 +400,7 @@ def held_out_sequences(metadata: dict[str, Any], bars: pl.DataFrame) -> HeldOut:
     ExportError
         ``bars`` lack the model's tickers, or no window falls in the test period.
     """
-    from engine.targets import compute_targets
+    from engine.labels.targets import compute_targets
 
     data = metadata.get("data", {})
     tickers = list(data.get("tickers", []))
@@ -548,7 +553,7 @@ def _verified(
 
 
 def _auc_change(y: np.ndarray, fp32: np.ndarray, int8: np.ndarray, patterns: list[str]):
-    from engine.metrics import auc
+    from engine.evaluation import auc
 
     out: dict[str, dict[str, float | None]] = {}
     for j, name in enumerate(patterns):
@@ -652,7 +657,7 @@ def export_onnx(
     FileExistsError
         An output exists and ``overwrite`` is false.
     """
-    from engine.trainer import predict
+    from engine.model.trainer import predict
 
     began = time.perf_counter()
     opset = DEFAULT_OPSET if opset is None else int(opset)

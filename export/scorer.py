@@ -38,9 +38,10 @@ import numpy as np
 import onnxruntime as ort
 import polars as pl
 
-from engine.artifacts import ArtifactError, check_feature_order
-from engine.features import FEATURE_NAMES, compute_features
-from engine.universe import VOLATILITY_INDICES
+from engine.data.universe import VOLATILITY_INDICES
+from engine.features.build import FEATURE_NAMES, compute_features
+from engine.labels.targets import CONFIDENCE_SUFFIX
+from engine.model.artifacts import ArtifactError, check_feature_order
 from export.onnx_metadata import INPUT_NAME, OUTPUT_NAME, MetadataError, decode_metadata
 from kernels.garch import GARCH_MIN_OBS
 
@@ -52,9 +53,6 @@ __all__ = [
     "default_providers",
 ]
 
-#: Score column of pattern ``name`` is ``name + CONFIDENCE_SUFFIX``, as in prediction files
-#: (``engine.metrics.CONFIDENCE_SUFFIX``; not imported, to keep SciPy out of serving).
-CONFIDENCE_SUFFIX = "_p"
 #: Rows before a ticker's first complete feature row. The longest warm-up is rolling
 #: GARCH, whose first forecast needs GARCH_MIN_OBS returns (bars 1..252); the 252-day
 #: price range and the 60-day windows are complete by then.

@@ -1,4 +1,4 @@
-"""Model artifact directories (engine/artifacts.py): round trip, checksums, refusals, atomicity.
+"""Model artifact directories (engine/model/artifacts.py): round trip, checksums, refusals, atomicity.
 
 The model is built, not trained (fitting costs seconds and adds nothing
 here); its normalization statistics and batch-norm moving statistics are
@@ -18,16 +18,16 @@ import polars as pl
 import pytest
 from keras import layers
 
-from engine.artifacts import (
+from engine.features.build import FEATURE_NAMES
+from engine.model.artifacts import (
     ArtifactError,
     check_feature_order,
     load_model_artifact,
     read_metadata,
     write_model_artifact,
 )
-from engine.features import FEATURE_NAMES
-from engine.model import ModelConfig, build_model
-from engine.trainer import predict
+from engine.model.network import ModelConfig, build_model
+from engine.model.trainer import predict
 
 PATTERNS = ["p_one", "p_two", "p_three"]
 

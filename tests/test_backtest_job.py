@@ -11,14 +11,12 @@ import pandas as pd
 import polars as pl
 import pytest
 
-from engine.backtest_job import BacktestSettings, run_backtest, run_backtest_job
-from engine.meta_labeling import load_out_of_sample_confidence
-from engine.metrics import CONFIDENCE_SUFFIX
-from engine.signals import STRATEGY_HEADS, compute_signals
-from engine.store import BarStore
-from engine.targets import PATTERN_NAMES
-from engine.train_job import PREDICTION_KEYS
-from engine.validate_job import check_predictions
+from engine.backtest.meta_labeling import load_out_of_sample_confidence
+from engine.backtest.signals import STRATEGY_HEADS, compute_signals
+from engine.data.store import BarStore
+from engine.jobs.backtest import BacktestSettings, run_backtest, run_backtest_job
+from engine.labels.targets import CONFIDENCE_SUFFIX, PATTERN_NAMES
+from engine.model.run_files import PREDICTION_KEYS, check_predictions
 from kernels.backtest import ORDER_NO_PRICE, simulate_portfolio
 
 TRADED = ("AAA", "BBB", "CCC", "DDD")
@@ -653,8 +651,8 @@ def test_a_fill_at_the_open_never_sees_that_days_close(pred_path, data_dir):
 
 
 def test_the_runs_data_dir_and_fingerprint_are_used(predictions, data_dir, tmp_path):
-    from engine.features import bars_fingerprint
-    from engine.job_inputs import benchmark_inputs
+    from engine.data.loading import benchmark_inputs
+    from engine.features.build import bars_fingerprint
 
     store = BarStore(data_dir)
     wanted = benchmark_inputs(list(TRADED), store.tickers())

@@ -1,4 +1,4 @@
-"""Tests for engine.backtest_metrics against independent oracles written out here.
+"""Tests for engine.backtest.metrics against independent oracles written out here.
 
 Oracles: hand-made equity curves and hand-computed numbers, an O(n^2)
 brute-force maximum drawdown, a plain-Python drawdown walk for the dates,
@@ -18,7 +18,7 @@ from arch.bootstrap import StationaryBootstrap
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.backtest_metrics import (
+from engine.backtest.metrics import (
     PERIODS_PER_YEAR,
     Drawdown,
     annual_return,
@@ -37,7 +37,7 @@ from engine.backtest_metrics import (
     total_return,
     value_at_risk,
 )
-from engine.metrics import block_length
+from engine.evaluation.metrics import block_length
 
 D0 = dt.date(2024, 1, 1)
 

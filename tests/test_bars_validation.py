@@ -1,4 +1,4 @@
-"""Unit and property tests for engine.bars (schema, normalisation, validation rules)."""
+"""Unit and property tests for engine.data.bars (schema, normalisation, validation rules)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.bars import (
+from engine.data.bars import (
     BARS_SCHEMA,
     MAX_LISTED_VIOLATIONS,
     RULES,

@@ -11,10 +11,9 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from engine.cli import app
-from engine.metrics import CONFIDENCE_SUFFIX
-from engine.store import BarStore
-from engine.targets import PATTERN_NAMES
+from engine.cli.app import app
+from engine.data.store import BarStore
+from engine.labels.targets import CONFIDENCE_SUFFIX, PATTERN_NAMES
 
 runner = CliRunner()
 TICKERS = ("AAA", "BBB", "CCC")

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from engine.cli import app
-from engine.store import BarStore
-from engine.universe import DEFAULT_UNIVERSE
+from engine.cli.app import app
+from engine.data.store import BarStore
+from engine.data.universe import DEFAULT_UNIVERSE
 
 YAHOO = "Date,Open,High,Low,Close,Adj Close,Volume"
 GOOD_ROWS = [
@@ -132,9 +132,9 @@ def test_missing_path_and_bad_option(tmp_path):
     assert result.exit_code == 2  # click usage error
 
 
-# ------------------------------------------------------------------ demo (needs engine/demo.py)
+# ------------------------------------------------------------------ demo (needs engine/data/demo.py)
 
-demo = pytest.importorskip("engine.demo", reason="engine/demo.py is not there yet")
+demo = pytest.importorskip("engine.data.demo", reason="engine/data/demo.py is not there yet")
 
 
 @pytest.fixture(scope="module")

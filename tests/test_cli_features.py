@@ -8,9 +8,9 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from engine.cli import app
-from engine.features import FEATURE_NAMES, compute_features
-from engine.store import BarStore
+from engine.cli.app import app
+from engine.data.store import BarStore
+from engine.features.build import FEATURE_NAMES, compute_features
 
 runner = CliRunner()
 

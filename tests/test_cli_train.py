@@ -9,12 +9,11 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from engine.artifacts import load_model_artifact
-from engine.cli import app
-from engine.metrics import CONFIDENCE_SUFFIX
-from engine.targets import PATTERN_NAMES
-from engine.train_job import PREDICTION_KEYS
-from engine.trainer import predict
+from engine.cli.app import app
+from engine.labels.targets import CONFIDENCE_SUFFIX, PATTERN_NAMES
+from engine.model.artifacts import load_model_artifact
+from engine.model.run_files import PREDICTION_KEYS
+from engine.model.trainer import predict
 
 runner = CliRunner()
 TICKERS = "AAPL,MSFT"
@@ -70,8 +69,8 @@ def test_train_writes_run_predictions_and_artifact(holdout_run):
 
 def test_saved_model_reproduces_the_run_predictions(holdout_run, demo_dir):
     """The artifact's model, fed the same windows, gives the written confidences."""
-    from engine.store import BarStore
-    from engine.train_job import RunSettings, prepare_dataset
+    from engine.data.store import BarStore
+    from engine.model.runs import RunSettings, prepare_dataset
 
     out, summary = holdout_run
     (window,) = summary["windows"]

@@ -1,7 +1,7 @@
-"""Tests of the embedded demo universe (``engine.demo``).
+"""Tests of the embedded demo universe (``engine.data.demo``).
 
 The checks are written out here independently of the generator's helpers:
-only :func:`engine.demo.generate_demo_universe` is called.
+only :func:`engine.data.demo.generate_demo_universe` is called.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from engine.demo import DemoUniverse, generate_demo_universe
-from engine.universe import DEFAULT_UNIVERSE, STOCKS
+from engine.data.demo import DemoUniverse, generate_demo_universe
+from engine.data.universe import DEFAULT_UNIVERSE, STOCKS
 
 REAL = ("SPY", "QQQ", "VIX")
 SYNTHETIC = (*STOCKS, "XLK")

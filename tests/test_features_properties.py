@@ -32,7 +32,7 @@ SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[Healt
 
 
 def compute(bars: pl.DataFrame, features=None, **kw) -> pl.DataFrame:
-    from engine.features import compute_features
+    from engine.features.build import compute_features
 
     return compute_features(bars, features, **kw)
 

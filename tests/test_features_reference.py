@@ -36,7 +36,7 @@ WORST: dict[tuple[str, str], dict[str, float]] = {}
 # run without it)
 # ---------------------------------------------------------------------------
 def _features_module():
-    import engine.features as ef
+    import engine.features.build as ef
 
     return ef
 
@@ -178,7 +178,7 @@ def real_case():
 
 @pytest.fixture(scope="module")
 def demo_bars() -> pl.DataFrame:
-    from engine.demo import generate_demo_universe
+    from engine.data.demo import generate_demo_universe
 
     return generate_demo_universe(7).bars
 
@@ -719,7 +719,7 @@ def main() -> None:  # pragma: no cover - a report, not a test
     worst: dict[tuple[str, str], dict[str, float]] = {}
     cases = {"real_sp500": ref.bars_to_polars(real_panel_pandas())}
     try:
-        from engine.demo import generate_demo_universe
+        from engine.data.demo import generate_demo_universe
 
         cases["demo_seed7"] = generate_demo_universe(7).bars
     except ImportError as exc:

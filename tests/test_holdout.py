@@ -1,4 +1,4 @@
-"""The Holdout splitter (engine/validation.py): date fractions, purge, argument checks.
+"""The Holdout splitter (engine/splits/splitters.py): date fractions, purge, argument checks.
 
 Hypothesis draws pooled panels (several tickers with holes, t1 = the
 ticker's date h bars later, null for its last h bars, rows shuffled); every
@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.validation import Holdout, check_no_leakage
+from engine.splits import Holdout, check_no_leakage
 
 NAT = np.datetime64("NaT", "D")
 SETTINGS = settings(max_examples=60, deadline=None)

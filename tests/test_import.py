@@ -1,4 +1,4 @@
-"""Tests for engine.importer and engine.store: sources, rules, drop policy, atomic writes."""
+"""Tests for engine.data.importer and engine.data.store: sources, rules, drop policy, atomic writes."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from engine.bars import BarsValidationError
-from engine.importer import INVALID_TICKER_FILE, discover_sources, import_bars
-from engine.store import BarStore, atomic_write_bytes
+from engine.data.bars import BarsValidationError
+from engine.data.importer import INVALID_TICKER_FILE, discover_sources, import_bars
+from engine.data.store import BarStore
+from engine.io import atomic_write_bytes
 
 YAHOO = "Date,Open,High,Low,Close,Adj Close,Volume"
 GOOD_ROWS = [
@@ -379,9 +380,9 @@ def test_crash_during_write_leaves_old_files_intact_and_no_temp_files(
     if target == "write_parquet":
         monkeypatch.setattr(pl.DataFrame, "write_parquet", boom)
     elif target == "os.replace":
-        monkeypatch.setattr("engine.store.os.replace", boom)
+        monkeypatch.setattr("engine.data.store.os.replace", boom)
     else:
-        monkeypatch.setattr("engine.store.os.fsync", boom)
+        monkeypatch.setattr("engine.data.store.os.fsync", boom)
     with pytest.raises(OSError, match="simulated crash"):
         import_bars(src.parent, store, overwrite=True)
     assert snapshot(store.data_dir) == before
@@ -403,7 +404,7 @@ def test_crash_after_partial_renames_keeps_every_file_whole(tmp_path, store, mon
             raise OSError("simulated crash on second rename")
         real_replace(src, dst)
 
-    monkeypatch.setattr("engine.store.os.replace", flaky)
+    monkeypatch.setattr("engine.data.store.os.replace", flaky)
     with pytest.raises(OSError, match="second rename"):
         import_bars(tmp_path / "src", store, overwrite=True)
     assert _no_temp_files(store.data_dir)
@@ -419,7 +420,7 @@ def test_atomic_write_bytes_replaces_whole_file(tmp_path, monkeypatch):
     def fail(*args):
         raise OSError("simulated rename failure")
 
-    monkeypatch.setattr("engine.store.os.replace", fail)
+    monkeypatch.setattr("engine.data.store.os.replace", fail)
     with pytest.raises(OSError, match="simulated rename failure"):
         atomic_write_bytes(target, b"new")
     assert target.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == ["f.bin"]

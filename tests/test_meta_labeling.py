@@ -11,15 +11,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.meta_labeling import (
+from engine.backtest.meta_labeling import (
     DEFAULT_THRESHOLD,
     load_out_of_sample_confidence,
     meta_label,
     signal_outcomes,
 )
-from engine.metrics import CONFIDENCE_SUFFIX
-from engine.targets import PATTERN_NAMES
-from engine.train_job import PREDICTION_KEYS
+from engine.labels.targets import CONFIDENCE_SUFFIX, PATTERN_NAMES
+from engine.model.run_files import PREDICTION_KEYS
 
 HEAD = "trend_exhaustion"
 D0 = dt.date(2021, 3, 1)

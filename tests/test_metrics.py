@@ -1,4 +1,4 @@
-"""Tests for engine.metrics: point metrics against independent oracles, bootstrap calibration.
+"""Tests for engine.evaluation.metrics: point metrics against independent oracles, bootstrap calibration.
 
 Measured figures quoted in the assertions' comments come from these exact seeds.
 """
@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 from scipy.signal import lfilter
 from scipy.stats import pointbiserialr
 
-from engine import metrics as M
-from engine.metrics import (
+from engine.evaluation import metrics as M
+from engine.evaluation.metrics import (
     METRICS,
     accuracy,
     auc,

@@ -1,4 +1,4 @@
-"""The SPEC section 6 network, its inference twin and the masked loss (engine/model.py).
+"""The SPEC section 6 network, its inference twin and the masked loss (engine/model/network.py).
 
 The parameter count is recomputed by hand from the layer formulas
 (LSTM ``4 u (d + u + 1)``, BatchNorm ``2 c`` trainable + ``2 c`` moving
@@ -16,14 +16,14 @@ import pytest
 import tensorflow as tf
 from keras import layers
 
-from engine.model import (
+from engine.model.network import (
     ModelConfig,
     build_model,
     compile_model,
     masked_binary_crossentropy,
     parameter_counts,
 )
-from engine.trainer import predict
+from engine.model.trainer import predict
 
 N_FEATURES = 17
 N_PATTERNS = 4

@@ -1,4 +1,4 @@
-"""Block permutations of dates and permuted outcomes (engine/null_tests.py)."""
+"""Block permutations of dates and permuted outcomes (engine/labels/permutations.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.null_tests import block_permutation, permute_outcomes
+from engine.labels.permutations import block_permutation, permute_outcomes
 
 SETTINGS = settings(max_examples=60, deadline=None)
 

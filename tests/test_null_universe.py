@@ -17,9 +17,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from engine.features import compute_features
-from engine.metrics import evaluate_frame
-from engine.targets import PATTERN_NAMES, compute_targets
+from engine.evaluation import evaluate_frame
+from engine.features.build import compute_features
+from engine.labels.targets import PATTERN_NAMES, compute_targets
 
 N_TESTS = len(PATTERN_NAMES) * 2
 ALPHA = 0.05 / N_TESTS

@@ -18,15 +18,16 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from engine.artifacts import load_model_artifact
-from engine.cli import app
-from engine.demo import generate_demo_universe
-from engine.features import FEATURE_NAMES
-from engine.metrics import auc
-from engine.model import ModelConfig
-from engine.store import BarStore
-from engine.train_job import RunSettings, run_train_job
-from engine.trainer import predict
+from engine.cli.app import app
+from engine.data.demo import generate_demo_universe
+from engine.data.store import BarStore
+from engine.evaluation import auc
+from engine.features.build import FEATURE_NAMES
+from engine.jobs.train import run_train_job
+from engine.model.artifacts import load_model_artifact
+from engine.model.network import ModelConfig
+from engine.model.runs import RunSettings
+from engine.model.trainer import predict
 from export.onnx_export import (
     FP32_TOLERANCE,
     INT8_AUC_TOLERANCE,

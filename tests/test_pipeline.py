@@ -10,9 +10,9 @@ import polars as pl
 import pytest
 from typer.testing import CliRunner
 
-from engine.cli import app
-from engine.pipeline import QUICK, STAGES
-from engine.signals import STRATEGIES
+from engine.backtest.signals import STRATEGIES
+from engine.cli.app import app
+from engine.jobs.pipeline import QUICK, STAGES
 from export import PatternScorer
 
 runner = CliRunner()

@@ -24,12 +24,11 @@ import pytest
 from onnx import TensorProto, helper
 from typer.testing import CliRunner
 
-from engine.cli import app
-from engine.demo import generate_demo_universe
-from engine.features import FEATURE_NAMES, compute_features
-from engine.metrics import CONFIDENCE_SUFFIX as METRICS_SUFFIX
-from engine.sequences import build_sequences
-from engine.store import BarStore
+from engine.cli.app import app
+from engine.data.demo import generate_demo_universe
+from engine.data.store import BarStore
+from engine.features.build import FEATURE_NAMES, compute_features
+from engine.model.sequences import build_sequences
 from export import PatternScorer, ScoringError
 from export.onnx_metadata import ONNX_FORMAT, encode_metadata
 from export.scorer import CONFIDENCE_SUFFIX, WARM_UP_ROWS, default_providers
@@ -193,10 +192,6 @@ def test_score_bars_default_tickers_subset_and_single_ticker(scorer, bars):
     assert one.equals(full.filter(pl.col("ticker") == "MSFT"))
 
 
-def test_confidence_suffix_is_the_prediction_files(scorer):
-    assert CONFIDENCE_SUFFIX == METRICS_SUFFIX
-
-
 # ------------------------------------------------------------------ history length
 
 
@@ -351,7 +346,7 @@ def test_serving_imports_and_scores_without_tensorflow(model_file, windows, tmp_
 
         sys.meta_path.insert(0, Refuse())
         import numpy as np
-        import export, export.scorer, export.onnx_metadata, export.predict_job
+        import export, export.scorer, export.onnx_metadata, engine.jobs.predict
         import export.onnx_export  # imports TensorFlow only when a function needs it
         from export import PatternScorer
         scores = PatternScorer.load({str(model_file)!r}).score(np.load({str(tmp_path / "x.npy")!r}))

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.sequences import build_sequences
+from engine.model.sequences import build_sequences
 
 NAMES = ["f0", "f1", "f2"]
 
@@ -99,8 +99,8 @@ def test_targets_attach_on_window_end_and_keep_t1():
 
 
 def test_demo_features_give_complete_float32_windows():
-    from engine.demo import generate_demo_universe
-    from engine.features import FEATURE_NAMES, compute_features
+    from engine.data.demo import generate_demo_universe
+    from engine.features.build import FEATURE_NAMES, compute_features
 
     bars = generate_demo_universe(seed=7).bars
     features = compute_features(bars, tickers=["SPY", "TSLA"])

@@ -1,4 +1,4 @@
-"""Base strategies of ``engine.signals`` against an independent pandas reference."""
+"""Base strategies of ``engine.backtest.signals`` against an independent pandas reference."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.signals import STRATEGIES, STRATEGY_HEADS, compute_signals
+from engine.backtest.signals import STRATEGIES, STRATEGY_HEADS, compute_signals
 
 NAMES = ("momentum", "mean_reversion", "ma_cross")
 START = dt.date(2020, 1, 1)
@@ -245,7 +245,7 @@ def test_missing_close_column_and_duplicates_are_refused():
 
 
 def test_every_strategy_has_a_pattern_head():
-    from engine.targets import PATTERN_NAMES
+    from engine.labels.targets import PATTERN_NAMES
 
     assert set(STRATEGY_HEADS) == set(STRATEGIES) == set(NAMES)
     assert STRATEGY_HEADS["momentum"] == "momentum_persistence"

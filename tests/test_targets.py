@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from engine.targets import EVENT_COLUMNS, PATTERN_NAMES, compute_targets, target_summary
+from engine.labels.targets import EVENT_COLUMNS, PATTERN_NAMES, compute_targets, target_summary
 
 try:  # pytest puts tests/ on sys.path; ``python -m tests....`` puts the repo root there
     from tests import pandas_reference as ref
@@ -132,7 +132,7 @@ def real_bars() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def demo_bars() -> pl.DataFrame:
-    from engine.demo import generate_demo_universe
+    from engine.data.demo import generate_demo_universe
 
     return generate_demo_universe(seed=7).bars
 
@@ -429,7 +429,7 @@ def test_target_summary_without_event_columns_has_null_event_counts(demo_bars):
 def demo_dir(tmp_path_factory):
     from typer.testing import CliRunner
 
-    from engine.cli import app
+    from engine.cli.app import app
 
     data_dir = tmp_path_factory.mktemp("data")
     result = CliRunner().invoke(app, ["data", "demo", "--data-dir", str(data_dir)])
@@ -440,7 +440,7 @@ def demo_dir(tmp_path_factory):
 def _cli(*args: str):
     from typer.testing import CliRunner
 
-    from engine.cli import app
+    from engine.cli.app import app
 
     return CliRunner().invoke(app, ["targets", *args])
 
@@ -455,7 +455,7 @@ def _table_rows(output: str) -> dict[str, tuple[int, int, int, str]]:
 
 
 def test_cli_targets_table_counts_equal_target_summary(demo_dir, tmp_path):
-    from engine.store import BarStore
+    from engine.data.store import BarStore
 
     out = tmp_path / "targets.parquet"
     result = _cli("--tickers", "all", "--data-dir", str(demo_dir), "--out", str(out))
@@ -476,7 +476,7 @@ def test_cli_targets_table_counts_equal_target_summary(demo_dir, tmp_path):
 def test_cli_targets_json_start_end_keep_rows_but_use_full_history(demo_dir):
     import json
 
-    from engine.store import BarStore
+    from engine.data.store import BarStore
 
     args = ["--tickers", "AAPL,SPY", "--data-dir", str(demo_dir), "--json"]
     result = _cli(*args, "--start", "2010-01-04", "--end", "2010-12-31")

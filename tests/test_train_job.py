@@ -1,4 +1,4 @@
-"""Training runs (engine/train_job.py): planted signal, walk-forward bookkeeping, Ctrl-C, nulls.
+"""Training runs (engine/jobs/train.py): planted signal, walk-forward bookkeeping, Ctrl-C, nulls.
 
 The planted panel is built from noise: 17 i.i.d. normal features per
 (ticker, day), and three heads with random event days:
@@ -29,15 +29,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.artifacts import load_model_artifact, read_metadata
-from engine.features import FEATURE_NAMES
-from engine.metrics import evaluate_frame
-from engine.model import ModelConfig
-from engine.null_tests import block_permutation
-from engine.sequences import build_sequences
-from engine.targets import compute_targets
-from engine.train_job import (
-    PREDICTION_KEYS,
+from engine.evaluation import evaluate_frame
+from engine.features.build import FEATURE_NAMES
+from engine.labels.permutations import block_permutation
+from engine.labels.targets import compute_targets
+from engine.model.artifacts import load_model_artifact, read_metadata
+from engine.model.network import ModelConfig
+from engine.model.run_files import PREDICTION_KEYS
+from engine.model.runs import (
     RunSettings,
     TrainDataset,
     _embargo_cut,
@@ -45,8 +44,9 @@ from engine.train_job import (
     prepare_dataset,
     train_windows,
 )
-from engine.trainer import predict
-from engine.validation import WalkForward
+from engine.model.sequences import build_sequences
+from engine.model.trainer import predict
+from engine.splits import WalkForward
 
 HORIZON = 5
 EMBARGO = 5
@@ -431,7 +431,7 @@ def test_embargo_end_is_the_nth_trading_day_after(calendar, embargo, data):
 
 @pytest.fixture(scope="module")
 def demo_bars():
-    from engine.demo import generate_demo_universe
+    from engine.data.demo import generate_demo_universe
 
     bars = generate_demo_universe(seed=7).bars
     return bars.filter(

@@ -17,8 +17,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from engine.model import ModelConfig
-from engine.trainer import fit_model, masked_loss, normalization_stats, predict
+from engine.model.network import ModelConfig
+from engine.model.trainer import fit_model, masked_loss, normalization_stats, predict
 
 # SPEC dropout rates (the random masks are what determinism has to tame) on a
 # smaller backbone.

@@ -12,10 +12,8 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from engine.artifacts import ARTIFACT_FORMAT, ArtifactError, sha256_file
-from engine.metrics import evaluate_frame
-from engine.null_tests import permute_outcomes
-from engine.validate_job import (
+from engine.evaluation import evaluate_frame
+from engine.jobs.validate import (
     FIGURE_FILES,
     REPORT_FILE,
     calibration_table,
@@ -23,6 +21,8 @@ from engine.validate_job import (
     overfitting_monitor,
     run_validate_job,
 )
+from engine.labels.permutations import permute_outcomes
+from engine.model.artifacts import ARTIFACT_FORMAT, ArtifactError, sha256_file
 
 PATTERNS = ("breakout", "reversal")
 TICKERS = ("AAA", "BBB", "CCC")
@@ -99,7 +99,7 @@ def history(kind: str, epochs: int = 20) -> pl.DataFrame:
 
 
 def write_artifact(directory: Path, model_id: str, hist: pl.DataFrame, preds: pl.DataFrame):
-    """An artifact directory in the engine.artifacts format, without the Keras model."""
+    """An artifact directory in the engine.model.artifacts format, without the Keras model."""
     directory.mkdir(parents=True)
     hist.write_csv(directory / "history.csv")
     preds.write_parquet(directory / "test_predictions.parquet")
@@ -357,7 +357,7 @@ def test_model_artifact_with_another_models_predictions(tmp_path, informative):
 
 def test_model_artifact_written_by_write_model_artifact(tmp_path, informative):
     keras = pytest.importorskip("keras")
-    from engine.artifacts import write_model_artifact
+    from engine.model.artifacts import write_model_artifact
 
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
     preds = informative.filter(pl.col("model_id") == "wf00")

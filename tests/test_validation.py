@@ -1,4 +1,4 @@
-"""Tests for the leakage-free date splitters (engine/validation.py).
+"""Tests for the leakage-free date splitters (engine/splits/splitters.py).
 
 Hypothesis draws pooled panels: a business-day calendar with random holes,
 2-6 tickers with their own start/end dates and a few missing days each, a
@@ -22,8 +22,8 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-import engine.validation as validation
-from engine.validation import (
+import engine.splits.splitters as validation
+from engine.splits.splitters import (
     CombinatorialPurgedCV,
     GappedTimeSeriesCV,
     LeakageError,

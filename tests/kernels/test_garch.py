@@ -71,10 +71,11 @@ def test_fit_reaches_arch_likelihood(sp500_returns, start):
 
 
 def test_fit_reaches_alpha_zero_boundary_like_arch(sp500_returns):
-    # The first 252 S&P returns of 1999: arch's optimum has alpha = 0 exactly.
+    # The first 252 S&P returns of 1999: arch's optimum sits on the alpha = 0 boundary
+    # (exactly 0, or within SciPy's SLSQP tolerance, depending on the SciPy release).
     y = 100 * sp500_returns[1 : 1 + GARCH_MIN_OBS]
     _, res = _arch_fit(y)
-    assert res.params["alpha[1]"] == 0.0
+    assert res.params["alpha[1]"] < 1e-6
     _, backcast = garch.garch_prepare(y)
     theta, _ = garch.garch_fit(y, backcast, garch.garch_start(y, backcast), 1e-10)
     ours = garch.garch_loglik(*theta[1:], (y - theta[0]) ** 2, backcast)

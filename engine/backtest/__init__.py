@@ -1,0 +1,1 @@
+"""Signals, meta-labeling, the portfolio simulation and its metrics."""

@@ -1,0 +1,1 @@
+"""Bars: schema and rules, store, importer, demo universe, benchmarks, paths."""

@@ -1,0 +1,400 @@
+"""The main job, ``engine pipeline``: bars to an out-of-sample backtest in one command.
+
+Stages, each feeding the next (data flows one way):
+
+1. **data**: the demo universe is stored if the data directory holds no bars;
+2. **features** and 3. **targets**: written to ``features.parquet`` and
+   ``targets.parquet`` (the training stage recomputes both from the bars);
+4. **train**: walk-forward LSTM windows, out-of-sample predictions
+   (``run/``);
+5. **validate**: metrics with bootstrap intervals and a block-permutation
+   null (``validation/``);
+6. **export**: the latest window's model to ONNX with its parity check
+   against Keras (``onnx/model.onnx``);
+7. **backtest**: each base strategy, unfiltered and filtered by its head's
+   out-of-sample confidence (``backtest/<strategy>/``);
+
+then ``report.html`` (one page with every stage) and ``summary.json``.
+
+``quick=True`` runs the same stages on a small slice (6 tickers from 2011,
+2 epochs per window): a smoke run of the whole product in a few minutes on
+2 CPU cores. Its numbers are not meant to show skill.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from engine.backtest.meta_labeling import DEFAULT_THRESHOLD
+from engine.backtest.signals import STRATEGIES
+from engine.data.importer import import_demo
+from engine.data.store import BarStore
+from engine.io import atomic_write_bytes
+from engine.jobs.backtest import DEFAULT_COSTS_BPS, BacktestSettings, run_backtest_job
+from engine.jobs.features import run_feature_job
+from engine.jobs.targets import run_target_job
+from engine.jobs.train import run_train_job
+from engine.model.runs import RunSettings
+from engine.reports.backtest import CSS, FIGURE_FILES, backtest_section
+
+__all__ = ["FULL", "QUICK", "PipelineReport", "PipelineSettings", "run_pipeline"]
+
+#: ``progress(event)``: ``{"kind": "stage", "index", "total", "name"}`` when a stage
+#: starts, ``{"kind": "done", "name", "summary", "seconds"}`` when it ends, and the
+#: training job's own events (``"window"``, ``"epoch"``, ``"window_done"``).
+PipelineProgress = Callable[[dict[str, Any]], None]
+STAGES = ("data", "features", "targets", "train", "validate", "export", "backtest")
+
+
+@dataclass(frozen=True)
+class PipelineSettings:
+    """What ``engine pipeline`` runs.
+
+    Attributes
+    ----------
+    tickers : str
+        ``"all"``, a named list or a comma list.
+    start, end : date, optional
+        Sample dates (earlier bars still warm up the features).
+    epochs : int
+        Most epochs per walk-forward window.
+    seed : int
+    deterministic : bool
+        Deterministic TensorFlow ops (repeatable weights on CPU; slower).
+    strategies : tuple of str
+        Base strategies to backtest.
+    threshold, costs_bps, fill
+        See :class:`engine.jobs.backtest.BacktestSettings`.
+    n_boot, n_null : int
+        Bootstrap replicates (validation and backtest) and random filters.
+    demo_seed : int
+        Seed of the demo universe, when one is generated.
+    """
+
+    tickers: str = "all"
+    start: date | None = None
+    end: date | None = None
+    epochs: int = 25
+    seed: int = 0
+    deterministic: bool = False
+    strategies: tuple[str, ...] = tuple(STRATEGIES)
+    threshold: float = DEFAULT_THRESHOLD
+    costs_bps: float = DEFAULT_COSTS_BPS
+    fill: str = "open"
+    n_boot: int = 1000
+    n_null: int = 200
+    demo_seed: int = 7
+
+    def __post_init__(self) -> None:
+        if self.epochs < 1:
+            raise ValueError(f"`epochs` must be >= 1, got `epochs={self.epochs}`")
+        if not self.strategies:
+            raise ValueError("`strategies` must name at least one strategy")
+        for s in self.strategies:
+            if s not in STRATEGIES:
+                raise ValueError(f"unknown strategy {s!r}; known: {', '.join(STRATEGIES)}")
+        if self.start is not None and self.end is not None and self.start > self.end:
+            raise ValueError(f"start {self.start} is after end {self.end}")
+
+    def backtest(self, strategy: str) -> BacktestSettings:
+        """Backtest settings for one strategy."""
+        return BacktestSettings(
+            strategy=strategy, threshold=self.threshold, costs_bps=self.costs_bps,
+            fill=self.fill, n_boot=self.n_boot, n_null=self.n_null, seed=self.seed,
+        )  # fmt: skip
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready settings."""
+        out = asdict(self)
+        out["start"] = self.start.isoformat() if self.start else None
+        out["end"] = self.end.isoformat() if self.end else None
+        out["strategies"] = list(self.strategies)
+        return out
+
+
+#: The full run: every stored ticker, full history, SPEC training settings.
+FULL = PipelineSettings()
+#: A smoke run of every stage: 6 tickers (3 stocks, 3 ETFs), 2011 on, 2 epochs.
+QUICK = PipelineSettings(
+    tickers="AAPL,MSFT,NVDA,QQQ,SPY,XLK", start=date(2011, 1, 1), epochs=2, n_boot=200, n_null=50
+)
+
+
+@dataclass
+class PipelineReport:
+    """What each stage produced; :meth:`to_dict` is ``summary.json``."""
+
+    out: Path
+    settings: PipelineSettings
+    stages: dict[str, dict[str, Any]] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    backtests: dict[str, Any] = field(default_factory=dict)  # strategy -> BacktestReport
+    report: Path | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary of every stage."""
+        return {
+            "out": str(self.out),
+            "settings": self.settings.to_dict(),
+            "stages": self.stages,
+            "seconds": {k: round(v, 2) for k, v in self.seconds.items()},
+            "total_seconds": round(sum(self.seconds.values()), 2),
+            "report": str(self.report) if self.report else None,
+        }
+
+    def summary_rows(self) -> list[tuple[str, str, str]]:
+        """``(stage, result, seconds)`` rows for the final table."""
+        return [
+            (name, self.stages[name]["summary"], f"{self.seconds[name]:.1f}")
+            for name in STAGES
+            if name in self.stages
+        ]
+
+
+def _check_out(out: Path, overwrite: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} exists and is not a directory")
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise FileExistsError(f"--out {out} is not empty; pass --overwrite to replace its files")
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def _stage_data(store: BarStore, settings: PipelineSettings) -> dict[str, Any]:
+    if store.tickers():
+        return {"summary": f"{len(store.tickers())} tickers already in {store.data_dir}",
+                "generated": False, "data_dir": str(store.data_dir)}  # fmt: skip
+    written = import_demo(store, seed=settings.demo_seed)
+    rows = written.to_dict()["rows"]
+    return {"summary": f"stored the demo universe (seed {settings.demo_seed}): "
+            f"{sum(rows.values()):,} rows, {len(rows)} tickers in {store.data_dir}",
+            "generated": True, "data_dir": str(store.data_dir)}  # fmt: skip
+
+
+def _auc_text(row: dict[str, Any]) -> str:
+    if row.get("auc") is None:
+        return "-"
+    return f"{row['auc']:.3f} [{row['auc_ci_low']:.3f}, {row['auc_ci_high']:.3f}]"
+
+
+def _validation_summary(summary: dict[str, Any]) -> dict[str, Any]:
+    null_rows = {r["pattern"]: r for r in (summary.get("null") or {}).get("metrics", [])}
+    rows = [
+        {
+            "pattern": r["pattern"],
+            "labelled": r.get("n"),
+            "base_rate": r.get("base_rate"),
+            "auc": _auc_text(r),
+            "p_value": r.get("auc_p_value"),
+            "null_auc": _auc_text(null_rows.get(r["pattern"], {})),
+        }
+        for r in summary["metrics"]
+    ]
+    best = max((r for r in summary["metrics"] if r.get("auc") is not None),
+               key=lambda r: r["auc"], default=None)  # fmt: skip
+    text = f"best head {best['pattern']} AUC {_auc_text(best)}" if best else "no labelled events"
+    return {"summary": text, "patterns": rows}
+
+
+def run_pipeline(
+    store: BarStore,
+    out: Path,
+    settings: PipelineSettings | None = None,
+    *,
+    overwrite: bool = False,
+    progress: PipelineProgress | None = None,
+) -> PipelineReport:
+    """Run every stage; see the module docstring.
+
+    Parameters
+    ----------
+    store : BarStore
+        Data directory (the demo universe is stored there if it is empty).
+    out : Path
+        Output directory (must be empty unless ``overwrite``).
+    settings : PipelineSettings, optional
+        Default :data:`FULL`; :data:`QUICK` for a smoke run.
+    overwrite : bool
+        Replace the files of an earlier pipeline in ``out``.
+    progress : callable, optional
+        See :data:`PipelineProgress`.
+
+    Returns
+    -------
+    PipelineReport
+    """
+    from engine.jobs.validate import run_validate_job
+    from engine.model.network import ModelConfig
+    from export.onnx_export import export_onnx
+
+    settings = settings or FULL
+    out = Path(out)
+    _check_out(out, overwrite)
+    emit = progress or (lambda event: None)
+    report = PipelineReport(out=out, settings=settings)
+    dates = {"start": settings.start, "end": settings.end}
+
+    def stage(name: str, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        emit({"kind": "stage", "index": STAGES.index(name) + 1, "total": len(STAGES),
+              "name": name})  # fmt: skip
+        began = time.perf_counter()
+        result = work()
+        report.seconds[name] = time.perf_counter() - began
+        report.stages[name] = result
+        emit({"kind": "done", "name": name, "summary": result["summary"],
+              "seconds": report.seconds[name]})  # fmt: skip
+        return result
+
+    stage("data", lambda: _stage_data(store, settings))
+
+    def features() -> dict[str, Any]:
+        r = run_feature_job(store, settings.tickers, out=out / "features.parquet", **dates)
+        s = r.to_dict()
+        return {"summary": f"{s['rows']:,} rows x {len(s['features'])} features, "
+                f"{len(s['tickers'])} tickers", "path": str(r.out),
+                "vix_variant": s["vix_variant"]}  # fmt: skip
+
+    stage("features", features)
+
+    def targets() -> dict[str, Any]:
+        r = run_target_job(store, settings.tickers, out=out / "targets.parquet", **dates)
+        s = r.to_dict()
+        events = ", ".join(f"{p['pattern']} {p['labelled']:,}" for p in s["patterns"])
+        return {"summary": f"labelled events: {events}", "path": str(r.out),
+                "patterns": s["patterns"]}  # fmt: skip
+
+    stage("targets", targets)
+
+    def train() -> dict[str, Any]:
+        r = run_train_job(
+            store, settings.tickers,
+            settings=RunSettings(split="walk-forward", seed=settings.seed,
+                                 deterministic=settings.deterministic),
+            config=ModelConfig(epochs=settings.epochs), out=out / "run", overwrite=True,
+            progress=emit, **dates,
+        )  # fmt: skip
+        if r.status != "complete" or r.predictions is None or not r.windows:
+            raise ValueError(f"training ended with status {r.status!r} and no predictions")
+        s = r.to_dict()
+        return {"summary": f"{len(r.windows)} walk-forward windows, "
+                f"{s['parameters'].get('trainable', 0):,} trainable parameters",
+                "run": str(r.out), "predictions": str(r.predictions),
+                "windows": [{"model_id": w.model_id, "test_start": w.test_start,
+                             "test_end": w.test_end, "best_epoch": w.best_epoch,
+                             "test_auc": w.test_auc} for w in r.windows],
+                "latest_model": str(Path(r.out) / r.windows[-1].artifact)}  # fmt: skip
+
+    trained = stage("train", train)
+
+    def validate() -> dict[str, Any]:
+        r = run_validate_job(
+            Path(trained["run"]), null=True, n_boot=settings.n_boot, seed=settings.seed,
+            report_dir=out / "validation",
+        )  # fmt: skip
+        summary = _validation_summary(r.to_dict())
+        summary["report"] = str(out / "validation" / "report.html")
+        return summary
+
+    validated = stage("validate", validate)
+
+    def export() -> dict[str, Any]:
+        r = export_onnx(trained["latest_model"], out / "onnx" / "model.onnx",
+                        data_dir=store.data_dir, overwrite=True)  # fmt: skip
+        worst = max(p.max_abs_diff for p in r.parity)
+        ok = all(p.ok for p in r.parity)
+        if not ok:
+            raise ValueError(f"ONNX parity failed: max abs diff {worst:.3g} (see {r.path})")
+        return {"summary": f"{r.model_id} -> {r.path.name}, parity max abs diff {worst:.2g} "
+                f"(tolerance {r.parity[0].tolerance:g})", "path": str(r.path),
+                "parity": [p.to_dict() for p in r.parity], "model_id": r.model_id}  # fmt: skip
+
+    exported = stage("export", export)
+
+    def backtest() -> dict[str, Any]:
+        rows = {}
+        for strategy in settings.strategies:
+            r = run_backtest_job(
+                trained["predictions"], settings.backtest(strategy), data_dir=store.data_dir,
+                report_dir=out / "backtest" / strategy,
+            )  # fmt: skip
+            report.backtests[strategy] = r
+            m, d, f = r.metrics, r.sharpe_difference, r.filter
+            rows[strategy] = {
+                "head": r.settings.pattern_head,
+                "sharpe_unfiltered": m["unfiltered"]["sharpe"],
+                "sharpe_filtered": m["filtered"]["sharpe"],
+                "sharpe_difference": d,
+                "null_p_value": (r.null or {}).get("p_value"),
+                "take_rate": f["take_rate"],
+                "precision": f["precision"],
+                "base_rate": f["base_rate"],
+                "report": str(out / "backtest" / strategy / "report.html"),
+            }
+        parts = [f"{k} Sharpe {_num(v['sharpe_unfiltered'])} -> {_num(v['sharpe_filtered'])}"
+                 for k, v in rows.items()]  # fmt: skip
+        return {"summary": "; ".join(parts), "strategies": rows}
+
+    stage("backtest", backtest)
+    report.report = _write_report(report, validated, exported)
+    atomic_write_bytes(
+        out / "summary.json", json.dumps(report.to_dict(), indent=2, default=str).encode()
+    )
+    return report
+
+
+def _num(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def _write_report(report: PipelineReport, validated: dict, exported: dict) -> Path:
+    esc = html.escape
+    s = report.settings
+    parts = [
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">',
+        f"<title>engine pipeline: {esc(str(report.out))}</title><style>{CSS}</style></head><body>",
+        "<h1>Pattern engine: bars to an out-of-sample backtest</h1>",
+        f"<p>Written {esc(datetime.now().isoformat(timespec='seconds'))}; tickers "
+        f"<code>{esc(s.tickers)}</code>, samples from {esc(str(s.start or 'the start'))} to "
+        f"{esc(str(s.end or 'the end'))}, {s.epochs} epochs per window, seed {s.seed}. "
+        "Every number below is out-of-sample.</p>",
+        "<h2>Stages</h2><table><tr><th class='l'>stage</th><th class='l'>result</th>"
+        "<th>seconds</th></tr>",
+    ]
+    for name, summary, seconds in report.summary_rows():
+        parts.append(f"<tr><td class='l'>{esc(name)}</td><td class='l'>{esc(summary)}</td>"
+                     f"<td>{seconds}</td></tr>")  # fmt: skip
+    parts.append("</table>")
+    parts.append(
+        "<h2>Validation (walk-forward, out-of-sample)</h2><table><tr><th class='l'>pattern</th>"
+        "<th>labelled</th><th>base rate</th><th>AUC [95 % CI]</th><th>p</th>"
+        "<th>null AUC [95 % CI]</th></tr>"
+    )
+    for r in validated["patterns"]:
+        base = "-" if r["base_rate"] is None else f"{r['base_rate']:.3f}"
+        p = "-" if r["p_value"] is None else f"{r['p_value']:.3f}"
+        parts.append(
+            f"<tr><td class='l'>{esc(r['pattern'])}</td><td>{r['labelled'] or 0:,}</td>"
+            f"<td>{base}</td><td>{esc(r['auc'])}</td><td>{p}</td><td>{esc(r['null_auc'])}</td></tr>"
+        )
+    parts.append(
+        f"</table><p>Full validation report: <a href='validation/report.html'>"
+        f"validation/report.html</a>. ONNX: <code>{esc(exported['path'])}</code> "
+        f"({esc(exported['summary'])}).</p>"
+    )
+    parts.append("<h2>Backtests (meta-labeling)</h2>")
+    for strategy, bt in report.backtests.items():
+        written = report.out / "backtest" / strategy  # the backtest stage drew these already
+        figures = {name: (written / file).read_bytes() for name, file in FIGURE_FILES.items()}
+        parts.append(backtest_section(bt, figures, heading="h3", link=False))
+        parts.append(f"<p><a href='backtest/{esc(strategy)}/report.html'>"
+                     f"backtest/{esc(strategy)}/report.html</a></p>")  # fmt: skip
+    parts.append("</body></html>")
+    path = report.out / "report.html"
+    atomic_write_bytes(path, "\n".join(parts).encode("utf-8"))
+    return path

@@ -1,0 +1,110 @@
+"""The ``engine targets`` job: stored bars in, a label file and a summary out.
+
+Like ``engine features``, it loads the requested tickers together with the
+benchmarks their features read, computes on the full stored history (so the
+rolling windows are warm and the last kept rows can still see their outcome
+window), then keeps the rows dated in ``[start, end]``. A label kept near
+``end`` may therefore use bars after ``end``: its ``t1`` says so, and purging
+uses it. The Parquet file holds the label frame of
+:func:`engine.labels.targets.compute_targets` (no event columns) and is written
+atomically.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from engine.data.loading import keep_dates, load_job_bars, synthetic_flags
+from engine.data.store import BarStore
+from engine.io import iso, write_parquet_atomic
+from engine.labels.targets import DEFAULT_HORIZON, EVENT_COLUMNS, compute_targets, target_summary
+
+__all__ = ["TargetJobReport", "run_target_job"]
+
+
+@dataclass
+class TargetJobReport:
+    """What ``run_target_job`` produced."""
+
+    frame: pl.DataFrame
+    summary: pl.DataFrame
+    tickers: list[str]
+    horizon: int
+    seconds: float
+    synthetic: dict[str, bool]
+    out: Path | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (the frame itself is not included)."""
+        return {
+            "rows": self.frame.height,
+            "tickers": self.tickers,
+            "horizon": self.horizon,
+            "start": iso(self.frame.get_column("date").min()),
+            "end": iso(self.frame.get_column("date").max()),
+            "seconds": round(self.seconds, 3),
+            "patterns": self.summary.to_dicts(),
+            "synthetic_tickers": sorted(t for t, s in self.synthetic.items() if s),
+            "out": str(self.out) if self.out else None,
+        }
+
+
+
+def run_target_job(
+    store: BarStore,
+    tickers: str = "all",
+    *,
+    start: date | None = None,
+    end: date | None = None,
+    out: Path | None = None,
+    horizon: int = DEFAULT_HORIZON,
+) -> TargetJobReport:
+    """Compute pattern targets for stored tickers and optionally write them to Parquet.
+
+    Parameters
+    ----------
+    store : BarStore
+        Where the bars live.
+    tickers : str
+        ``"all"``, a named list or a comma-separated list (``parse_tickers``).
+    start, end : date, optional
+        Rows (event dates ``t``) kept in the output, inclusive. Earlier
+        history warms the windows; later bars still resolve the outcomes.
+    out : Path, optional
+        Parquet file to write atomically.
+    horizon : int
+        Outcome horizon ``h`` in rows.
+
+    Returns
+    -------
+    TargetJobReport
+        The kept label frame, :func:`engine.labels.targets.target_summary` of the
+        kept rows (events included), and which tickers are synthetic.
+
+    Raises
+    ------
+    ValueError
+        Empty store, unknown tickers, ``start > end`` or a bad ``horizon``.
+    """
+    began = time.perf_counter()
+    wanted, bars = load_job_bars(store, tickers, start, end)
+    frame = compute_targets(bars, horizon=horizon, tickers=wanted, with_events=True)
+    frame = keep_dates(frame, start, end)
+    report = TargetJobReport(
+        frame=frame.drop(EVENT_COLUMNS),
+        summary=target_summary(frame),
+        tickers=wanted,
+        horizon=horizon,
+        seconds=time.perf_counter() - began,
+        synthetic=synthetic_flags(store, wanted),
+    )
+    if out is not None:
+        report.out = write_parquet_atomic(report.frame, Path(out))
+    return report
+

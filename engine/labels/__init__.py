@@ -1,0 +1,1 @@
+"""Binary pattern targets and outcome permutations for null tests."""

@@ -1,0 +1,1 @@
+"""The LSTM network, its trainer, sequences, datasets, runs and artifacts."""

@@ -1,0 +1,545 @@
+"""Training runs: features and targets -> sequences -> splits -> models -> predictions.
+
+Formerly: bars -> features -> targets -> sequences -> splits -> models -> predictions.
+
+A run trains one model per split window and scores each model on its own
+test period only::
+
+    OUT/run.json               settings, windows, status (complete / interrupted / failed)
+    OUT/predictions.parquet    out-of-sample predictions of every finished window
+    OUT/models/<model_id>/     one artifact per window (engine.model.artifacts)
+
+Splits (``split="holdout"`` or ``"walk-forward"``) are cut by calendar date on
+the training grid (stride 5). Training and validation samples are purged
+against the later periods by the splitter, and additionally every training
+or validation sample whose label ends fewer than ``embargo_days`` trading days
+before the test period is dropped. A model's ``train_end`` is the last label
+end date it learned from or was selected on (training *and* validation
+labels); ``embargo_end`` is the date ``embargo_days`` trading days later.
+Every prediction is dated after its model's ``embargo_end``; this is checked
+before anything is written.
+
+Test periods are scored at stride 1, so the predictions cover every trading
+day of every test period (what a backtest needs). Each finished window is
+written atomically and the predictions file is rewritten after each window,
+so an interrupted run keeps the finished windows.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import polars as pl
+
+from engine.evaluation import evaluate_frame
+from engine.features.build import bars_fingerprint, build_features, package_versions
+from engine.io import iso, write_parquet_atomic
+from engine.labels.permutations import DEFAULT_NULL_BLOCK, permute_outcomes
+from engine.labels.targets import CONFIDENCE_SUFFIX, DEFAULT_HORIZON, compute_targets
+from engine.model.artifacts import write_model_artifact
+from engine.model.run_files import (
+    MODELS_DIR,
+    RUN_FILE,
+    RUN_PREDICTIONS_FILE,
+    write_run_file,
+)
+from engine.model.sequences import SEQUENCE_LENGTH, TRAIN_STRIDE, SequenceSet, build_sequences
+from engine.splits import Holdout, WalkForward
+
+__all__ = [
+    "RunSettings",
+    "TrainDataset",
+    "TrainReport",
+    "WindowReport",
+    "prepare_dataset",
+    "train_windows",
+]
+
+_VERSIONED = ("tensorflow", "keras", "numpy", "polars", "numba", "arch")
+
+SplitKind = Literal["holdout", "walk-forward"]
+#: ``progress(event)``: ``event["kind"]`` is ``"window"``, ``"epoch"`` or ``"window_done"``.
+RunProgress = Callable[[dict[str, Any]], None]
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Run-level settings (the model's own settings are :class:`engine.model.network.ModelConfig`).
+
+    Attributes
+    ----------
+    split : {"holdout", "walk-forward"}
+    horizon : int
+        Label horizon in trading days.
+    sequence_length, train_stride : int
+        Window length and training/validation stride (test periods use stride 1).
+    embargo_days : int
+        Trading days between the last label a model used and its first prediction.
+    train_months, validation_months, test_months, step_months : int
+        Walk-forward window lengths (SPEC: 36 / 12 / 12, step 12).
+    validation_fraction, test_fraction : float
+        Holdout shares of the calendar.
+    seed : int
+        Window ``k`` is trained with seed ``seed + k``.
+    deterministic : bool
+        Deterministic TensorFlow ops (identical weights on CPU for a seed).
+    null_labels : bool
+        Train on block-permuted labels (a null run: it should show no skill).
+    null_block : int
+        Block length in dates for ``null_labels``.
+    """
+
+    split: SplitKind = "walk-forward"
+    horizon: int = DEFAULT_HORIZON
+    sequence_length: int = SEQUENCE_LENGTH
+    train_stride: int = TRAIN_STRIDE
+    embargo_days: int = DEFAULT_HORIZON
+    train_months: int = 36
+    validation_months: int = 12
+    test_months: int = 12
+    step_months: int = 12
+    validation_fraction: float = 0.2
+    test_fraction: float = 0.2
+    seed: int = 0
+    deterministic: bool = False
+    null_labels: bool = False
+    null_block: int = DEFAULT_NULL_BLOCK
+
+    def __post_init__(self) -> None:
+        if self.split not in ("holdout", "walk-forward"):
+            raise ValueError(f"split must be 'holdout' or 'walk-forward', got {self.split!r}")
+        if self.embargo_days < 0:
+            raise ValueError(f"embargo_days must be >= 0, got {self.embargo_days}")
+
+    def splitter(self) -> Holdout | WalkForward:
+        """The date splitter these settings describe."""
+        if self.split == "holdout":
+            return Holdout(self.validation_fraction, self.test_fraction)
+        return WalkForward(
+            self.train_months, self.validation_months, self.test_months, self.step_months
+        )
+
+
+@dataclass
+class TrainDataset:
+    """Sequences ready for training and scoring.
+
+    Attributes
+    ----------
+    train_set : SequenceSet
+        Stride ``train_stride``: training and validation samples.
+    score_set : SequenceSet
+        Stride 1: test samples (every trading day).
+    calendar : ndarray of datetime64[D]
+        Every date of the feature frame (trading days), for the embargo.
+    info : dict
+        Provenance for the artifacts (fingerprint, feature manifest, tickers).
+    """
+
+    train_set: SequenceSet
+    score_set: SequenceSet
+    calendar: np.ndarray
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class WindowReport:
+    """One trained window."""
+
+    model_id: str
+    train_start: str
+    validation_start: str
+    test_start: str
+    test_end: str
+    train_end: str
+    embargo_end: str
+    n_train: int
+    n_validation: int
+    n_test: int
+    embargo_dropped: int
+    epochs: int
+    best_epoch: int
+    seconds: float
+    test_auc: dict[str, float | None]
+    artifact: str
+
+
+@dataclass
+class TrainReport:
+    """What :func:`run_train_job` / :func:`train_windows` produced."""
+
+    out: Path
+    status: str
+    settings: RunSettings
+    config: dict[str, Any]
+    parameters: dict[str, int]
+    windows: list[WindowReport]
+    planned_windows: int
+    predictions: Path | None
+    seconds: float
+    data: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary."""
+        return {
+            "out": str(self.out),
+            "status": self.status,
+            "settings": asdict(self.settings),
+            "config": self.config,
+            "parameters": self.parameters,
+            "planned_windows": self.planned_windows,
+            "windows": [asdict(w) for w in self.windows],
+            "predictions": str(self.predictions) if self.predictions else None,
+            "seconds": round(self.seconds, 3),
+            "data": self.data,
+        }
+
+
+def prepare_dataset(
+    bars: pl.DataFrame,
+    tickers: list[str],
+    settings: RunSettings,
+    *,
+    start: date | None = None,
+    end: date | None = None,
+) -> TrainDataset:
+    """Features, targets and sequences for ``tickers`` (benchmarks read from ``bars``).
+
+    Features and targets are computed on the whole history; ``start`` /
+    ``end`` then keep the samples whose window ends in ``[start, end]``.
+    """
+    result = build_features(bars, tickers=tickers)
+    targets = compute_targets(bars, horizon=settings.horizon, tickers=tickers)
+    features = result.frame
+    if start is not None or end is not None:
+        lo = start or date.min
+        hi = end or date.max
+        features = features.filter(pl.col("date").is_between(lo, hi))
+        targets = targets.filter(pl.col("date").is_between(lo, hi))
+    if settings.null_labels:
+        patterns = [c for c in targets.columns if c not in ("ticker", "date", "t1")]
+        targets = permute_outcomes(targets, patterns, block=settings.null_block, seed=settings.seed)
+    if features.height == 0:
+        raise ValueError(f"no feature rows for {tickers} between {start} and {end}")
+    train_set = build_sequences(
+        features, targets, length=settings.sequence_length, stride=settings.train_stride
+    )
+    score_set = build_sequences(features, targets, length=settings.sequence_length, stride=1)
+    calendar = np.unique(features.get_column("date").to_numpy().astype("datetime64[D]"))
+    manifest = result.manifest.to_dict() if result.manifest else {}
+    info = {
+        "tickers": tickers,
+        "fingerprint": bars_fingerprint(bars),
+        "vix_variant": manifest.get("vix_variant"),
+        "market": manifest.get("market"),
+        "sector_map": manifest.get("sector_map"),
+        "start": iso(start),
+        "end": iso(end),
+        "sequences_train_grid": len(train_set),
+        "sequences_scored": len(score_set),
+        "dropped_windows": train_set.n_dropped,
+        "null_labels": settings.null_labels,
+    }
+    return TrainDataset(train_set=train_set, score_set=score_set, calendar=calendar, info=info)
+
+
+def _days(series: pl.Series) -> np.ndarray:
+    return series.to_numpy().astype("datetime64[D]")
+
+
+def _embargo_cut(
+    calendar: np.ndarray, test_start: np.datetime64, embargo_days: int
+) -> np.datetime64:
+    """Labels must end strictly before this date.
+
+    A label ending on trading day ``c`` is kept when at least ``embargo_days``
+    trading days lie strictly between ``c`` and ``test_start``.
+    """
+    if embargo_days == 0:
+        return test_start
+    pos = int(np.searchsorted(calendar, test_start, side="left"))
+    return calendar[max(pos - embargo_days, 0)]
+
+
+def _embargo_end(
+    calendar: np.ndarray, train_end: np.datetime64, embargo_days: int
+) -> np.datetime64:
+    """The ``embargo_days``-th trading day after ``train_end`` (``train_end`` itself for 0)."""
+    if embargo_days == 0:
+        return train_end
+    pos = int(np.searchsorted(calendar, train_end, side="right")) - 1 + embargo_days
+    return calendar[min(pos, len(calendar) - 1)]
+
+
+def _prediction_frame(
+    score_set: SequenceSet,
+    rows: np.ndarray,
+    confidence: np.ndarray,
+    model_id: str,
+    train_end: np.datetime64,
+    embargo_end: np.datetime64,
+) -> pl.DataFrame:
+    index = score_set.index[rows]
+    patterns = score_set.pattern_names
+    assert score_set.y is not None
+    return index.with_columns(
+        pl.lit(model_id).alias("model_id"),
+        pl.lit(train_end.astype(date)).alias("train_end"),
+        pl.lit(embargo_end.astype(date)).alias("embargo_end"),
+        *(pl.Series(p + CONFIDENCE_SUFFIX, confidence[:, j]) for j, p in enumerate(patterns)),
+        *(
+            pl.Series(p, score_set.y[rows, j]).fill_nan(None).cast(pl.Int8)
+            for j, p in enumerate(patterns)
+        ),
+    )
+
+
+def _test_metrics(predictions: pl.DataFrame, patterns: tuple[str, ...]) -> dict[str, Any]:
+    usable = [p for p in patterns if predictions.get_column(p).drop_nulls().n_unique() == 2]
+    if not usable:
+        return {}
+    frame = evaluate_frame(predictions, usable, n_boot=500, seed=0)
+    return {row.pop("pattern"): row for row in frame.to_dicts()}
+
+
+def _prepare_out(out: Path, overwrite: bool) -> None:
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise FileExistsError(
+                f"{out} already exists and is not empty; pass --overwrite or choose another --out"
+            )
+        if not (out / RUN_FILE).is_file():
+            raise FileExistsError(
+                f"{out} is not a training run (no {RUN_FILE}); refusing to overwrite it"
+            )
+        import shutil
+
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def train_windows(
+    dataset: TrainDataset,
+    out: str | Path,
+    *,
+    settings: RunSettings | None = None,
+    config: Any = None,
+    splitter: Any = None,
+    overwrite: bool = False,
+    progress: RunProgress | None = None,
+) -> TrainReport:
+    """Train one model per split window and write the run directory.
+
+    Parameters
+    ----------
+    dataset : TrainDataset
+        From :func:`prepare_dataset` (or built directly from sequences).
+    out : path
+        Run directory; must be new or empty (or a previous run with ``overwrite``).
+    settings : RunSettings, optional
+    config : engine.model.network.ModelConfig, optional
+    splitter : Holdout or WalkForward, optional
+        Default ``settings.splitter()``.
+    overwrite : bool
+        Replace a previous run at ``out``.
+    progress : callable, optional
+        Receives ``{"kind": "window", ...}``, ``{"kind": "epoch", ...}`` and
+        ``{"kind": "window_done", ...}`` events.
+
+    Returns
+    -------
+    TrainReport
+        ``status`` is ``"complete"``; on Ctrl-C the run file says
+        ``"interrupted"`` and ``KeyboardInterrupt`` propagates after the
+        finished windows are safely on disk. Any other error is recorded as
+        ``"failed"`` with the error, and propagates.
+    """
+    from engine.model.network import ModelConfig, parameter_counts
+    from engine.model.trainer import fit_model, predict
+
+    settings = settings or RunSettings()
+    config = config or ModelConfig()
+    splitter = splitter if splitter is not None else settings.splitter()
+    out = Path(out)
+    began = time.perf_counter()
+    train_set, score_set = dataset.train_set, dataset.score_set
+    if train_set.y is None or score_set.y is None:
+        raise ValueError("the dataset has no targets; build the sequences with targets")
+    patterns = train_set.pattern_names
+    index = train_set.index
+    windows = splitter.windows(index)
+    triples = list(splitter.split_three(index))
+    _prepare_out(out, overwrite)
+
+    t1_all = _days(index.get_column("t1"))
+    score_days = _days(score_set.index.get_column("date"))
+    versions = package_versions() | package_versions(_VERSIONED)
+    run: dict[str, Any] = {
+        "status": "running",
+        "started": datetime.now().isoformat(timespec="seconds"),
+        "settings": asdict(settings),
+        "config": config.to_dict(),
+        "splitter": repr(splitter),
+        "data": dataset.info,
+        "feature_names": list(train_set.feature_names),
+        "pattern_names": list(patterns),
+        "planned_windows": len(windows),
+        "windows": [],
+        "versions": versions,
+    }
+    write_run_file(out, run)
+    reports: list[WindowReport] = []
+    frames: list[pl.DataFrame] = []
+    predictions_path: Path | None = None
+    parameters: dict[str, int] = {}
+    prefix = "holdout" if isinstance(splitter, Holdout) else "wf"
+    try:
+        for k, ((train_idx, val_idx, _), bounds) in enumerate(zip(triples, windows, strict=True)):
+            train_start, val_start, test_start, test_end = bounds
+            model_id = f"{prefix}{k:02d}"
+            cut = _embargo_cut(dataset.calendar, test_start, settings.embargo_days)
+            keep_train = train_idx[t1_all[train_idx] < cut]
+            keep_val = val_idx[t1_all[val_idx] < cut]
+            dropped = (train_idx.size - keep_train.size) + (val_idx.size - keep_val.size)
+            test_rows = np.flatnonzero((score_days >= test_start) & (score_days < test_end))
+            for name, part in (("training", keep_train), ("validation", keep_val),
+                               ("test", test_rows)):  # fmt: skip
+                if part.size == 0:
+                    raise ValueError(
+                        f"window {model_id} ({test_start} test start) has no {name} samples "
+                        "after purge and embargo; use more data or a shorter embargo"
+                    )
+            if progress:
+                progress({"kind": "window", "model_id": model_id, "index": k,
+                          "total": len(windows), "train_start": str(train_start),
+                          "test_start": str(test_start), "test_end": str(test_end),
+                          "n_train": int(keep_train.size), "n_validation": int(keep_val.size),
+                          "n_test": int(test_rows.size)})  # fmt: skip
+
+            def on_epoch(row: dict[str, Any], model_id: str = model_id) -> None:
+                if progress:
+                    progress({"kind": "epoch", "model_id": model_id, "epochs": config.epochs,
+                              **row})  # fmt: skip
+
+            fit = fit_model(
+                train_set.X[keep_train], train_set.y[keep_train],
+                train_set.X[keep_val], train_set.y[keep_val],
+                config, seed=settings.seed + k, deterministic=settings.deterministic,
+                progress=on_epoch,
+            )  # fmt: skip
+            parameters = parameter_counts(fit.model)
+            used = np.concatenate([keep_train, keep_val])
+            train_end = t1_all[used].max()
+            embargo_end = _embargo_end(dataset.calendar, train_end, settings.embargo_days)
+            if score_days[test_rows].min() <= embargo_end:
+                raise AssertionError(  # a bug, never a user error
+                    f"window {model_id}: a prediction dated {score_days[test_rows].min()} is "
+                    f"not after embargo end {embargo_end}"
+                )
+            confidence = predict(fit.model, score_set.X[test_rows])
+            window_predictions = _prediction_frame(
+                score_set, test_rows, confidence, model_id, train_end, embargo_end
+            )
+            metrics = _test_metrics(window_predictions, patterns)
+            metadata = {
+                "model_id": model_id,
+                "feature_names": list(train_set.feature_names),
+                "pattern_names": list(patterns),
+                "sequence_length": int(train_set.X.shape[1]),
+                "horizon": settings.horizon,
+                "normalization": {"mean": fit.mean.tolist(), "variance": fit.variance.tolist()},
+                "data": dataset.info,
+                "split": {
+                    "kind": settings.split,
+                    "splitter": repr(splitter),
+                    "window": k,
+                    "train": [str(train_start), str(val_start)],
+                    "validation": [str(val_start), str(test_start)],
+                    "test": [str(test_start), str(test_end)],
+                    "bounds": "half-open [start, end)",
+                    "train_end": str(train_end),
+                    "embargo_days": settings.embargo_days,
+                    "embargo_end": str(embargo_end),
+                    "n_train": int(keep_train.size),
+                    "n_validation": int(keep_val.size),
+                    "n_test": int(test_rows.size),
+                    "embargo_dropped": int(dropped),
+                },
+                "config": config.to_dict(),
+                "settings": asdict(settings),
+                "seed": settings.seed + k,
+                "deterministic": settings.deterministic,
+                "parameters": parameters,
+                "training": {
+                    "epochs": fit.history.height,
+                    "best_epoch": fit.best_epoch,
+                    "stopped_early": fit.stopped_early,
+                    "seconds": round(fit.seconds, 3),
+                },
+                "metrics": metrics,
+                "versions": versions,
+            }
+            artifact = write_model_artifact(
+                out / MODELS_DIR / model_id,
+                model=fit.model,
+                metadata=metadata,
+                history=fit.history,
+                predictions=window_predictions,
+            )
+            frames.append(window_predictions)
+            predictions_path = write_parquet_atomic(pl.concat(frames), out / RUN_PREDICTIONS_FILE)
+            report = WindowReport(
+                model_id=model_id,
+                train_start=str(train_start),
+                validation_start=str(val_start),
+                test_start=str(test_start),
+                test_end=str(test_end),
+                train_end=str(train_end),
+                embargo_end=str(embargo_end),
+                n_train=int(keep_train.size),
+                n_validation=int(keep_val.size),
+                n_test=int(test_rows.size),
+                embargo_dropped=int(dropped),
+                epochs=fit.history.height,
+                best_epoch=fit.best_epoch,
+                seconds=round(fit.seconds, 3),
+                test_auc={p: (metrics[p]["auc"] if p in metrics else None) for p in patterns},
+                artifact=str(artifact.relative_to(out)),
+            )
+            reports.append(report)
+            run["windows"].append(asdict(report))
+            run["parameters"] = parameters
+            write_run_file(out, run)
+            if progress:
+                progress({"kind": "window_done", **asdict(report)})
+    except BaseException as exc:
+        # the run file must not say "running" once nothing runs any more
+        interrupted = isinstance(exc, KeyboardInterrupt)
+        run["status"] = "interrupted" if interrupted else "failed"
+        if not interrupted:
+            run["error"] = f"{type(exc).__name__}: {exc}"
+        run["finished"] = datetime.now().isoformat(timespec="seconds")
+        write_run_file(out, run)
+        raise
+    run["status"] = "complete"
+    run["finished"] = datetime.now().isoformat(timespec="seconds")
+    run["seconds"] = round(time.perf_counter() - began, 3)
+    write_run_file(out, run)
+    return TrainReport(
+        out=out,
+        status="complete",
+        settings=settings,
+        config=config.to_dict(),
+        parameters=parameters,
+        windows=reports,
+        planned_windows=len(windows),
+        predictions=predictions_path,
+        seconds=time.perf_counter() - began,
+        data=dataset.info,
+    )
