@@ -1,4 +1,4 @@
-"""The Holdout splitter (engine/splits/splitters.py): date fractions, purge, argument checks.
+"""The Holdout splitter (engine/splits/windows.py): date fractions, purge, argument checks.
 
 Hypothesis draws pooled panels (several tickers with holes, t1 = the
 ticker's date h bars later, null for its last h bars, rows shuffled); every

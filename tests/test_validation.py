@@ -1,4 +1,4 @@
-"""Tests for the leakage-free date splitters (engine/splits/splitters.py).
+"""Tests for the leakage-free date splitters (engine/splits/).
 
 Hypothesis draws pooled panels: a business-day calendar with random holes,
 2-6 tickers with their own start/end dates and a few missing days each, a
@@ -22,8 +22,13 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-import engine.splits.splitters as validation
-from engine.splits.splitters import (
+import engine.splits
+import engine.splits.base
+import engine.splits.dates
+import engine.splits.kfold
+import engine.splits.leakage
+import engine.splits.windows
+from engine.splits import (
     CombinatorialPurgedCV,
     GappedTimeSeriesCV,
     LeakageError,
@@ -718,5 +723,16 @@ def test_repr():
 
 
 def test_docstring_examples_run():
-    result = doctest.testmod(validation, optionflags=doctest.NORMALIZE_WHITESPACE)
-    assert result.attempted > 10 and result.failed == 0
+    attempted = 0
+    for module in (
+        engine.splits,
+        engine.splits.base,
+        engine.splits.dates,
+        engine.splits.kfold,
+        engine.splits.leakage,
+        engine.splits.windows,
+    ):
+        result = doctest.testmod(module, optionflags=doctest.NORMALIZE_WHITESPACE)
+        assert result.failed == 0, module.__name__
+        attempted += result.attempted
+    assert attempted > 10

@@ -1,20 +1,55 @@
-"""Leakage-free date splitters, the trading-day calendar and the leakage check.
+"""Leakage-free, date-based cross-validation splitters for pooled multi-ticker panels.
 
 Import the public names from here (``from engine.splits import WalkForward``);
-the modules inside are an implementation detail.
+the modules inside are an implementation detail:
+
+* ``dates``: dates as day numbers, the sample calendar, :class:`TradingDays`
+  and the embargo;
+* ``leakage``: purge and embargo masks, :func:`check_no_leakage` and
+  :class:`LeakageError`;
+* ``base``: :class:`SplitInfo` and the plumbing every splitter shares;
+* ``kfold``: :class:`GappedTimeSeriesCV`, :class:`PurgedKFold` and
+  :class:`CombinatorialPurgedCV`, over contiguous date blocks;
+* ``windows``: :class:`WalkForward` and :class:`Holdout`, into train /
+  validation / test periods.
+
+A pooled panel holds several tickers, so several samples share a date. Every
+sample ``i`` has a *prediction date* ``dates[i]`` (the ``t`` of its feature
+window) and a *label end date* ``t1[i]``: its label uses the bars in
+``(dates[i], t1[i]]``. Splitting rows by position, or counting a gap in
+samples, leaks across tickers; every splitter here therefore cuts by
+**calendar date**, the same cut for every ticker.
+
+Semantics shared by all splitters
+---------------------------------
+* **Calendar.** The splitters work on the sorted unique dates of the *usable*
+  samples (those with a known ``t1``). Samples whose ``t1`` is null (their
+  label is not known yet) are never in a train, validation or test set.
+* **Evaluation periods.** A test (or validation) set is every usable sample on
+  a contiguous run of calendar dates; the period is the closed calendar
+  interval ``[first date, last date]`` of the run.
+* **Purge.** A training sample is removed when its label window
+  ``[dates[i] + 1 day, t1[i]]`` overlaps an evaluation period.
+* **Embargo.** A training sample that survives the purge is removed when its
+  date falls in ``(period end, period end + embargo]``. ``embargo`` is an
+  ``int`` number of *calendar days*, a :class:`datetime.timedelta` /
+  :class:`numpy.timedelta64` of whole days, or :class:`TradingDays` ``(n)``:
+  the next ``n`` dates of the calendar after the period end.
+* Every split a splitter yields passes :func:`check_no_leakage`; a violation
+  is a bug and raises :class:`LeakageError`.
+
+The splitters follow the scikit-learn protocol (``split`` yields sorted
+``int64`` ``(train, test)`` index arrays, ``get_n_splits``), without depending
+on scikit-learn. Unlike scikit-learn, ``split`` validates its input and its
+parameters when it is called and only then returns a private generator, so a
+bad argument raises at the call, not at the first ``next()``.
 """
 
-from engine.splits.splitters import (
-    CombinatorialPurgedCV,
-    GappedTimeSeriesCV,
-    Holdout,
-    LeakageError,
-    PurgedKFold,
-    SplitInfo,
-    TradingDays,
-    WalkForward,
-    check_no_leakage,
-)
+from engine.splits.base import SplitInfo
+from engine.splits.dates import TradingDays
+from engine.splits.kfold import CombinatorialPurgedCV, GappedTimeSeriesCV, PurgedKFold
+from engine.splits.leakage import LeakageError, check_no_leakage
+from engine.splits.windows import Holdout, WalkForward
 
 __all__ = [
     "CombinatorialPurgedCV",

@@ -1,0 +1,227 @@
+"""What every date splitter shares: folds of calendar positions turned into checked splits.
+
+A splitter describes each split as a :class:`_Fold` (training candidate dates
+and evaluation ranges, as calendar positions). :func:`_materialise` turns a
+fold into sample indices, purges and embargoes the training candidates and
+checks the result with the leakage check. :class:`_DateSplitter` validates
+eagerly and hands back a private generator, so a bad argument raises at the
+``split`` call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from engine.splits.dates import _embargo_spec, _Panel, _panel
+from engine.splits.leakage import _leaks, _purge_embargo
+
+__all__ = ["SplitInfo"]
+
+
+@dataclass(frozen=True)
+class SplitInfo:
+    """One split with the samples the purge and the embargo removed.
+
+    Attributes
+    ----------
+    train, test : numpy.ndarray
+        Sorted ``int64`` sample indices.
+    purged : numpy.ndarray
+        Training candidates removed because their label window overlaps an
+        evaluation period (the validation period counts for
+        :class:`WalkForward`).
+    embargoed : numpy.ndarray
+        Training candidates (not purged) removed by the embargo.
+    validation : numpy.ndarray or None
+        Validation indices (:class:`WalkForward` only).
+    validation_purged : numpy.ndarray
+        Validation candidates removed because their label window overlaps the
+        test period (empty except for :class:`WalkForward`).
+    """
+
+    train: np.ndarray
+    test: np.ndarray
+    purged: np.ndarray
+    embargoed: np.ndarray
+    validation: np.ndarray | None = None
+    validation_purged: np.ndarray | None = None
+
+
+@dataclass(frozen=True)
+class _Fold:
+    train: np.ndarray  # bool mask over calendar positions: training candidate dates
+    test: tuple[tuple[int, int], ...]  # half-open calendar position ranges
+    validation: tuple[int, int] | None = None
+
+
+def _periods(cal: np.ndarray, blocks: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+    merged: list[list[int]] = []
+    for a, b in sorted(blk for blk in blocks if blk[1] > blk[0]):
+        if merged and a <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], b)
+        else:
+            merged.append([a, b])
+    starts = np.array([cal[a] for a, _ in merged], dtype=np.int64)
+    ends = np.array([cal[b - 1] for _, b in merged], dtype=np.int64)
+    return starts, ends
+
+
+def _idx(mask: np.ndarray) -> np.ndarray:
+    return np.flatnonzero(mask).astype(np.int64, copy=False)
+
+
+def _remove(
+    panel: _Panel, cand: np.ndarray, fold_blocks: list[tuple[int, int]], spec: tuple[str, int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Split candidate indices into ``(kept, purged, embargoed)`` against the blocks."""
+    ci = _idx(cand)
+    starts, ends = _periods(panel.calendar, fold_blocks)
+    _, purged, embargoed = _purge_embargo(
+        panel.day[ci], panel.t1[ci], starts, ends, spec, panel.calendar
+    )
+    return ci[~purged & ~embargoed], ci[purged], ci[embargoed]
+
+
+def _materialise(panel: _Panel, fold: _Fold, spec: tuple[str, int]) -> SplitInfo:
+    cal = panel.calendar
+    p = np.maximum(panel.pos, 0)
+    usable = panel.usable
+    on_test = np.zeros(len(cal), dtype=bool)
+    for a, b in fold.test:
+        on_test[a:b] = True
+    test = _idx(usable & on_test[p])
+    blocks = list(fold.test) + ([fold.validation] if fold.validation is not None else [])
+    train, purged, embargoed = _remove(panel, usable & fold.train[p], blocks, spec)
+    _leaks(panel.day, panel.t1, cal, train, test, spec, "test")
+    validation = None
+    validation_purged = purged[:0]
+    if fold.validation is not None:
+        a, b = fold.validation
+        on_val = np.zeros(len(cal), dtype=bool)
+        on_val[a:b] = True
+        no_embargo = ("calendar", 0)
+        validation, validation_purged, _ = _remove(
+            panel, usable & on_val[p], list(fold.test), no_embargo
+        )
+        _leaks(panel.day, panel.t1, cal, train, validation, spec, "validation")
+        _leaks(panel.day, panel.t1, cal, validation, test, no_embargo, "test")
+    return SplitInfo(
+        train=train,
+        test=test,
+        purged=purged,
+        embargoed=embargoed,
+        validation=validation,
+        validation_purged=validation_purged,
+    )
+
+
+class _DateSplitter:
+    """Shared plumbing: eager validation, then a private generator."""
+
+    _params: tuple[str, ...] = ()
+
+    def _validate(self) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def _folds(self, panel: _Panel) -> list[_Fold]:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def _spec(self) -> tuple[str, int]:
+        return _embargo_spec(getattr(self, "embargo", 0))
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={getattr(self, k)!r}" for k in self._params)
+        return f"{type(self).__name__}({args})"
+
+    def _prepare(self, X: Any, dates: Any, t1: Any) -> list[SplitInfo]:
+        """Validate, then build every split eagerly so that any error raises at the call."""
+        self._validate()
+        panel = _panel(X, dates, t1)
+        spec = self._spec()
+        infos = [_materialise(panel, fold, spec) for fold in self._folds(panel)]
+        for k, info in enumerate(infos):
+            for name in ("train", "validation", "test"):
+                part = getattr(info, name)
+                if part is not None and part.size == 0:
+                    raise ValueError(
+                        f"split {k} of {type(self).__name__} has an empty {name} set after "
+                        "purging and embargo; use fewer splits, a smaller gap or embargo, "
+                        "or more dates."
+                    )
+        return infos
+
+    def split(
+        self, X: Any = None, y: Any = None, groups: Any = None, *, dates: Any = None, t1: Any = None
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Generate ``(train, test)`` index arrays, cut by calendar date.
+
+        Parameters
+        ----------
+        X : DataFrame, array-like or None
+            The samples. When ``dates`` / ``t1`` are not given they are read
+            from X's ``date`` / ``t1`` columns (Polars or pandas DataFrame).
+        y, groups : ignored
+            Present for scikit-learn compatibility.
+        dates, t1 : array-like of dates, optional
+            Prediction date and label end date per sample (datetime64,
+            :class:`datetime.date`, Polars Date). A null ``t1`` excludes the
+            sample from every set.
+
+        Returns
+        -------
+        iterator of (numpy.ndarray, numpy.ndarray)
+            Sorted ``int64`` train and test indices. Every split is built and
+            checked (:func:`check_no_leakage`) before the iterator is returned.
+
+        Raises
+        ------
+        ValueError
+            Bad parameters or dates, too few dates for the requested splits,
+            or a split whose train or test set is empty after the purge.
+        """
+        return self._pairs(self._prepare(X, dates, t1))
+
+    @staticmethod
+    def _pairs(infos: list[SplitInfo]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for info in infos:
+            yield info.train, info.test
+
+    def split_info(
+        self, X: Any = None, y: Any = None, groups: Any = None, *, dates: Any = None, t1: Any = None
+    ) -> list[SplitInfo]:
+        """Every split with the purged and embargoed samples, as :class:`SplitInfo`.
+
+        Parameters
+        ----------
+        X, y, groups, dates, t1
+            As for :meth:`split`.
+
+        Returns
+        -------
+        list of SplitInfo
+        """
+        return self._prepare(X, dates, t1)
+
+
+class _FixedSplits(_DateSplitter):
+    """A splitter whose number of splits is its ``n_splits`` parameter."""
+
+    n_splits: int
+
+    def get_n_splits(self, X: Any = None, y: Any = None, groups: Any = None) -> int:
+        """Return ``n_splits``.
+
+        Parameters
+        ----------
+        X, y, groups : ignored
+            Present for scikit-learn compatibility.
+
+        Returns
+        -------
+        int
+        """
+        return self.n_splits

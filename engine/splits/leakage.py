@@ -1,0 +1,181 @@
+"""The leakage check: purge and embargo masks, and the error they raise.
+
+A training sample leaks when its label window ``[date + 1 day, t1]`` overlaps an
+evaluation period, when its date lies inside one or within the embargo after
+one, when it is also an evaluation sample, or when its ``t1`` is unknown.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from engine.splits.dates import _NULL, _as_days, _embargo_ends, _embargo_spec, _fmt
+
+__all__ = ["LeakageError", "check_no_leakage"]
+
+_MAX_LISTED = 20  # offending samples listed in a LeakageError message
+
+
+class LeakageError(ValueError):
+    """A training sample's label window reaches into an evaluation period.
+
+    Attributes
+    ----------
+    samples : numpy.ndarray
+        Sorted ``int64`` indices of the offending training samples.
+    reasons : list of str
+        One line per offending sample (index, date, t1, what it broke).
+    """
+
+    def __init__(self, message: str, samples: np.ndarray, reasons: list[str]) -> None:
+        super().__init__(message)
+        self.samples = samples
+        self.reasons = reasons
+
+
+def _purge_embargo(
+    day: np.ndarray,
+    t1: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    spec: tuple[str, int],
+    cal: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Masks ``(inside, purged, embargoed)`` for samples against sorted disjoint periods.
+
+    ``inside``: the sample's date lies in a period. ``purged``: its label
+    window ``[day + 1, t1]`` overlaps a period. ``embargoed``: not purged and
+    its date is in ``(end, embargo end]`` of the latest period ending before it.
+    """
+    m = len(ends)
+    false = np.zeros(len(day), dtype=bool)
+    if m == 0:
+        return false, false.copy(), false.copy()
+    k = np.searchsorted(starts, day, side="right") - 1
+    inside = (k >= 0) & (day <= ends[np.maximum(k, 0)])
+    j = np.searchsorted(ends, day + 1, side="left")  # first period ending on/after day + 1
+    purged = (j < m) & (starts[np.minimum(j, m - 1)] <= t1) & (t1 >= day + 1)
+    last = np.searchsorted(ends, day, side="left") - 1  # latest period ending before day
+    emb_end = _embargo_ends(ends, spec, cal)
+    embargoed = ~purged & (last >= 0) & (day <= emb_end[np.maximum(last, 0)])
+    return inside, purged, embargoed
+
+
+def _runs(cal: np.ndarray, test_days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Split sorted unique test days into runs of consecutive calendar dates."""
+    p = np.searchsorted(cal, test_days)
+    breaks = np.flatnonzero(np.diff(p) != 1) + 1
+    first = np.r_[0, breaks]
+    last = np.r_[breaks - 1, len(test_days) - 1]
+    return test_days[first], test_days[last]
+
+
+def _leaks(
+    day: np.ndarray,
+    t1: np.ndarray,
+    cal: np.ndarray,
+    train: np.ndarray,
+    test: np.ndarray,
+    spec: tuple[str, int],
+    what: str,
+) -> None:
+    n = len(day)
+    for name, idx in (("train", train), (what, test)):
+        if idx.size and (idx.min() < 0 or idx.max() >= n):
+            raise IndexError(
+                f"`{name}` indices must lie in [0, {n}), got {idx.min()}..{idx.max()}."
+            )
+    reasons: dict[int, str] = {}
+    in_test = np.zeros(n, dtype=bool)
+    in_test[test] = True
+    for i in train[in_test[train]]:
+        reasons[int(i)] = f"is in both train and {what}"
+    for i in train[t1[train] == _NULL]:
+        reasons.setdefault(int(i), "has an unknown label end date (null t1)")
+    if test.size:
+        test_days = np.unique(day[test])
+        starts, ends = _runs(np.union1d(cal, test_days), test_days)
+        inside, purged, embargoed = _purge_embargo(day[train], t1[train], starts, ends, spec, cal)
+        for flag, text in (
+            (inside, f"shares a date with the {what} period"),
+            (purged, f"has a label window reaching into a {what} period"),
+            (embargoed, f"sits in the embargo after a {what} period"),
+        ):
+            for i in train[flag]:
+                reasons.setdefault(int(i), text)
+    if not reasons:
+        return
+    samples = np.array(sorted(reasons), dtype=np.int64)
+    lines = [f"sample {i} (date {_fmt(day[i])}, t1 {_fmt(t1[i])}) {reasons[i]}" for i in samples]
+    shown = "\n  ".join(lines[:_MAX_LISTED])
+    more = f"\n  ... and {len(lines) - _MAX_LISTED} more" if len(lines) > _MAX_LISTED else ""
+    periods = ""
+    if test.size:
+        periods = (
+            " ("
+            + ", ".join(f"{_fmt(a)}..{_fmt(b)}" for a, b in zip(starts, ends, strict=True))
+            + ")"
+        )
+    raise LeakageError(
+        f"{len(lines)} training sample(s) leak into the {what} period{periods}:\n  {shown}{more}",
+        samples,
+        lines,
+    )
+
+
+def check_no_leakage(
+    train_idx: Any, test_idx: Any, dates: Any, t1: Any, *, embargo: Any = 0
+) -> None:
+    """Raise if any training sample can see the evaluation period.
+
+    The evaluation periods are the runs of consecutive calendar dates among the
+    test samples' dates (the calendar is the unique dates of the samples with a
+    known ``t1``, plus the test dates). A training sample leaks when it
+
+    * is also a test sample, or has a null ``t1`` (its window is unknown);
+    * has its date inside an evaluation period (the cut is not by date);
+    * has a label window ``[date + 1 day, t1]`` overlapping a period;
+    * has its date within ``embargo`` after a period's end.
+
+    Parameters
+    ----------
+    train_idx, test_idx : array-like of int
+        Sample indices into ``dates`` / ``t1``.
+    dates, t1 : array-like of dates
+        Prediction date and label end date of every sample (datetime64,
+        :class:`datetime.date` or a Polars Date series; ``t1`` may be null).
+    embargo : int, timedelta or TradingDays, default 0
+        Calendar days (``int`` or whole-day timedelta) or ``TradingDays(n)``.
+
+    Raises
+    ------
+    LeakageError
+        Listing every offending sample as ``(index, date, t1, reason)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> d = np.array(["2020-01-01", "2020-01-02", "2020-01-03"], dtype="datetime64[D]")
+    >>> t1 = d + 1
+    >>> check_no_leakage([0], [2], d, t1)  # 2020-01-01's label ends 01-02: fine
+    >>> try:
+    ...     check_no_leakage([1], [2], d, t1)
+    ... except LeakageError as err:
+    ...     print(err.samples, err.reasons)
+    [1] ['sample 1 (date 2020-01-02, t1 2020-01-03) has a label window reaching into a test period']
+    """
+    spec = _embargo_spec(embargo)
+    day, day_null = _as_days(dates, "dates")
+    end, t1_null = _as_days(t1, "t1")
+    if len(day) != len(end):
+        raise ValueError(
+            f"`dates` and `t1` must have the same length, got {len(day)} and {len(end)}."
+        )
+    if day_null.any():
+        raise ValueError("`dates` must not be null.")
+    end = np.where(t1_null, _NULL, end)
+    train = np.asarray(train_idx, dtype=np.int64).ravel()
+    test = np.asarray(test_idx, dtype=np.int64).ravel()
+    _leaks(day, end, np.unique(day[~t1_null]), train, test, spec, "test")
