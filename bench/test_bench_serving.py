@@ -44,7 +44,8 @@ import pytest
 
 from engine.features.build import compute_features
 from engine.model.sequences import build_sequences
-from export.onnx_export import FP32_TOLERANCE, INT8_TOLERANCE, export_onnx, random_sequences
+from export.held_out import random_sequences
+from export.onnx_export import FP32_TOLERANCE, INT8_TOLERANCE, export_onnx
 from export.scorer import PatternScorer
 
 BATCHES = (1, 34, 256, 4096)

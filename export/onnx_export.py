@@ -47,8 +47,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
-from datetime import date
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -57,15 +56,22 @@ import onnx
 import polars as pl
 
 from engine.data.universe import MARKET_BENCHMARK
-from engine.features.build import bars_fingerprint, compute_features, package_versions
+from engine.features.build import package_versions
 from engine.io import atomic_write_bytes
 from engine.model.artifacts import (
-    PREDICTIONS_FILE,
     ModelArtifact,
     load_model_artifact,
     read_metadata,
 )
-from engine.model.sequences import build_sequences
+from export.held_out import (
+    N_RANDOM,
+    ExportError,
+    HeldOut,
+    check_against_stored,
+    held_out_sequences,
+    random_sequences,
+    training_bars,
+)
 from export.onnx_metadata import (
     BATCH_DIM,
     INPUT_NAME,
@@ -73,7 +79,7 @@ from export.onnx_metadata import (
     OUTPUT_NAME,
     encode_metadata,
 )
-from export.scorer import CONFIDENCE_SUFFIX, PatternScorer
+from export.scorer import PatternScorer
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -114,7 +120,6 @@ INT8_TOLERANCE = 0.1
 #: Largest change of a pattern's held-out AUC allowed for the int8 model (measured: 0.003
 #: or less on the three models above). This is the gate that matters for decisions.
 INT8_AUC_TOLERANCE = 0.01
-N_RANDOM = 1024
 FORBIDDEN_OPS = ("Loop", "Scan", "If")
 LSTM_OPS = ("LSTM", "DynamicQuantizeLSTM")
 _EXPORT_PACKAGES = (
@@ -128,10 +133,6 @@ _EXPORT_PACKAGES = (
 )
 _CPU_ONLY = ["CPUExecutionProvider"]
 _SPLIT_KEYS = ("kind", "train", "validation", "test", "train_end", "embargo_days", "embargo_end")
-
-
-class ExportError(ValueError):
-    """The export cannot be trusted: parity above tolerance, a non-native graph, wrong data."""
 
 
 @dataclass(frozen=True)
@@ -153,27 +154,6 @@ class Parity:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready figures."""
         return {**asdict(self), "ok": self.ok}
-
-
-@dataclass
-class HeldOut:
-    """The artifact's test-period windows rebuilt from bars.
-
-    Attributes
-    ----------
-    X : ndarray, shape (n, 20, 17), float32
-    y : ndarray, shape (n, n_patterns), float32
-        Labels (1, 0, NaN where a head has no event).
-    index : pl.DataFrame
-        ``ticker, date`` of each window's last day.
-    info : dict
-        Where they came from: test period, tickers, fingerprint match.
-    """
-
-    X: np.ndarray
-    y: np.ndarray
-    index: pl.DataFrame
-    info: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -364,152 +344,6 @@ def _set_metadata(proto: onnx.ModelProto, values: Mapping[str, Any]) -> bytes:
     return proto.SerializeToString()
 
 
-# ---------------------------------------------------------------- parity inputs
-
-
-def _training_bars(metadata: dict[str, Any], data_dir: str | Path | None) -> pl.DataFrame:
-    from engine.data.loading import benchmark_inputs
-    from engine.data.paths import resolve_data_dir
-    from engine.data.store import BarStore
-
-    data = metadata.get("data", {})
-    store = BarStore(resolve_data_dir(data_dir if data_dir is not None else data.get("data_dir")))
-    tickers = list(data.get("tickers", []))
-    available = store.tickers()
-    missing = sorted(set(tickers) - set(available))
-    if missing:
-        raise ExportError(
-            "the parity check rebuilds the model's held-out windows from the bars it was "
-            f"trained on, but {store.data_dir} lacks {', '.join(missing)}; pass --data-dir "
-            "(the data directory of the training run)"
-        )
-    extra = {data.get("market") or MARKET_BENCHMARK, *(data.get("sector_map") or {}).values()}
-    wanted = sorted(set(benchmark_inputs(tickers, available)) | (extra & set(available)))
-    return store.read_bars(wanted)
-
-
-def _iso_date(value: str | None) -> date | None:
-    return date.fromisoformat(value) if value else None
-
-
-def held_out_sequences(metadata: dict[str, Any], bars: pl.DataFrame) -> HeldOut:
-    """The artifact's test-period windows at stride 1, rebuilt from ``bars`` as in training.
-
-    Raises
-    ------
-    ExportError
-        ``bars`` lack the model's tickers, or no window falls in the test period.
-    """
-    from engine.labels.targets import compute_targets
-
-    data = metadata.get("data", {})
-    tickers = list(data.get("tickers", []))
-    market = data.get("market") or MARKET_BENCHMARK
-    sector_map = data.get("sector_map") or None
-    absent = sorted(set(tickers) - set(bars.get_column("ticker").unique().to_list()))
-    if not tickers or absent:
-        raise ExportError(
-            f"the bars lack the model's training ticker(s) {', '.join(absent) or '(none listed)'}"
-        )
-    features = compute_features(
-        bars,
-        tickers=tickers,
-        market=market,
-        sector_map=sector_map,
-        vix_variant=data.get("vix_variant") or "auto",
-    )
-    targets = compute_targets(
-        bars,
-        horizon=int(metadata["horizon"]),
-        tickers=tickers,
-        market=market,
-        sector_map=sector_map,
-    )
-    start, end = _iso_date(data.get("start")), _iso_date(data.get("end"))
-    if start is not None or end is not None:  # as prepare_dataset trims before windowing
-        lo, hi = start or date.min, end or date.max
-        features = features.filter(pl.col("date").is_between(lo, hi))
-        targets = targets.filter(pl.col("date").is_between(lo, hi))
-    seqs = build_sequences(features, targets, length=int(metadata["sequence_length"]), stride=1)
-    if list(seqs.pattern_names) != list(metadata["pattern_names"]):
-        raise ExportError(
-            f"rebuilt targets {list(seqs.pattern_names)} differ from the model's heads "
-            f"{metadata['pattern_names']}"
-        )
-    test_start, test_end = (date.fromisoformat(d) for d in metadata["split"]["test"])
-    dates = seqs.index.get_column("date")
-    rows = np.flatnonzero(((dates >= test_start) & (dates < test_end)).to_numpy())
-    if rows.size == 0:
-        raise ExportError(f"no window of the bars ends in the test period {test_start}..{test_end}")
-    assert seqs.y is not None
-    info = {
-        "test_period": [str(test_start), str(test_end)],
-        "tickers": tickers,
-        "rows": int(rows.size),
-        "fingerprint_match": bars_fingerprint(bars) == data.get("fingerprint"),
-    }
-    return HeldOut(
-        X=seqs.X[rows], y=seqs.y[rows], index=seqs.index[rows].select("ticker", "date"), info=info
-    )
-
-
-def random_sequences(metadata: dict[str, Any], n: int = N_RANDOM, seed: int = 0) -> np.ndarray:
-    """``n`` windows with each feature drawn from N(mean, variance) of the model's normalization.
-
-    Examples
-    --------
-    >>> meta = {"sequence_length": 20, "normalization": {"mean": [0.0] * 17,
-    ...                                                   "variance": [1.0] * 17}}
-    >>> random_sequences(meta, 3).shape
-    (3, 20, 17)
-    """
-    norm = metadata["normalization"]
-    mean = np.asarray(norm["mean"], dtype=np.float64)
-    sd = np.sqrt(np.asarray(norm["variance"], dtype=np.float64))
-    rng = np.random.default_rng(seed)
-    draws = rng.standard_normal((n, int(metadata["sequence_length"]), mean.shape[0]))
-    return (mean + sd * draws).astype(np.float32)
-
-
-def _check_against_stored(
-    model_dir: Path, held_out: HeldOut, keras_scores: np.ndarray, patterns: list[str]
-) -> None:
-    """Compare Keras on the rebuilt rows with the test predictions stored at training time."""
-    path = model_dir / PREDICTIONS_FILE
-    info = held_out.info
-    if not path.is_file():
-        info["stored_predictions"] = None
-        if not info["fingerprint_match"]:
-            raise ExportError(
-                "the bars' fingerprint differs from the model's training data and the artifact "
-                f"holds no {PREDICTIONS_FILE} to check the rebuilt windows against; pass the "
-                "bars (--data-dir) the model was trained on"
-            )
-        return
-    columns = [p + CONFIDENCE_SUFFIX for p in patterns]
-    stored = pl.read_parquet(path, columns=["ticker", "date", *columns])
-    joined = held_out.index.with_row_index("row").join(
-        stored, on=["ticker", "date"], how="full", coalesce=True
-    )
-    unmatched = joined.filter(pl.col("row").is_null() | pl.col(columns[0]).is_null()).height
-    diff = np.inf
-    if unmatched == 0:
-        joined = joined.sort("row")
-        diff = float(np.abs(joined.select(columns).to_numpy() - keras_scores).max())
-    info["stored_predictions"] = {
-        "rows": stored.height,
-        "unmatched": unmatched,
-        "max_abs_diff": diff,
-    }
-    if unmatched or diff > FP32_TOLERANCE:
-        raise ExportError(
-            f"the rebuilt held-out windows are not the ones the model was tested on: "
-            f"{unmatched} row(s) unmatched, Keras vs stored {PREDICTIONS_FILE} max abs diff "
-            f"{diff:.3g} (fingerprint match: {info['fingerprint_match']}); pass the bars "
-            "(--data-dir) the model was trained on"
-        )
-
-
 # ---------------------------------------------------------------- verification
 
 
@@ -600,6 +434,7 @@ def export_onnx(
     out: str | Path | None = None,
     *,
     bars: pl.DataFrame | None = None,
+    held_out: HeldOut | None = None,
     data_dir: str | Path | None = None,
     opset: int | None = None,
     quantize: Literal["int8"] | None = None,
@@ -622,6 +457,10 @@ def export_onnx(
     bars : pl.DataFrame, optional
         Bars the model was trained on, for the held-out parity windows
         (default: read from ``data_dir``).
+    held_out : HeldOut, optional
+        The model's held-out windows when the caller holds them already
+        (:func:`export.held_out.select_held_out`; the pipeline passes the
+        sequences it trained on). Default: rebuilt from ``bars``.
     data_dir : path, optional
         Data directory to read them from (default: the training run's, else
         ``$ENGINE_DATA_DIR`` or the default directory).
@@ -676,11 +515,12 @@ def export_onnx(
     artifact = load_model_artifact(model_dir)
     metadata = artifact.metadata
     patterns = list(metadata["pattern_names"])
-    held_out = held_out_sequences(
-        metadata, bars if bars is not None else _training_bars(metadata, data_dir)
-    )
+    if held_out is None:
+        held_out = held_out_sequences(
+            metadata, bars if bars is not None else training_bars(metadata, data_dir)
+        )
     keras_held_out = predict(artifact.model, held_out.X)
-    _check_against_stored(model_dir, held_out, keras_held_out, patterns)
+    check_against_stored(model_dir, held_out, keras_held_out, patterns, FP32_TOLERANCE)
     random_X = random_sequences(metadata, n_random, seed)
     sets = {
         "held-out": (held_out.X, keras_held_out),

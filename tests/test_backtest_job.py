@@ -14,7 +14,9 @@ import pytest
 from engine.backtest.meta_labeling import load_out_of_sample_confidence
 from engine.backtest.signals import STRATEGY_HEADS, compute_signals
 from engine.data.store import BarStore
-from engine.jobs.backtest import BacktestSettings, run_backtest, run_backtest_job
+from engine.backtest.run import run_backtest
+from engine.backtest.simulation import BacktestSettings
+from engine.jobs.backtest import run_backtest_job
 from engine.labels.targets import CONFIDENCE_SUFFIX, PATTERN_NAMES
 from engine.model.run_files import PREDICTION_KEYS, check_predictions
 from kernels.backtest import ORDER_NO_PRICE, simulate_portfolio

@@ -35,11 +35,10 @@ from export.onnx_export import (
     ExportError,
     check_native_lstm,
     export_onnx,
-    held_out_sequences,
     keras_to_onnx,
     op_counts,
-    random_sequences,
 )
+from export.held_out import held_out_sequences, random_sequences, select_held_out
 from export.onnx_metadata import BATCH_DIM, ONNX_FORMAT, decode_metadata
 from export.scorer import CONFIDENCE_SUFFIX, PatternScorer
 
@@ -122,6 +121,20 @@ def test_export_report_states_parity_within_fp32_tolerance(exported):
     assert held["stored_predictions"]["unmatched"] == 0
     assert held["stored_predictions"]["max_abs_diff"] < FP32_TOLERANCE
     assert held["rows"] == held["stored_predictions"]["rows"] > 1024
+
+
+def test_held_out_picked_from_the_training_sequences_equals_the_rebuild(artifact, store, held_out):
+    """The pipeline hands export the sequences it trained on instead of a second feature pass."""
+    from engine.model.runs import prepare_dataset
+
+    meta = artifact.metadata
+    bars = store.read_bars()
+    dataset = prepare_dataset(bars, list(meta["data"]["tickers"]), RunSettings(split="holdout"))
+    picked = select_held_out(meta, dataset.score_set, fingerprint=meta["data"]["fingerprint"])
+    np.testing.assert_array_equal(picked.X, held_out.X)
+    np.testing.assert_array_equal(picked.y, held_out.y)
+    assert picked.index.equals(held_out.index)
+    assert picked.info == held_out.info
 
 
 @pytest.mark.parametrize("batch", [1, 7, 1024])

@@ -11,7 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 from engine.backtest.signals import STRATEGIES
-from engine.cli.app import app
+from engine.labels.targets import PATTERN_NAMES
+from kernels.features import FEATURE_NAMES
+from engine.cli import app
 from engine.jobs.pipeline import QUICK, STAGES
 from export import PatternScorer
 
@@ -23,13 +25,80 @@ BACKTEST_FILES = (
 
 
 @pytest.fixture(scope="module")
-def quick_run(tmp_path_factory):
+def feature_passes():
+    """Rows each call of the feature kernel computed, and which features it computed."""
+    import engine.features.build as build
+
+    calls: list[tuple[int, tuple[str, ...]]] = []
+    kernel = build._run_kernel
+
+    def counted(grid, market_return, sector_r20, vix_term, wanted, progress):
+        names = tuple(n for n, w in zip(FEATURE_NAMES, wanted, strict=True) if w)
+        calls.append((grid.frame.height, names))
+        return kernel(grid, market_return, sector_r20, vix_term, wanted, progress)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(build, "_run_kernel", counted)
+        yield calls
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory, feature_passes):
     root = tmp_path_factory.mktemp("pipeline")
     data_dir, out = root / "data", root / "out"
-    args = ["pipeline", "--quick", "--data-dir", str(data_dir), "--out", str(out), "--json"]
+    args = ["pipeline", "--quick", "--deterministic", "--data-dir", str(data_dir),
+            "--out", str(out), "--json"]  # fmt: skip
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     return data_dir, out, json.loads(result.stdout)
+
+
+@pytest.mark.slow
+def test_quick_pipeline_computes_the_features_once(quick_run, feature_passes):
+    """Features (rolling GARCH included) are computed once and handed on to every stage."""
+    assert len(feature_passes) == 1, feature_passes
+    rows, names = feature_passes[0]
+    assert names == FEATURE_NAMES
+    tickers = QUICK.tickers.split(",")
+    assert rows > 0 and len(tickers) == 6
+
+
+#: ``engine pipeline --quick --deterministic`` on the seed-7 demo data, measured on the
+#: flat layout before the restructure (commit 6761f48, 2 CPU cores). The restructure must
+#: not move a figure: per-window test AUCs, validation AUCs with their intervals, and the
+#: backtests' Sharpe ratios and random-filter p-values.
+PINNED_WINDOW_AUC = {
+    "wf00": (0.4610, 0.6486, 0.4409, 0.5527),
+    "wf01": (0.5905, 0.6824, 0.6995, 0.4997),
+    "wf02": (0.5032, 0.6874, 0.6160, 0.4869),
+}
+PINNED_VALIDATION = {
+    "momentum_persistence": (1384, "0.510 [0.450, 0.579]"),
+    "trend_exhaustion": (436, "0.597 [0.528, 0.696]"),
+    "volatility_regime": (1253, "0.635 [0.520, 0.739]"),
+    "volume_divergence": (582, "0.486 [0.439, 0.538]"),
+}
+PINNED_BACKTEST = {  # Sharpe unfiltered, filtered, random-filter p
+    "momentum": (-0.4500, -0.0599, 0.2745),
+    "mean_reversion": (0.0984, 0.2757, 0.3529),
+    "ma_cross": (0.0665, -0.0599, 0.4706),
+}
+
+
+@pytest.mark.slow
+def test_quick_deterministic_pipeline_gives_the_pinned_figures(quick_run):
+    _, _, summary = quick_run
+    stages = summary["stages"]
+    for window in stages["train"]["windows"]:
+        got = tuple(window["test_auc"][p] for p in PATTERN_NAMES)
+        assert got == pytest.approx(PINNED_WINDOW_AUC[window["model_id"]], abs=1e-4), window
+    validation = {r["pattern"]: (r["labelled"], r["auc"]) for r in stages["validate"]["patterns"]}
+    assert validation == PINNED_VALIDATION
+    for strategy, (unfiltered, filtered, p) in PINNED_BACKTEST.items():
+        row = stages["backtest"]["strategies"][strategy]
+        assert row["sharpe_unfiltered"] == pytest.approx(unfiltered, abs=1e-4)
+        assert row["sharpe_filtered"] == pytest.approx(filtered, abs=1e-4)
+        assert row["null_p_value"] == pytest.approx(p, abs=1e-4)
 
 
 @pytest.mark.slow

@@ -165,6 +165,27 @@ def test_matches_pandas_oracle_demo_universe(demo_bars):
     assert impl["ticker"].n_unique() == 34
 
 
+def test_precomputed_features_give_the_same_targets(demo_bars):
+    """The pipeline hands its feature frame on; the labels must not change."""
+    from engine.features.build import compute_features
+
+    tickers = ["AAPL", "SPY", "XLK"]
+    features = compute_features(demo_bars, tickers=["AAPL", "MSFT", "SPY", "XLK"])
+    given = compute_targets(demo_bars, tickers=tickers, features=features, with_events=True)
+    assert given.equals(compute_targets(demo_bars, tickers=tickers, with_events=True))
+
+
+def test_precomputed_features_missing_a_ticker_or_column_are_refused(demo_bars):
+    from engine.features.build import compute_features
+
+    features = compute_features(demo_bars, ["trend_exhaustion"], tickers=["SPY"])
+    with pytest.raises(ValueError, match="volatility_regime_change"):
+        compute_targets(demo_bars, tickers=["SPY"], features=features)
+    full = compute_features(demo_bars, tickers=["SPY"])
+    with pytest.raises(ValueError, match="AAPL"):
+        compute_targets(demo_bars, tickers=["AAPL"], features=full)
+
+
 def test_schema_and_row_keys(demo_bars):
     labels = {"ticker": pl.String, "date": pl.Date, "t1": pl.Date} | dict.fromkeys(
         PATTERN_NAMES, pl.Int8

@@ -35,6 +35,7 @@ from engine.model.run_files import CONFIDENCE_SUFFIX, check_predictions, read_pr
 
 __all__ = [
     "DEFAULT_THRESHOLD",
+    "head_confidence",
     "load_out_of_sample_confidence",
     "meta_label",
     "signal_outcomes",
@@ -70,18 +71,39 @@ def load_out_of_sample_confidence(path: str | Path, head: str) -> pl.DataFrame:
     """
     path = Path(path)
     frame, _ = check_predictions(read_predictions(path), [head], source=str(path))
+    return head_confidence(frame, head, source=str(path))
+
+
+def head_confidence(frame: pl.DataFrame, head: str, *, source: str) -> pl.DataFrame:
+    """One head's confidence per (ticker, date) from a frame that passed ``check_predictions``.
+
+    Parameters
+    ----------
+    frame : polars.DataFrame
+        Predictions already checked by
+        :func:`engine.model.run_files.check_predictions` (out-of-sample rows only).
+    head : str
+        A pattern name with a ``<head>_p`` column.
+    source : str
+        Named in error messages.
+
+    Returns
+    -------
+    polars.DataFrame
+        As :func:`load_out_of_sample_confidence`.
+    """
     conf = pl.col(head + CONFIDENCE_SUFFIX)
     bad = frame.filter(conf.is_not_null() & (conf.is_nan() | (conf < 0.0) | (conf > 1.0)))
     if bad.height:
         t, d, v = bad.select("ticker", "date", head + CONFIDENCE_SUFFIX).row(0)
         raise ValueError(
-            f"{path}: confidence column {head + CONFIDENCE_SUFFIX!r} must lie in [0, 1]; "
+            f"{source}: confidence column {head + CONFIDENCE_SUFFIX!r} must lie in [0, 1]; "
             f"{bad.height} rows do not, first: ticker {t}, date {d}, value {v}"
         )
     frame = frame.select(
         "ticker", "date", "model_id", "embargo_end", conf.alias("confidence")
     ).filter(pl.col("confidence").is_not_null())
-    return sorted_panel(frame, f"{path} (one prediction per ticker and date)")
+    return sorted_panel(frame, f"{source} (one prediction per ticker and date)")
 
 
 def signal_outcomes(bars: pl.DataFrame, signals: pl.DataFrame, horizon: int = DEFAULT_HORIZON):

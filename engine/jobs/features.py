@@ -9,7 +9,6 @@ beside it as ``<out>.manifest.json``.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
 from datetime import date
@@ -20,8 +19,9 @@ import polars as pl
 
 from engine.data.loading import keep_dates, load_job_bars, synthetic_flags
 from engine.data.store import BarStore
-from engine.features.build import FEATURE_NAMES, ProgressCallback, build_features
-from engine.io import atomic_write_bytes, iso, write_parquet_atomic
+from engine.features.build import ProgressCallback, build_features
+from engine.features.files import warm_up_rows, write_feature_file
+from engine.io import iso
 
 __all__ = ["FeatureJobReport", "run_feature_job"]
 
@@ -102,36 +102,9 @@ def run_feature_job(
         frame=frame,
         manifest=manifest,
         seconds=time.perf_counter() - began,
-        warm_up_rows=_warm_up_rows(frame),
+        warm_up_rows=warm_up_rows(frame),
         synthetic=synthetic,
     )
     if out is not None:
-        report.out, report.manifest_path = _write(frame, manifest, Path(out))
+        report.out, report.manifest_path = write_feature_file(frame, manifest, Path(out))
     return report
-
-
-
-
-def _warm_up_rows(frame: pl.DataFrame) -> dict[str, int]:
-    """Per ticker, the leading rows where at least one feature is null."""
-    names = [c for c in frame.columns if c in FEATURE_NAMES]
-    complete = pl.all_horizontal(pl.col(n).is_not_null() for n in names)
-    counts = (
-        frame.with_columns(complete=complete)
-        .group_by("ticker", maintain_order=True)
-        .agg(
-            pl.when(pl.col("complete").any())
-            .then(pl.col("complete").arg_max())
-            .otherwise(pl.len())
-            .alias("warm_up")
-        )
-    )
-    return dict(counts.iter_rows())
-
-
-def _write(frame: pl.DataFrame, manifest: dict[str, Any], out: Path) -> tuple[Path, Path]:
-    write_parquet_atomic(frame, out)
-    manifest_path = out.with_name(out.name + ".manifest.json")
-    atomic_write_bytes(manifest_path, json.dumps(manifest, indent=2, sort_keys=True).encode())
-    return out, manifest_path
-

@@ -3,18 +3,24 @@
 Stages, each feeding the next (data flows one way):
 
 1. **data**: the demo universe is stored if the data directory holds no bars;
-2. **features** and 3. **targets**: written to ``features.parquet`` and
-   ``targets.parquet`` (the training stage recomputes both from the bars);
+2. **features** and 3. **targets**: computed once over the full stored
+   history, written to ``features.parquet`` and ``targets.parquet``, and
+   handed on in memory to training, export and the backtests;
 4. **train**: walk-forward LSTM windows, out-of-sample predictions
    (``run/``);
 5. **validate**: metrics with bootstrap intervals and a block-permutation
    null (``validation/``);
 6. **export**: the latest window's model to ONNX with its parity check
-   against Keras (``onnx/model.onnx``);
+   against Keras on its held-out windows, taken from the training
+   sequences (``onnx/model.onnx``);
 7. **backtest**: each base strategy, unfiltered and filtered by its head's
-   out-of-sample confidence (``backtest/<strategy>/``);
+   out-of-sample confidence (``backtest/<strategy>/``), all from one load
+   of the bars and one read of the predictions;
 
 then ``report.html`` (one page with every stage) and ``summary.json``.
+
+The pipeline calls the domain directly (it imports no other job), so each
+stage's result is computed once and handed on.
 
 ``quick=True`` runs the same stages on a small slice (6 tickers from 2011,
 2 epochs per window): a smoke run of the whole product in a few minutes on
@@ -32,17 +38,20 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from engine.backtest.meta_labeling import DEFAULT_THRESHOLD
+from engine.backtest.meta_labeling import DEFAULT_THRESHOLD, head_confidence
+from engine.backtest.run import run_backtest
 from engine.backtest.signals import STRATEGIES
+from engine.backtest.simulation import DEFAULT_COSTS_BPS, BacktestSettings
 from engine.data.importer import import_demo
+from engine.data.loading import keep_dates, load_job_bars, synthetic_flags
 from engine.data.store import BarStore
-from engine.io import atomic_write_bytes
-from engine.jobs.backtest import DEFAULT_COSTS_BPS, BacktestSettings, run_backtest_job
-from engine.jobs.features import run_feature_job
-from engine.jobs.targets import run_target_job
-from engine.jobs.train import run_train_job
-from engine.model.runs import RunSettings
-from engine.reports.backtest import CSS, FIGURE_FILES, backtest_section
+from engine.features.build import bars_fingerprint, build_features
+from engine.features.files import write_feature_file
+from engine.io import atomic_write_bytes, iso, write_parquet_atomic
+from engine.labels.targets import EVENT_COLUMNS, compute_targets, target_summary
+from engine.model.run_files import check_predictions, read_predictions
+from engine.model.runs import RunSettings, prepare_dataset, train_windows
+from engine.reports.backtest import CSS, FIGURE_FILES, backtest_section, write_backtest_report
 
 __all__ = ["FULL", "QUICK", "PipelineReport", "PipelineSettings", "run_pipeline"]
 
@@ -71,7 +80,7 @@ class PipelineSettings:
     strategies : tuple of str
         Base strategies to backtest.
     threshold, costs_bps, fill
-        See :class:`engine.jobs.backtest.BacktestSettings`.
+        See :class:`engine.backtest.simulation.BacktestSettings`.
     n_boot, n_null : int
         Bootstrap replicates (validation and backtest) and random filters.
     demo_seed : int
@@ -229,8 +238,9 @@ def run_pipeline(
     -------
     PipelineReport
     """
-    from engine.jobs.validate import run_validate_job
+    from engine.model.artifacts import read_metadata
     from engine.model.network import ModelConfig
+    from export.held_out import select_held_out
     from export.onnx_export import export_onnx
 
     settings = settings or FULL
@@ -238,7 +248,8 @@ def run_pipeline(
     _check_out(out, overwrite)
     emit = progress or (lambda event: None)
     report = PipelineReport(out=out, settings=settings)
-    dates = {"start": settings.start, "end": settings.end}
+    start, end = settings.start, settings.end
+    held: dict[str, Any] = {}  # each stage's result, handed on to the later stages
 
     def stage(name: str, work: Callable[[], dict[str, Any]]) -> dict[str, Any]:
         emit({"kind": "stage", "index": STAGES.index(name) + 1, "total": len(STAGES),
@@ -254,33 +265,55 @@ def run_pipeline(
     stage("data", lambda: _stage_data(store, settings))
 
     def features() -> dict[str, Any]:
-        r = run_feature_job(store, settings.tickers, out=out / "features.parquet", **dates)
-        s = r.to_dict()
-        return {"summary": f"{s['rows']:,} rows x {len(s['features'])} features, "
-                f"{len(s['tickers'])} tickers", "path": str(r.out),
-                "vix_variant": s["vix_variant"]}  # fmt: skip
+        tickers, bars = load_job_bars(store, settings.tickers, start, end)
+        result = build_features(bars, tickers=tickers)  # the one full-history feature pass
+        frame = keep_dates(result.frame, start, end)
+        manifest = result.manifest.to_dict()
+        synthetic = synthetic_flags(store, tickers)
+        manifest["synthetic_tickers"] = sorted(t for t, s in synthetic.items() if s)
+        manifest["start"] = iso(frame.get_column("date").min())
+        manifest["end"] = iso(frame.get_column("date").max())
+        path, _ = write_feature_file(frame, manifest, out / "features.parquet")
+        held.update(tickers=tickers, bars=bars, features=result, synthetic=synthetic)
+        return {"summary": f"{frame.height:,} rows x {len(manifest['feature_names'])} features, "
+                f"{len(manifest['tickers'])} tickers", "path": str(path),
+                "vix_variant": manifest["vix_variant"]}  # fmt: skip
 
     stage("features", features)
+    run_settings = RunSettings(
+        split="walk-forward", seed=settings.seed, deterministic=settings.deterministic
+    )
 
     def targets() -> dict[str, Any]:
-        r = run_target_job(store, settings.tickers, out=out / "targets.parquet", **dates)
-        s = r.to_dict()
-        events = ", ".join(f"{p['pattern']} {p['labelled']:,}" for p in s["patterns"])
-        return {"summary": f"labelled events: {events}", "path": str(r.out),
-                "patterns": s["patterns"]}  # fmt: skip
+        labels = compute_targets(
+            held["bars"], horizon=run_settings.horizon, tickers=held["tickers"],
+            with_events=True, features=held["features"].frame,
+        )  # fmt: skip
+        kept = keep_dates(labels, start, end)
+        path = write_parquet_atomic(kept.drop(EVENT_COLUMNS), out / "targets.parquet")
+        held["targets"] = labels
+        patterns = target_summary(kept).to_dicts()
+        events = ", ".join(f"{p['pattern']} {p['labelled']:,}" for p in patterns)
+        return {"summary": f"labelled events: {events}", "path": str(path),
+                "patterns": patterns}  # fmt: skip
 
     stage("targets", targets)
 
     def train() -> dict[str, Any]:
-        r = run_train_job(
-            store, settings.tickers,
-            settings=RunSettings(split="walk-forward", seed=settings.seed,
-                                 deterministic=settings.deterministic),
-            config=ModelConfig(epochs=settings.epochs), out=out / "run", overwrite=True,
-            progress=emit, **dates,
+        dataset = prepare_dataset(
+            held["bars"], held["tickers"], run_settings, start=start, end=end,
+            features=held["features"], targets=held["targets"],
+        )  # fmt: skip
+        dataset.info["synthetic_tickers"] = sorted(t for t, s in held["synthetic"].items() if s)
+        dataset.info["data_dir"] = str(store.data_dir)
+        emit({"kind": "data", **dataset.info})
+        r = train_windows(
+            dataset, out / "run", settings=run_settings,
+            config=ModelConfig(epochs=settings.epochs), overwrite=True, progress=emit,
         )  # fmt: skip
         if r.status != "complete" or r.predictions is None or not r.windows:
             raise ValueError(f"training ended with status {r.status!r} and no predictions")
+        held["dataset"] = dataset
         s = r.to_dict()
         return {"summary": f"{len(r.windows)} walk-forward windows, "
                 f"{s['parameters'].get('trainable', 0):,} trainable parameters",
@@ -293,18 +326,21 @@ def run_pipeline(
     trained = stage("train", train)
 
     def validate() -> dict[str, Any]:
-        r = run_validate_job(
-            Path(trained["run"]), null=True, n_boot=settings.n_boot, seed=settings.seed,
-            report_dir=out / "validation",
-        )  # fmt: skip
-        summary = _validation_summary(r.to_dict())
+        summary = _validation_summary(
+            _validate_run(Path(trained["run"]), out / "validation", settings)
+        )
         summary["report"] = str(out / "validation" / "report.html")
         return summary
 
     validated = stage("validate", validate)
 
     def export() -> dict[str, Any]:
-        r = export_onnx(trained["latest_model"], out / "onnx" / "model.onnx",
+        dataset = held["dataset"]
+        metadata = read_metadata(trained["latest_model"])
+        windows = select_held_out(
+            metadata, dataset.score_set, fingerprint=dataset.info["fingerprint"]
+        )
+        r = export_onnx(trained["latest_model"], out / "onnx" / "model.onnx", held_out=windows,
                         data_dir=store.data_dir, overwrite=True)  # fmt: skip
         worst = max(p.max_abs_diff for p in r.parity)
         ok = all(p.ok for p in r.parity)
@@ -317,12 +353,20 @@ def run_pipeline(
     exported = stage("export", export)
 
     def backtest() -> dict[str, Any]:
+        source = trained["predictions"]
+        predictions, _ = check_predictions(read_predictions(Path(source)), source=source)
+        bars, tickers = held["bars"], sorted(predictions.get_column("ticker").unique())
+        match = bars_fingerprint(bars) == held["dataset"].info["fingerprint"]
+        synthetic = sorted(t for t in tickers if held["synthetic"].get(t))
         rows = {}
         for strategy in settings.strategies:
-            r = run_backtest_job(
-                trained["predictions"], settings.backtest(strategy), data_dir=store.data_dir,
-                report_dir=out / "backtest" / strategy,
-            )  # fmt: skip
+            bt_settings = settings.backtest(strategy)
+            confidence = head_confidence(predictions, bt_settings.pattern_head, source=source)
+            r = run_backtest(bars, confidence, bt_settings, source=source)
+            r.info.update(data_dir=str(store.data_dir), synthetic_tickers=synthetic,
+                          fingerprint_match=match)  # fmt: skip
+            written = write_backtest_report(r, out / "backtest" / strategy)
+            r.files = [str(p) for p in written]
             report.backtests[strategy] = r
             m, d, f = r.metrics, r.sharpe_difference, r.filter
             rows[strategy] = {
@@ -346,6 +390,15 @@ def run_pipeline(
         out / "summary.json", json.dumps(report.to_dict(), indent=2, default=str).encode()
     )
     return report
+
+
+def _validate_run(run: Path, report_dir: Path, settings: PipelineSettings) -> dict[str, Any]:
+    from engine.jobs.validate import run_validate_job  # replaced by the domain call below
+
+    r = run_validate_job(
+        run, null=True, n_boot=settings.n_boot, seed=settings.seed, report_dir=report_dir
+    )
+    return r.to_dict()
 
 
 def _num(value: float | None) -> str:

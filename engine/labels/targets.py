@@ -113,6 +113,7 @@ def compute_targets(
     market: str = MARKET_BENCHMARK,
     sector_map: Mapping[str, str] | None = None,
     with_events: bool = False,
+    features: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Compute the four pattern events and their binary outcome labels.
 
@@ -134,6 +135,13 @@ def compute_targets(
         Also return one Boolean ``<pattern>_event`` column per pattern
         (``EVENT_COLUMNS``), true on event days whether or not the outcome is
         known yet; :func:`target_summary` needs them to count events.
+    features : pl.DataFrame, optional
+        The features of these ``bars`` already computed by
+        :func:`engine.features.build.compute_features` over the same full
+        history (any superset of the columns the events read:
+        ``volatility_regime_change``, ``trend_exhaustion``,
+        ``normalized_volume``). Passing them saves recomputing those three;
+        ``market`` and ``sector_map`` are then not used.
 
     Returns
     -------
@@ -168,9 +176,12 @@ def compute_targets(
     5
     """
     h = _check_horizon(horizon)
-    feats = compute_features(
-        bars, list(_FEATURES), tickers=tickers, market=market, sector_map=sector_map
-    )
+    if features is None:
+        feats = compute_features(
+            bars, list(_FEATURES), tickers=tickers, market=market, sector_map=sector_map
+        )
+    else:
+        feats = _given_features(features, tickers)
     closes = bars.select(
         pl.col("ticker").cast(pl.String),
         pl.col("date").cast(pl.Date),
@@ -206,6 +217,20 @@ def compute_targets(
         ),
         *(pl.Series(name, events[i]) for i, name in enumerate(EVENT_COLUMNS) if with_events),
     )
+
+
+def _given_features(features: pl.DataFrame, tickers: Sequence[str] | None) -> pl.DataFrame:
+    """The event inputs from a precomputed feature frame, sorted by (ticker, date)."""
+    missing = [c for c in ("ticker", "date", *_FEATURES) if c not in features.columns]
+    if missing:
+        raise ValueError(f"`features` lacks the columns {missing} that the pattern events read")
+    feats = features.select("ticker", "date", *_FEATURES)
+    if tickers is not None:
+        absent = sorted(set(tickers) - set(feats.get_column("ticker").unique().to_list()))
+        if absent:
+            raise ValueError(f"`features` has no rows for ticker(s) {', '.join(absent)}")
+        feats = feats.filter(pl.col("ticker").is_in(list(tickers)))
+    return feats.sort("ticker", "date")
 
 
 def target_summary(targets: pl.DataFrame, *, by_ticker: bool = False) -> pl.DataFrame:

@@ -38,10 +38,20 @@ import numpy as np
 import polars as pl
 
 from engine.evaluation import evaluate_frame
-from engine.features.build import bars_fingerprint, build_features, package_versions
+from engine.features.build import (
+    FeatureResult,
+    bars_fingerprint,
+    build_features,
+    package_versions,
+)
 from engine.io import iso, write_parquet_atomic
 from engine.labels.permutations import DEFAULT_NULL_BLOCK, permute_outcomes
-from engine.labels.targets import CONFIDENCE_SUFFIX, DEFAULT_HORIZON, compute_targets
+from engine.labels.targets import (
+    CONFIDENCE_SUFFIX,
+    DEFAULT_HORIZON,
+    EVENT_COLUMNS,
+    compute_targets,
+)
 from engine.model.artifacts import write_model_artifact
 from engine.model.run_files import (
     MODELS_DIR,
@@ -208,14 +218,36 @@ def prepare_dataset(
     *,
     start: date | None = None,
     end: date | None = None,
+    features: FeatureResult | None = None,
+    targets: pl.DataFrame | None = None,
 ) -> TrainDataset:
     """Features, targets and sequences for ``tickers`` (benchmarks read from ``bars``).
 
     Features and targets are computed on the whole history; ``start`` /
     ``end`` then keep the samples whose window ends in ``[start, end]``.
+
+    Parameters
+    ----------
+    bars : pl.DataFrame
+        The tickers' bars and their benchmarks, full history.
+    tickers : list of str
+    settings : RunSettings
+    start, end : date, optional
+    features : FeatureResult, optional
+        :func:`engine.features.build.build_features` of ``bars`` for
+        ``tickers``, when the caller has it already (the pipeline); computed
+        here otherwise.
+    targets : pl.DataFrame, optional
+        :func:`engine.labels.targets.compute_targets` of ``bars`` for
+        ``tickers`` with ``settings.horizon`` (event columns allowed, they
+        are dropped); computed here otherwise.
     """
-    result = build_features(bars, tickers=tickers)
-    targets = compute_targets(bars, horizon=settings.horizon, tickers=tickers)
+    result = features if features is not None else build_features(bars, tickers=tickers)
+    if targets is None:
+        targets = compute_targets(
+            bars, horizon=settings.horizon, tickers=tickers, features=result.frame
+        )
+    targets = targets.drop([c for c in EVENT_COLUMNS if c in targets.columns])
     features = result.frame
     if start is not None or end is not None:
         lo = start or date.min
