@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -13,16 +15,13 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from engine.evaluation import evaluate_frame
-from engine.jobs.validate import (
-    FIGURE_FILES,
-    REPORT_FILE,
-    calibration_table,
-    null_comparison,
-    overfitting_monitor,
-    run_validate_job,
-)
+from engine.evaluation.diagnostics import calibration_table, null_comparison, overfitting_monitor
+from engine.evaluation.validation import validate_predictions
+from engine.jobs.validate import run_validate_job
 from engine.labels.permutations import permute_outcomes
 from engine.model.artifacts import ARTIFACT_FORMAT, ArtifactError, sha256_file
+from engine.model.run_files import resolve_prediction_source
+from engine.reports.validation import FIGURE_FILES, REPORT_FILE
 
 PATTERNS = ("breakout", "reversal")
 TICKERS = ("AAA", "BBB", "CCC")
@@ -319,6 +318,33 @@ def test_run_directory_uses_every_history(run_dir):
     assert payload["overfitting"]["window"] == 5
     assert [m["overfitting"] for m in payload["overfitting"]["models"]] == [True, False]
     assert len(payload["overfitting"]["history"]) == 40
+
+
+def test_domain_validates_a_resolved_run_and_writes_nothing(run_dir):
+    """The pipeline's route: resolve the run, validate it, no job module, no file written."""
+    before = {p: p.stat().st_mtime_ns for p in run_dir.rglob("*")}
+    source = resolve_prediction_source(run_dir)
+    assert source.kind == "run" and source.predictions == run_dir / "predictions.parquet"
+    assert source.histories == {m: run_dir / "models" / m / "history.csv" for m in ("wf00", "wf01")}
+    report = validate_predictions(source, n_boot=N_BOOT, seed=2)
+    frame = pl.read_parquet(run_dir / "predictions.parquet")
+    assert_frame_equal(report.metrics, evaluate_frame(frame, PATTERNS, n_boot=N_BOOT, seed=2))
+    assert dict(report.overfitting.select("model_id", "overfitting").rows()) == {
+        "wf00": True,
+        "wf01": False,
+    }
+    assert report.report is None and report.figures == []
+    assert {p: p.stat().st_mtime_ns for p in run_dir.rglob("*")} == before
+
+
+def test_validation_domain_imports_no_job_and_no_report():
+    code = (
+        "import sys, engine.evaluation.validation, engine.model.run_files; "
+        "bad = sorted(m for m in sys.modules if m.startswith(('engine.jobs', 'engine.reports', "
+        "'engine.cli'))); print(bad); sys.exit(1 if bad else 0)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_interrupted_run_is_noted(tmp_path, informative):

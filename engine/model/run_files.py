@@ -10,12 +10,18 @@ A predictions file has the key columns :data:`PREDICTION_KEYS`, then for each
 pattern ``<pattern>_p`` (the confidence) and ``<pattern>`` (the outcome, 0/1
 or null). :func:`check_predictions` enforces that contract, out-of-sample
 rows included.
+
+:func:`resolve_prediction_source` reads what a run directory, one model
+artifact directory or a bare predictions file offers for validation (a
+:class:`PredictionSource`: the predictions file, the patterns, the training
+histories), and :func:`read_history` reads one ``history.csv``.
 """
 
 from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -25,17 +31,23 @@ import polars as pl
 
 from engine.io import atomic_write_json
 from engine.labels.targets import CONFIDENCE_SUFFIX
+from engine.model.artifacts import HISTORY_FILE, METADATA_FILE, PREDICTIONS_FILE, read_metadata
 
 __all__ = [
     "CONFIDENCE_SUFFIX",
+    "HISTORY_COLUMNS",
+    "HISTORY_SCHEMA",
     "MODELS_DIR",
     "PREDICTION_KEYS",
     "RUN_FILE",
     "RUN_PREDICTIONS_FILE",
+    "PredictionSource",
     "check_predictions",
     "json_value",
+    "read_history",
     "read_json",
     "read_predictions",
+    "resolve_prediction_source",
     "write_run_file",
 ]
 
@@ -45,6 +57,17 @@ MODELS_DIR = "models"
 #: Leading columns of a predictions file; then ``<pattern>_p`` and ``<pattern>`` per pattern.
 PREDICTION_KEYS = ("ticker", "date", "t1", "model_id", "train_end", "embargo_end")
 _DATE_KEYS = ("date", "t1", "train_end", "embargo_end")
+#: Columns a ``history.csv`` must have.
+HISTORY_COLUMNS = ("epoch", "train_loss", "val_loss")
+#: Schema of :func:`read_history`: one row per model and epoch.
+HISTORY_SCHEMA = {
+    "model_id": pl.String,
+    "epoch": pl.Int64,
+    "train_loss": pl.Float64,
+    "val_loss": pl.Float64,
+    "gap": pl.Float64,
+    "val_objective": pl.Float64,
+}
 
 
 def write_run_file(out: Path, payload: dict[str, Any]) -> None:
@@ -236,3 +259,241 @@ def check_predictions(
             f"{source}: {leak.height} in-sample rows (date <= embargo_end); first: {first}"
         )
     return frame, list(patterns)
+
+
+# --------------------------------------------------------------------------- histories
+
+
+def read_history(path: Path, model_id: str) -> pl.DataFrame:
+    r"""Read one ``history.csv`` into the long history schema.
+
+    Parameters
+    ----------
+    path : Path
+        A ``history.csv`` of :mod:`engine.model.artifacts` (columns ``epoch``,
+        ``train_loss``, ``val_loss`` required; ``gap`` is recomputed as
+        ``val_loss - train_loss`` when absent; ``val_objective``, written by
+        older trainers, is null when absent).
+    model_id : str
+
+    Returns
+    -------
+    polars.DataFrame
+        ``model_id, epoch, train_loss, val_loss, gap, val_objective``
+        (:data:`HISTORY_SCHEMA`), sorted by epoch.
+
+    Raises
+    ------
+    FileNotFoundError
+        The file is missing.
+    ValueError
+        Unreadable, without the required columns, or without epochs.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = Path(tempfile.mkdtemp()) / "history.csv"
+    >>> _ = path.write_text("epoch,train_loss,val_loss\n2,0.5,0.75\n1,0.5,0.625\n")
+    >>> read_history(path, "wf00").select("model_id", "epoch", "gap", "val_objective").rows()
+    [('wf00', 1, 0.125, None), ('wf00', 2, 0.25, None)]
+    """
+    if not path.is_file():
+        raise FileNotFoundError(f"training history {path} is missing (model {model_id})")
+    try:
+        raw = pl.read_csv(path, infer_schema_length=None)
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise ValueError(f"{path} is not a readable history CSV: {exc}") from None
+    missing = [c for c in HISTORY_COLUMNS if c not in raw.columns]
+    if missing:
+        raise ValueError(f"{path} lacks history columns {missing} (has {raw.columns})")
+    if raw.height == 0:
+        raise ValueError(f"{path} holds no epochs")
+    gap = pl.col("gap") if "gap" in raw.columns else pl.col("val_loss") - pl.col("train_loss")
+    objective = pl.col("val_objective") if "val_objective" in raw.columns else pl.lit(None)
+    try:
+        return (
+            raw.select(
+                pl.lit(model_id).alias("model_id"),
+                pl.col("epoch"),
+                pl.col("train_loss"),
+                pl.col("val_loss"),
+                gap.alias("gap"),
+                objective.alias("val_objective"),
+            )
+            .cast(HISTORY_SCHEMA)
+            .sort("epoch")
+        )
+    except pl.exceptions.PolarsError as exc:
+        raise ValueError(f"{path}: history columns are not numeric: {exc}") from None
+
+
+# --------------------------------------------------------------------------- prediction sources
+
+
+@dataclass
+class PredictionSource:
+    """What a run directory, model artifact or predictions file offers for validation.
+
+    Attributes
+    ----------
+    kind : {"run", "model", "predictions"}
+        What ``path`` is.
+    path : Path
+        The run directory, model artifact directory or predictions file given.
+    predictions : Path
+        The predictions file to read.
+    patterns : list of str or None
+        The patterns the run or artifact names; None: every pattern the file holds.
+    histories : dict of str to Path
+        ``model_id`` -> its ``history.csv`` (empty for a predictions file).
+    model_ids : list of str or None
+        The windows the run or artifact has (None for a predictions file).
+    run_status : str or None
+        ``run.json`` status of a run directory.
+    notes : list of str
+        Caveats found while resolving (an interrupted run, no histories, ...).
+    """
+
+    kind: str
+    path: Path
+    predictions: Path
+    patterns: list[str] | None
+    histories: dict[str, Path]
+    model_ids: list[str] | None = None
+    run_status: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def _run_source(directory: Path) -> PredictionSource:
+    run_file = directory / RUN_FILE
+    run = read_json(run_file)
+    if not isinstance(run, dict) or not isinstance(run.get("windows"), list):
+        raise ValueError(f"{run_file} is not a training run file: it has no 'windows' list")
+    status = run.get("status")
+    predictions = directory / RUN_PREDICTIONS_FILE
+    if not predictions.is_file():
+        raise FileNotFoundError(
+            f"{predictions} is missing: the run {directory} (status {status!r}) has no "
+            "predictions; it wrote none before it stopped"
+        )
+    histories: dict[str, Path] = {}
+    for k, window in enumerate(run["windows"]):
+        if not isinstance(window, dict) or "model_id" not in window:
+            raise ValueError(f"{run_file}: windows[{k}] has no 'model_id'")
+        model_id = str(window["model_id"])
+        artifact = directory / str(window.get("artifact") or f"{MODELS_DIR}/{model_id}")
+        if not artifact.is_dir():
+            raise FileNotFoundError(f"model artifact {artifact} of window {model_id} is missing")
+        read_metadata(artifact)  # verifies every checksum; raises ArtifactError naming the file
+        histories[model_id] = artifact / HISTORY_FILE
+    notes = []
+    if status != "complete":
+        notes.append(
+            f"run status is {status!r}: only its {len(histories)} finished windows are validated"
+        )
+    if not histories:
+        notes.append("run.json lists no finished windows: overfitting monitor absent")
+    patterns = run.get("pattern_names")
+    return PredictionSource(
+        kind="run",
+        path=directory,
+        predictions=predictions,
+        patterns=list(patterns) if patterns else None,
+        histories=histories,
+        model_ids=list(histories),
+        run_status=status,
+        notes=notes,
+    )
+
+
+def _artifact_source(directory: Path) -> PredictionSource:
+    metadata = read_metadata(directory)  # verifies every checksum
+    model_id = str(metadata.get("model_id"))
+    predictions = directory / PREDICTIONS_FILE
+    if PREDICTIONS_FILE not in metadata.get("files", {}) or not predictions.is_file():
+        raise FileNotFoundError(
+            f"model artifact {directory} has no {PREDICTIONS_FILE}: nothing out-of-sample to "
+            "validate"
+        )
+    patterns = metadata.get("pattern_names")
+    return PredictionSource(
+        kind="model",
+        path=directory,
+        predictions=predictions,
+        patterns=list(patterns) if patterns else None,
+        histories={model_id: directory / HISTORY_FILE},
+        model_ids=[model_id],
+    )
+
+
+def resolve_prediction_source(
+    model: Path | None = None, predictions: Path | None = None
+) -> PredictionSource:
+    """Find the predictions, patterns and training histories to validate.
+
+    Parameters
+    ----------
+    model : Path, optional
+        A training run directory (``run.json``: its ``predictions.parquet``
+        and every listed window's ``history.csv``, each window's artifact
+        checksum-verified first) or one model artifact directory
+        (``metadata.json``: verified, then its ``test_predictions.parquet``
+        and ``history.csv``).
+    predictions : Path, optional
+        A predictions Parquet file (no histories). Give exactly one of
+        ``model`` and ``predictions``.
+
+    Returns
+    -------
+    PredictionSource
+        Nothing is read beyond ``run.json`` and the artifacts' metadata; the
+        predictions file of a bare ``predictions`` path is not opened yet.
+
+    Raises
+    ------
+    ValueError
+        Both or neither given; ``model`` is a file, or a directory that is
+        neither a run nor an artifact; a malformed ``run.json``; a checksum
+        mismatch (:class:`engine.model.artifacts.ArtifactError`).
+    FileNotFoundError
+        A missing path, run predictions file, window artifact or artifact
+        predictions file.
+
+    Examples
+    --------
+    >>> source = resolve_prediction_source(predictions=Path("predictions.parquet"))
+    >>> source.kind, source.histories, source.notes
+    ('predictions', {}, ['a predictions file has no training histories: overfitting monitor absent'])
+    """  # noqa: E501
+    if (model is None) == (predictions is None):
+        raise ValueError(
+            "give exactly one of `model` (a run directory or a model artifact directory) and "
+            f"`predictions` (a predictions Parquet file), got model={model}, "
+            f"predictions={predictions}"
+        )
+    if predictions is not None:
+        path = Path(predictions)
+        return PredictionSource(
+            kind="predictions",
+            path=path,
+            predictions=path,
+            patterns=None,
+            histories={},
+            notes=["a predictions file has no training histories: overfitting monitor absent"],
+        )
+    path = Path(model)  # type: ignore[arg-type]
+    if not path.exists():
+        raise FileNotFoundError(f"model path {path} does not exist")
+    if not path.is_dir():
+        raise ValueError(
+            f"model path {path} is a file, not a run or model artifact directory; "
+            "pass a predictions file as `predictions`"
+        )
+    if (path / RUN_FILE).is_file():
+        return _run_source(path)
+    if (path / METADATA_FILE).is_file():
+        return _artifact_source(path)
+    raise ValueError(
+        f"{path} is neither a training run directory (no {RUN_FILE}) nor a model artifact "
+        f"directory (no {METADATA_FILE})"
+    )

@@ -8,7 +8,6 @@ writes a standalone report directory atomically, file by file.
 
 from __future__ import annotations
 
-import base64
 import html
 import io
 import json
@@ -17,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.data.universe import MARKET_BENCHMARK
 from engine.io import atomic_write_bytes
+from engine.reports.html import CSS, REPORT_FILE, figure, file_link, page, text_table
 
 if TYPE_CHECKING:
     from engine.jobs.backtest import BacktestReport
@@ -30,17 +30,9 @@ __all__ = [
     "write_backtest_report",
 ]
 
-REPORT_FILE = "report.html"
 FIGURE_FILES = {"equity": "equity.png", "drawdown": "drawdown.png"}
-CSS = """
-body { font-family: -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif; margin: 2em;
-       color: #222; max-width: 1200px; }
-table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 13px; }
-th, td { border: 1px solid #ccc; padding: 3px 7px; text-align: right; white-space: nowrap; }
-th { background: #f0f0f0; } td.l, th.l { text-align: left; }
-figure { margin: 1em 0 2em; } figure img { max-width: 100%; border: 1px solid #ddd; }
-p.note { color: #7a4d00; }
-"""
+# CSS (the shared style sheet of engine.reports.html) stays importable from here for
+# engine.jobs.pipeline until it imports it from engine.reports.html.
 
 # (key, label, kind): kind "pct" shows a fraction as a percentage.
 _METRICS = (
@@ -133,22 +125,6 @@ def backtest_figures(report: BacktestReport) -> dict[str, bytes]:
     }
 
 
-def _table(columns: list[str], rows: list[list[str]]) -> str:
-    esc = html.escape
-    head = "".join(
-        f'<th class="l">{esc(c)}</th>' if k == 0 else f"<th>{esc(c)}</th>"
-        for k, c in enumerate(columns)
-    )
-    body = "".join(
-        "<tr>" + "".join(
-            f'<td class="l">{esc(v)}</td>' if k == 0 else f"<td>{esc(v)}</td>"
-            for k, v in enumerate(row)
-        ) + "</tr>"
-        for row in rows
-    )  # fmt: skip
-    return f"<table><tr>{head}</tr>{body}</table>"
-
-
 def backtest_section(
     report: BacktestReport, figures: dict[str, bytes], *, heading: str = "h2", link: bool = True
 ) -> str:
@@ -171,16 +147,13 @@ def backtest_section(
             f"{esc(', '.join(report.info['synthetic_tickers']))}</p>"
         )
     parts += [f'<p class="note">Note: {esc(n)}</p>' for n in report.notes]
-    parts.append(_table(*metric_rows(report)))
+    parts.append(text_table(*metric_rows(report)))
     parts.append("<ul>" + "".join(f"<li>{esc(x)}</li>" for x in comparison_lines(report)) + "</ul>")
     for name, data in figures.items():
-        encoded = base64.b64encode(data).decode("ascii")
-        file = FIGURE_FILES[name]
-        caption = f' (<a href="{esc(file)}">{esc(file)}</a>)' if link else ""
-        parts.append(
-            f'<figure><img src="data:image/png;base64,{encoded}" alt="{esc(name)}">'
-            f"<figcaption>{esc(name.capitalize())}{caption}</figcaption></figure>"
-        )
+        caption = esc(name.capitalize())
+        if link:
+            caption += f" ({file_link(FIGURE_FILES[name])})"
+        parts.append(figure(data, alt=name, caption_html=caption))
     return "\n".join(parts)
 
 
@@ -208,13 +181,10 @@ def write_backtest_report(report: BacktestReport, report_dir: Path) -> list[Path
     files: dict[str, bytes] = {FIGURE_FILES[k]: v for k, v in figures.items()}
     files["daily.parquet"] = _parquet_bytes(report.daily())
     files["signals.parquet"] = _parquet_bytes(report.signals)
-    page = (
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>engine backtest: {html.escape(report.source)}</title>"
-        f"<style>{CSS}</style></head><body>\n<h1>Meta-labeling backtest</h1>\n"
+    body = (
+        "<h1>Meta-labeling backtest</h1>\n"
         f"<p>Predictions: <code>{html.escape(report.source)}</code></p>\n"
         + backtest_section(report, figures)
-        + "\n</body></html>"
     )
     paths = [report_dir / REPORT_FILE]
     for name, data in files.items():
@@ -225,5 +195,5 @@ def write_backtest_report(report: BacktestReport, report_dir: Path) -> list[Path
     atomic_write_bytes(
         report_dir / "metrics.json", json.dumps(payload, indent=2, default=str).encode("utf-8")
     )
-    atomic_write_bytes(paths[0], page.encode("utf-8"))
+    atomic_write_bytes(paths[0], page(f"engine backtest: {report.source}", body).encode("utf-8"))
     return paths

@@ -1,0 +1,216 @@
+"""The ``engine validate`` report: a self-contained ``report.html`` and its PNG figures.
+
+:func:`write_report` renders a :class:`engine.evaluation.validation.ValidateReport`:
+tables of every metric with its interval and p-value, the null test, the
+windows, the overfitting monitor, and the figures of
+:mod:`engine.reports.plots` embedded as base64 (and written beside the page).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from engine.evaluation import METRICS
+from engine.evaluation.diagnostics import SIGNIFICANCE
+from engine.evaluation.validation import ValidateReport, metric_text, number_text
+from engine.io import atomic_write_bytes
+from engine.model.run_files import json_value
+from engine.reports.html import REPORT_FILE, escape, figure, file_link, page, table
+
+__all__ = ["FIGURE_FILES", "REPORT_FILE", "write_report"]
+
+#: Figure name -> file written by :func:`write_report` (when the figure applies).
+FIGURE_FILES = {
+    "learning_curves": "learning_curves.png",
+    "calibration": "calibration.png",
+    "auc_by_window": "auc_by_window.png",
+    "null_comparison": "null_comparison.png",
+}
+_CAPTIONS = {
+    "learning_curves": "Learning curves: train and validation loss per epoch.",
+    "calibration": "Calibration: mean confidence against observed frequency per bin.",
+    "auc_by_window": "AUC per window with 95 % bootstrap intervals.",
+    "null_comparison": "Real against block-permuted outcomes.",
+}
+_METRIC_LABELS = {
+    "auc": "AUC",
+    "accuracy": "accuracy",
+    "brier": "Brier",
+    "log_loss": "log loss",
+    "point_biserial": "point-biserial r",
+}
+# Metric -> the no-skill reference shown beside it.
+_REFERENCES = {
+    "accuracy": "majority_rate",
+    "brier": "brier_reference",
+    "log_loss": "log_loss_reference",
+}
+
+
+def _cell(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return number_text(value, digits)
+    return escape(json_value(value))
+
+
+def _metric_cell(row: dict[str, Any], name: str) -> str:
+    text = escape(metric_text(row, name))
+    ref = _REFERENCES.get(name)
+    if ref is not None and row.get(ref) is not None and row.get(name) is not None:
+        text += f" <small>(ref {number_text(row[ref], 3)})</small>"
+    p = row.get(f"{name}_p_value")
+    if p is not None and math.isfinite(p) and p < SIGNIFICANCE:
+        text = f"<b>{text}</b>"
+    return text
+
+
+def _metrics_table(frame: pl.DataFrame, keys: list[str]) -> str:
+    """Evaluation rows: the ``keys`` columns, counts, then every metric with its interval."""
+    head = [f'<th class="l">{escape(k)}</th>' for k in keys]
+    head += ["<th>n</th>", "<th>events</th>", "<th>base rate</th>"]
+    head += [f"<th>{escape(_METRIC_LABELS[m])}</th>" for m in METRICS]
+    rows = []
+    for row in frame.iter_rows(named=True):
+        cells = [f'<td class="l">{_cell(row[k])}</td>' for k in keys]
+        cells += [f"<td>{row['n']}</td>", f"<td>{row['events']}</td>"]
+        cells.append(f"<td>{_cell(row['base_rate'], 3)}</td>")
+        cells += [f"<td>{_metric_cell(row, m)}</td>" for m in METRICS]
+        rows.append(cells)
+    return table(head, rows)
+
+
+def _frame_table(frame: pl.DataFrame, flag: str | None = None) -> str:
+    """Every column of ``frame``; text left-aligned; the boolean ``flag`` column coloured."""
+    head = [f"<th>{escape(c)}</th>" for c in frame.columns]
+    rows = []
+    for row in frame.iter_rows(named=True):
+        cells = []
+        for c, v in row.items():
+            cls = ""
+            if c == flag and v is not None:
+                cls = ' class="flag"' if v else ' class="ok"'
+            elif isinstance(v, str):
+                cls = ' class="l"'
+            cells.append(f"<td{cls}>{_cell(v)}</td>")
+        rows.append(cells)
+    return table(head, rows)
+
+
+def _body(report: ValidateReport, figures: dict[str, tuple[str, bytes]]) -> list[str]:
+    esc = escape
+    s = report.settings
+    parts = [
+        "<h1>Out-of-sample validation</h1>",
+        f"<p>Source: {esc(report.source)} <code>{esc(report.path)}</code>"
+        + (f" (run status {esc(report.run_status)})" if report.run_status else "")
+        + f"<br>Predictions: <code>{esc(report.predictions_path)}</code>, "
+        f"{report.rows} rows, {len(report.tickers)} tickers, "
+        f"{report.windows.height} model{'' if report.windows.height == 1 else 's'}, "
+        f"{_cell(report.start)} to {_cell(report.end)}<br>"
+        f"Stationary bootstrap: {s['n_boot']} replicates, seed {s['seed']}; 95 % percentile "
+        "intervals; one-sided p-values against no skill (bold: p &lt; 0.05). "
+        "Brier and log loss are compared with the base-rate forecast (ref), accuracy with "
+        "the majority-class rate.</p>",
+    ]
+    parts += [f'<p class="note">Note: {esc(n)}</p>' for n in report.notes]
+    parts += ["<h2>Per pattern</h2>", _metrics_table(report.metrics, ["pattern"])]
+    if report.null_comparison is not None and report.null_metrics is not None:
+        parts += [
+            "<h2>Null test: outcomes permuted in blocks of dates</h2>",
+            f"<p>Block {s['null_block']} dates, seed {s['seed']}. A pattern is confirmed when "
+            f"its real AUC p-value is below {SIGNIFICANCE} and the permuted one is not.</p>",
+            _frame_table(report.null_comparison, flag="null_significant"),
+            "<h3>Every metric on permuted outcomes</h3>",
+            _metrics_table(report.null_metrics, ["pattern"]),
+        ]
+    parts += [
+        "<h2>Per window (model)</h2>",
+        _metrics_table(report.by_model, ["pattern", "model_id"]),
+    ]
+    parts += ["<h3>Windows</h3>", _frame_table(report.windows)]
+    if report.by_ticker is not None:
+        parts += [
+            "<h2>Per pattern and ticker</h2>",
+            _metrics_table(report.by_ticker, ["pattern", "ticker"]),
+        ]
+    if report.overfitting is not None:
+        parts += [
+            "<h2>Overfitting monitor</h2>",
+            f"<p>Flagged when the gap (val_loss - train_loss) grew by more than "
+            f"{s['overfit_tolerance']:g} over the last {s['overfit_window']} epochs while "
+            f"val_loss is more than {s['overfit_tolerance']:g} above its minimum. Best epoch: "
+            "lowest val_loss (val_objective in older histories); its weights are the ones "
+            "saved.</p>",
+            _frame_table(report.overfitting, flag="overfitting"),
+        ]
+    else:
+        parts.append("<h2>Overfitting monitor</h2><p>Absent: no training histories.</p>")
+    parts.append("<h2>Figures</h2>")
+    for name, (file, data) in figures.items():
+        caption = f"{esc(_CAPTIONS[name])} ({file_link(file)})"
+        parts.append(figure(data, alt=file, caption_html=caption))
+    return parts
+
+
+def write_report(report: ValidateReport, report_dir: Path) -> tuple[Path, list[Path]]:
+    """Write ``report.html`` (figures embedded as base64) and the PNG figures.
+
+    Parameters
+    ----------
+    report : ValidateReport
+    report_dir : Path
+        Created if needed; files of the same name are replaced atomically.
+
+    Returns
+    -------
+    html : Path
+    figures : list of Path
+        ``learning_curves.png`` (with histories), ``calibration.png``,
+        ``auc_by_window.png`` and ``null_comparison.png`` (with the null test).
+
+    Raises
+    ------
+    ValueError
+        ``report_dir`` exists and is not a directory.
+    """
+    from engine.reports import plots as report_plots  # matplotlib: only when drawing
+
+    report_dir = Path(report_dir)
+    if report_dir.exists() and not report_dir.is_dir():
+        raise ValueError(f"report directory {report_dir} exists and is not a directory")
+    report_dir.mkdir(parents=True, exist_ok=True)
+    figures: dict[str, tuple[str, bytes]] = {}
+    if report.history is not None:
+        figures["learning_curves"] = (
+            FIGURE_FILES["learning_curves"],
+            report_plots.learning_curves_png(report.history, report.overfitting),
+        )
+    figures["calibration"] = (
+        FIGURE_FILES["calibration"],
+        report_plots.calibration_png(report.calibration),
+    )
+    figures["auc_by_window"] = (
+        FIGURE_FILES["auc_by_window"],
+        report_plots.auc_by_window_png(report.by_model),
+    )
+    if report.null_metrics is not None:
+        figures["null_comparison"] = (
+            FIGURE_FILES["null_comparison"],
+            report_plots.null_comparison_png(report.metrics, report.null_metrics),
+        )
+    paths = []
+    for file, data in figures.values():
+        atomic_write_bytes(report_dir / file, data)
+        paths.append(report_dir / file)
+    html_page = page(f"engine validate: {report.path}", "\n".join(_body(report, figures)))
+    target = report_dir / REPORT_FILE
+    atomic_write_bytes(target, html_page.encode("utf-8"))
+    return target, paths
