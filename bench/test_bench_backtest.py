@@ -7,7 +7,7 @@ sign of the 20-day return), each with:
 
 * ``engine`` (ours): :func:`engine.jobs.backtest.simulate` plus
   :meth:`engine.jobs.backtest.Simulation.metrics` (the full
-  :func:`engine.backtest.metrics.summarize`, SPY or an equal-weight index as
+  :func:`engine.backtest.summary.summarize`, SPY or an equal-weight index as
   the benchmark), JIT compiled before timing;
 * ``kernel`` (variant): :func:`kernels.backtest.simulate_portfolio` alone;
 * ``vectorbt`` (baseline, target >= 10x): ``vbt.Portfolio.from_orders`` on

@@ -1,4 +1,4 @@
-"""Tests for engine.backtest.metrics against independent oracles written out here.
+"""Tests for the backtest's performance, summary and filter metrics against independent oracles.
 
 Oracles: hand-made equity curves and hand-computed numbers, an O(n^2)
 brute-force maximum drawdown, a plain-Python drawdown walk for the dates,
@@ -18,8 +18,8 @@ from arch.bootstrap import StationaryBootstrap
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.backtest.metrics import (
-    PERIODS_PER_YEAR,
+from engine.backtest.filter_metrics import _row_sharpe, filter_scores, sharpe_difference
+from engine.backtest.performance import (
     Drawdown,
     annual_return,
     annual_volatility,
@@ -27,17 +27,14 @@ from engine.backtest.metrics import (
     calmar,
     conditional_value_at_risk,
     equity_curve,
-    filter_scores,
     information_ratio,
     max_drawdown,
-    sharpe,
-    sharpe_difference,
     sortino,
-    summarize,
     total_return,
     value_at_risk,
 )
-from engine.evaluation.metrics import block_length
+from engine.backtest.summary import summarize
+from engine.evaluation import block_length, sharpe_ratio
 
 D0 = dt.date(2024, 1, 1)
 
@@ -104,17 +101,11 @@ def test_annual_return_is_geometric():
     assert annual_return([0.5, -1.0, 0.3]) == -1.0  # total loss
 
 
-def test_volatility_and_sharpe_match_pandas():
+def test_volatility_matches_pandas():
     r = np.random.default_rng(7).normal(0.0004, 0.012, 300)
     s = pd.Series(r)
     assert annual_volatility(r) == pytest.approx(s.std() * math.sqrt(252), rel=1e-12)
-    assert sharpe(r) == pytest.approx(s.mean() / s.std() * math.sqrt(252), rel=1e-12)
-    assert sharpe(r, periods_per_year=12) == pytest.approx(s.mean() / s.std() * math.sqrt(12))
-    assert PERIODS_PER_YEAR == 252
-
-
-def test_sharpe_none_when_constant():
-    assert sharpe([0.1, 0.1, 0.1]) is None  # std() of this is rounding noise, not 0
+    assert annual_volatility(r, 12) == pytest.approx(s.std() * math.sqrt(12), rel=1e-12)
 
 
 def test_sortino_by_hand():
@@ -310,6 +301,15 @@ def test_filter_scores_rejects_bad_input():
 # --------------------------------------------------------------------------- sharpe difference
 
 
+def test_row_sharpe_is_sharpe_ratio_row_by_row():
+    m = np.random.default_rng(3).normal(0.001, 0.01, (5, 40))
+    m[2] = 0.004  # a constant row is skipped, as sharpe_ratio would give None
+    ok = np.ptp(m, axis=1) > 0.0
+    expected = [sharpe_ratio(row, periods_per_year=1) for row in m]
+    assert expected[2] is None
+    np.testing.assert_allclose(_row_sharpe(m, ok), [e for e in expected if e is not None])
+
+
 def test_sharpe_difference_of_equal_series_is_exactly_zero():
     r = np.random.default_rng(2).normal(0.0005, 0.01, 500)
     # paired resampling: each replicate's difference is exactly 0
@@ -321,7 +321,7 @@ def test_sharpe_difference_estimate():
     u = rng.normal(0.0, 0.01, 300)
     f = np.where(rng.uniform(size=300) < 0.5, u, 0.0) + 0.0005
     est, lo, hi = sharpe_difference(f, u, n_boot=100, periods_per_year=52)
-    assert est == pytest.approx(sharpe(f, 52) - sharpe(u, 52), rel=1e-12)
+    assert est == pytest.approx(sharpe_ratio(f, 52) - sharpe_ratio(u, 52), rel=1e-12)
     assert lo < est < hi
 
 
@@ -342,7 +342,7 @@ def test_sharpe_difference_matches_replicate_loop():
         diffs.append((fs.mean() / fs.std() - us.mean() / us.std()) * math.sqrt(252))
     lo, hi = np.quantile(diffs, [0.05, 0.95])
     est, got_lo, got_hi = sharpe_difference(f, u, n_boot=200, seed=9, level=0.9)
-    assert est == pytest.approx(sharpe(f) - sharpe(u), rel=1e-12)
+    assert est == pytest.approx(sharpe_ratio(f) - sharpe_ratio(u), rel=1e-12)
     assert (got_lo, got_hi) == pytest.approx((lo, hi), rel=1e-9)
 
 
@@ -402,15 +402,20 @@ def test_sharpe_difference_rejects_bad_input():
 @pytest.mark.parametrize(
     ("call", "match"),
     [
-        pytest.param(lambda: sharpe([0.01]), "at least 2 values, got 1", id="too short"),
-        pytest.param(lambda: sharpe([0.01, np.nan]), r"`returns\[1\]=nan`", id="nan"),
+        pytest.param(lambda: sortino([0.01]), "at least 2 values, got 1", id="too short"),
+        pytest.param(lambda: total_return([0.01, np.nan]), r"`returns\[1\]=nan`", id="nan"),
         pytest.param(lambda: annual_volatility([np.inf, 0.0]), r"`returns\[0\]=inf`", id="inf"),
-        pytest.param(lambda: sharpe([[0.01, 0.02]]), "must be 1-D", id="2-D"),
+        pytest.param(lambda: equity_curve([[0.01, 0.02]]), "must be 1-D", id="2-D"),
         pytest.param(lambda: total_return([0.1, -1.5]), r"`returns\[1\]=-1.5`", id="below -1"),
         pytest.param(lambda: value_at_risk([0.1, 0.2], 0.0), "`level=0.0`", id="level 0"),
         pytest.param(lambda: conditional_value_at_risk([0.1, 0.2], 1.5), "`level=1.5`", id="lvl"),
         pytest.param(
-            lambda: sharpe([0.1, 0.2], periods_per_year=0), "`periods_per_year=0`", id="ppy"
+            lambda: annual_return([0.1, 0.2], periods_per_year=0), "`periods_per_year=0`", id="ppy"
+        ),
+        pytest.param(
+            lambda: summarize([0.1, 0.2], days(2), periods_per_year=-1.0),
+            "`periods_per_year=-1.0`",
+            id="summarize ppy",
         ),
         pytest.param(
             lambda: beta([0.1, 0.2, 0.3], [0.1, 0.2]), "same length, got 3 and 2", id="beta len"
@@ -441,23 +446,6 @@ def test_sharpe_difference_rejects_bad_input():
 def test_errors_name_parameter_and_value(call, match):
     with pytest.raises(ValueError, match=match):
         call()
-
-
-# --------------------------------------------------------------------------- properties
-
-
-@settings(max_examples=100, deadline=None)
-@given(
-    st.lists(st.integers(-1000, 1000).map(lambda k: k / 10000.0), min_size=2, max_size=60),
-    st.floats(0.01, 100.0),
-)
-def test_sharpe_invariant_to_positive_scaling(r, c):
-    base = sharpe(r)
-    scaled = sharpe([c * x for x in r])
-    if base is None:
-        assert scaled is None
-    else:
-        assert scaled == pytest.approx(base, rel=1e-9, abs=1e-12)
 
 
 # --------------------------------------------------------------------------- summarize
@@ -517,7 +505,7 @@ def test_summarize_small_example():
     assert out["total_return"] == pytest.approx(0.3)
     assert out["annual_return"] == annual_return(r)
     assert out["annual_volatility"] == annual_volatility(r)
-    assert out["sharpe"] == sharpe(r) and out["sortino"] == sortino(r)
+    assert out["sharpe"] == sharpe_ratio(r) and out["sortino"] == sortino(r)
     assert out["max_drawdown"] == pytest.approx(0.9 / 1.21 - 1.0)
     assert (out["max_drawdown_peak"], out["max_drawdown_trough"]) == ("2024-01-03", "2024-01-04")
     assert out["max_drawdown_recovery"] == "2024-01-06"
@@ -546,6 +534,14 @@ def test_summarize_without_optional_inputs():
         assert out[key] is None
     assert out["var_level"] == 0.99 and out["var"] == value_at_risk(r, 0.99)
     json.dumps(out, allow_nan=False)
+
+
+def test_summarize_sharpe_is_annualised_with_its_periods_per_year():
+    r = np.random.default_rng(5).normal(0.001, 0.02, 60)
+    s = pd.Series(r)
+    out = summarize(r, days(60), periods_per_year=52)
+    assert out["sharpe"] == pytest.approx(s.mean() / s.std() * math.sqrt(52), rel=1e-12)
+    assert out["periods_per_year"] == 52 and type(out["periods_per_year"]) is int
 
 
 def test_summarize_undefined_metrics_are_none():

@@ -1,4 +1,4 @@
-"""Tests for engine.evaluation.metrics: point metrics against independent oracles, bootstrap calibration.
+"""Tests for engine.evaluation: point metrics against independent oracles, bootstrap calibration.
 
 Measured figures quoted in the assertions' comments come from these exact seeds.
 """
@@ -8,34 +8,32 @@ from __future__ import annotations
 import datetime as dt
 import math
 from itertools import product
-from statistics import NormalDist
 
 import numpy as np
 import polars as pl
 import pytest
+from arch.bootstrap import StationaryBootstrap
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.signal import lfilter
 from scipy.stats import pointbiserialr
 
-from engine.evaluation import metrics as M
-from engine.evaluation.metrics import (
+from engine.evaluation import (
+    LOG_LOSS_EPS,
     METRICS,
     accuracy,
     auc,
     block_length,
     bootstrap_interval,
     brier,
-    deflated_sharpe_ratio,
     evaluate,
     evaluate_frame,
-    expected_max_sharpe,
     log_loss,
     majority_rate,
     point_biserial,
-    probabilistic_sharpe_ratio,
-    sharpe_ratio,
+    stationary_bootstrap_indices,
 )
+from engine.evaluation.skill import _replicate_stats
 
 # --------------------------------------------------------------------------- oracles
 
@@ -137,7 +135,7 @@ def test_log_loss_clipping_is_finite_and_documented():
     assert log_loss([1], [0.0]) == pytest.approx(-math.log(1e-15))
     assert log_loss([0], [1.0]) == pytest.approx(-math.log(1e-15), rel=1e-3)
     assert log_loss([1, 0], [0.5, 0.5]) == pytest.approx(math.log(2))
-    assert M.LOG_LOSS_EPS == 1e-15
+    assert LOG_LOSS_EPS == 1e-15
 
 
 def test_single_class_raises_for_auc_pb_and_evaluate():
@@ -180,7 +178,7 @@ def test_replicate_stats_match_point_functions():
     rng = np.random.default_rng(0)
     idx = rng.integers(0, y.size, size=(25, y.size))
     _, codes = np.unique(p, return_inverse=True)
-    reps = M._replicate_stats(y, p, idx, codes, int(codes.max()) + 1)
+    reps = _replicate_stats(y, p, idx, codes, int(codes.max()) + 1)
     for b in range(25):
         yb, pb = y[idx[b]], p[idx[b]]
         assert reps["auc"][b] == pytest.approx(auc_pairwise(yb, pb), abs=1e-12)
@@ -199,7 +197,7 @@ def test_replicate_without_a_class_gives_nan_auc():
     y = np.array([0.0, 1.0, 0.0])
     p = np.array([0.2, 0.7, 0.4])
     _, codes = np.unique(p, return_inverse=True)
-    reps = M._replicate_stats(y, p, np.array([[0, 2, 0]]), codes, 3)
+    reps = _replicate_stats(y, p, np.array([[0, 2, 0]]), codes, 3)
     assert math.isnan(reps["auc"][0]) and math.isnan(reps["point_biserial"][0])
 
 
@@ -213,6 +211,37 @@ def test_block_length_data_driven():
     assert block_length(np.ones(100)) == 1.0
     assert block_length(iid[:5]) == 1.0
     assert block_length(ar1(rng, 100, 0.999), max_length=4.0) <= 4.0
+
+
+def test_stationary_bootstrap_indices_are_arch_draws_in_chunks():
+    # 300_000 positions: chunks of 2_000_000 // 300_000 = 6 rows, so 13 replicates come as 6, 6, 1
+    n, block, n_boot = 300_000, 25.0, 13
+    chunks = list(stationary_bootstrap_indices(n, block, n_boot, seed=4))
+    assert [c.shape for c in chunks] == [(6, n), (6, n), (1, n)]
+    arch = StationaryBootstrap(block, np.arange(n), seed=np.random.default_rng(4))
+    expected = np.vstack([pos[0] for pos, _ in arch.bootstrap(n_boot)])
+    np.testing.assert_array_equal(np.vstack(chunks), expected)
+    # a Generator seed gives the same draws as the integer it came from
+    again = stationary_bootstrap_indices(50, 3.0, 20, seed=np.random.default_rng(7))
+    np.testing.assert_array_equal(
+        np.vstack(list(again)), np.vstack(list(stationary_bootstrap_indices(50, 3.0, 20, seed=7)))
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        pytest.param((0, 2.0, 10), "`n=0`", id="n 0"),
+        pytest.param((10, 0.5, 10), "`block=0.5`", id="block below 1"),
+        pytest.param((10, np.nan, 10), "`block=nan`", id="block nan"),
+        pytest.param((10, 2.0, 0), "`n_boot=0`", id="n_boot 0"),
+        pytest.param((10, 2.0, 2.5), "`n_boot=2.5`", id="n_boot fraction"),
+        pytest.param((10, 2.0, True), "`n_boot=True`", id="n_boot bool"),
+    ],
+)
+def test_stationary_bootstrap_indices_raise_at_the_call(args, match):
+    with pytest.raises(ValueError, match=match):
+        stationary_bootstrap_indices(*args)  # no next(): errors must not wait for the first draw
 
 
 def test_evaluate_is_seeded_and_complete():
@@ -331,96 +360,6 @@ def test_bootstrap_interval_custom_statistic_and_errors():
     assert lo < est < hi
     with pytest.raises(ValueError, match="finite 1-D"):
         bootstrap_interval([1.0, np.nan, 2.0])
-
-
-# --------------------------------------------------------------------------- Sharpe ratios
-
-
-def psr_by_hand(r, sr_star):
-    n = len(r)
-    m = sum(r) / n
-    s = math.sqrt(sum((v - m) ** 2 for v in r) / (n - 1))
-    m2 = sum((v - m) ** 2 for v in r) / n
-    g3 = sum((v - m) ** 3 for v in r) / n / m2**1.5
-    g4 = sum((v - m) ** 4 for v in r) / n / m2**2
-    sr = m / s
-    z = (sr - sr_star) * math.sqrt(n - 1) / math.sqrt(1 - g3 * sr + (g4 - 1) / 4 * sr**2)
-    return NormalDist().cdf(z)
-
-
-def sr0_by_hand(n_trials, var):
-    nd = NormalDist()
-    g = 0.5772156649015329
-    return math.sqrt(var) * (
-        (1 - g) * nd.inv_cdf(1 - 1 / n_trials) + g * nd.inv_cdf(1 - 1 / (n_trials * math.e))
-    )
-
-
-@pytest.fixture
-def skewed_returns():
-    rng = np.random.default_rng(42)
-    return 0.0008 + 0.01 * (rng.standard_t(5, 750) - 0.3 * rng.exponential(1.0, 750))
-
-
-def test_sharpe_ratio_per_period():
-    r = [0.01, -0.01, 0.02, 0.0]
-    assert sharpe_ratio(r) == pytest.approx(np.mean(r) / np.std(r, ddof=1))
-
-
-@pytest.mark.parametrize("sr_star", [0.0, 0.02, -0.03])
-def test_psr_matches_hand_formula(skewed_returns, sr_star):
-    r = list(skewed_returns)
-    assert probabilistic_sharpe_ratio(r, sr_star) == pytest.approx(psr_by_hand(r, sr_star))
-
-
-def test_psr_worked_number():
-    # mean 0.1, population moments symmetric: r = 0.1 +/- 1 (n=4, ddof=1 std = 1.1547)
-    r = [1.1, -0.9, 1.1, -0.9]
-    sr = 0.1 / math.sqrt(4 / 3)
-    z = sr * math.sqrt(3) / math.sqrt(1 + (1 - 1) / 4 * sr**2)  # skew 0, kurtosis 1
-    assert probabilistic_sharpe_ratio(r) == pytest.approx(NormalDist().cdf(z))
-    assert probabilistic_sharpe_ratio(r, sr) == pytest.approx(0.5)
-
-
-def test_psr_monotone_in_benchmark(skewed_returns):
-    vals = [probabilistic_sharpe_ratio(skewed_returns, b) for b in (-0.05, 0.0, 0.05, 0.1)]
-    assert all(a > b for a, b in itertools_pairwise(vals))
-
-
-def itertools_pairwise(v):
-    return zip(v[:-1], v[1:], strict=True)
-
-
-@pytest.mark.parametrize(("n_trials", "var"), list(product([2, 10, 1000], [1e-4, 0.01])))
-def test_expected_max_sharpe_and_dsr_hand(skewed_returns, n_trials, var):
-    sr0 = sr0_by_hand(n_trials, var)
-    assert expected_max_sharpe(n_trials, var) == pytest.approx(sr0)
-    dsr = deflated_sharpe_ratio(skewed_returns, n_trials, sr_variance=var)
-    assert dsr == pytest.approx(psr_by_hand(list(skewed_returns), sr0))
-
-
-def test_dsr_monotone_and_trial_sharpes(skewed_returns):
-    dsrs = [deflated_sharpe_ratio(skewed_returns, n, sr_variance=1e-3) for n in (2, 5, 50, 5000)]
-    assert all(a > b for a, b in itertools_pairwise(dsrs))
-    assert dsrs[0] < probabilistic_sharpe_ratio(skewed_returns)
-    by_var = [deflated_sharpe_ratio(skewed_returns, 20, sr_variance=v) for v in (1e-5, 1e-3, 1e-2)]
-    assert all(a > b for a, b in itertools_pairwise(by_var))
-    trials = np.array([0.01, 0.05, -0.02, 0.03, 0.0])
-    assert deflated_sharpe_ratio(skewed_returns, trial_sharpes=trials) == pytest.approx(
-        deflated_sharpe_ratio(skewed_returns, 5, sr_variance=trials.var(ddof=1))
-    )
-    assert expected_max_sharpe(1, 0.5) == 0.0
-
-
-def test_sharpe_errors():
-    with pytest.raises(ValueError, match="constant"):
-        sharpe_ratio([0.01, 0.01, 0.01])
-    with pytest.raises(ValueError, match="at least 3"):
-        probabilistic_sharpe_ratio([0.01, 0.02])
-    with pytest.raises(ValueError, match="exactly one"):
-        deflated_sharpe_ratio([0.01, 0.02, 0.0], 3)
-    with pytest.raises(ValueError, match="n_trials=0"):
-        expected_max_sharpe(0, 0.1)
 
 
 # --------------------------------------------------------------------------- evaluate_frame
