@@ -1,0 +1,266 @@
+"""``engine train`` and ``engine validate``: fit the pattern LSTM, then measure it out of sample.
+
+TensorFlow is imported inside ``train_command`` only (through
+``engine.model``), so the rest of the command line starts fast.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich import box
+from rich.table import Table
+
+from engine.cli.options import (
+    DataDirOption,
+    DeterministicOption,
+    JsonOption,
+    TickersOption,
+    as_date,
+    bar_store,
+    end_option,
+    n_boot_option,
+    out_option,
+    overwrite_option,
+    report_option,
+    seed_option,
+    start_option,
+)
+from engine.cli.output import (
+    call_or_exit,
+    error_console,
+    format_or_dash,
+    print_json,
+    stdout_console,
+    wide_console,
+)
+from engine.cli.progress import train_progress
+
+__all__ = ["SplitChoice", "train_command", "validate_command"]
+
+TrainSeedOption = seed_option("Seed of window 0 (k: seed+k).")
+TrainStartOption = start_option("First sample date (earlier bars still warm up the features).")
+TrainEndOption = end_option("Last sample date.")
+TrainOutOption = out_option("Run directory (default <data-dir>/runs/<split>-<timestamp>).")
+TrainOverwriteOption = overwrite_option("Replace an earlier run in --out.")
+ValidateSeedOption = seed_option("Bootstrap/permutation seed.")
+ValidateNBootOption = n_boot_option("Stationary-bootstrap replicates.")
+ValidateReportOption = report_option("Write report.html and its PNG figures to this directory.")
+
+
+class SplitChoice(StrEnum):
+    """How ``engine train`` splits the calendar."""
+
+    holdout = "holdout"
+    walk_forward = "walk-forward"
+
+
+def train_command(
+    tickers: TickersOption = "all",
+    split: Annotated[
+        SplitChoice,
+        typer.Option(
+            "--split",
+            help="holdout: one train/validation/test split (60/20/20 % of dates); "
+            "walk-forward: one model per 36/12/12-month window, stepping 12 months.",
+        ),
+    ] = SplitChoice.walk_forward,
+    epochs: Annotated[
+        int, typer.Option("--epochs", min=1, help="Most epochs per model (early stopping).")
+    ] = 25,
+    seed: TrainSeedOption = 0,
+    deterministic: DeterministicOption = False,
+    null_labels: Annotated[
+        bool,
+        typer.Option(
+            "--null-labels",
+            help="Train on outcomes permuted in 20-day blocks: a null run that should show "
+            "no skill.",
+        ),
+    ] = False,
+    start: TrainStartOption = None,
+    end: TrainEndOption = None,
+    out: TrainOutOption = None,
+    overwrite: TrainOverwriteOption = False,
+    data_dir: DataDirOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Train the pattern LSTM with leakage-free splits; write artifacts and predictions."""
+    from engine.jobs.train import run_train_job
+    from engine.model.network import ModelConfig
+    from engine.model.runs import RunSettings
+
+    settings = call_or_exit(RunSettings, split=split.value, seed=seed,
+                            deterministic=deterministic, null_labels=null_labels)  # fmt: skip
+    config = call_or_exit(ModelConfig, epochs=epochs)
+    err = error_console()
+    try:
+        report = call_or_exit(
+            run_train_job,
+            bar_store(data_dir),
+            tickers,
+            settings=settings,
+            config=config,
+            out=out,
+            start=as_date(start),
+            end=as_date(end),
+            overwrite=overwrite,
+            progress=None if as_json else train_progress(err),
+        )
+    except KeyboardInterrupt:
+        err.print("interrupted: the finished windows' artifacts and predictions are kept "
+                  "(run.json says status 'interrupted')", style="bold red")  # fmt: skip
+        raise typer.Exit(code=130) from None
+    summary = report.to_dict()
+    if as_json:
+        print_json(summary)
+        return
+    console = stdout_console()
+    params = summary["parameters"]
+    console.print(
+        f"{len(summary['windows'])} model(s), {params.get('trainable', 0):,} trainable "
+        f"parameters ({params.get('total', 0):,} with normalization and batch-norm "
+        f"statistics), in {summary['seconds']:.1f} s",
+    )
+    table = Table(
+        title="out-of-sample test AUC per window (`engine validate` adds intervals)",
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1, 0, 1),
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    table.add_column("model", no_wrap=True, min_width=9)
+    table.add_column("test from", no_wrap=True, min_width=10)
+    table.add_column("best\nepoch", justify="right", no_wrap=True, min_width=5)
+    patterns = list(summary["windows"][0]["test_auc"]) if summary["windows"] else []
+    for p in patterns:
+        header = p.replace("_", "\n")
+        width = max(len(line) for line in header.splitlines())
+        table.add_column(header, justify="right", no_wrap=True, min_width=width)
+    for w in summary["windows"]:
+        aucs = [format_or_dash(w["test_auc"][p], ".3f") for p in patterns]
+        table.add_row(w["model_id"], w["test_start"], f"{w['best_epoch']}/{w['epochs']}", *aucs)
+    console.print(table)
+    console.print(f"run directory: {summary['out']}", markup=False)
+    console.print(f"predictions: {summary['predictions']}", markup=False)
+
+
+def validate_command(
+    model: Annotated[
+        Path | None,
+        typer.Option(
+            "--model",
+            show_default=False,
+            help="A training run directory or one model artifact directory.",
+        ),
+    ] = None,
+    predictions: Annotated[
+        Path | None,
+        typer.Option(
+            "--predictions",
+            show_default=False,
+            help="A predictions Parquet file (no training histories).",
+        ),
+    ] = None,
+    by_ticker: Annotated[
+        bool, typer.Option("--by-ticker", help="Also report each pattern per ticker.")
+    ] = False,
+    null: Annotated[
+        bool,
+        typer.Option("--null", help="Also evaluate with outcomes permuted in blocks of dates."),
+    ] = False,
+    null_block: Annotated[
+        int, typer.Option("--null-block", min=1, help="Block length (dates) of the null.")
+    ] = 20,
+    n_boot: ValidateNBootOption = 1000,
+    seed: ValidateSeedOption = 0,
+    report: ValidateReportOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Out-of-sample metrics with bootstrap intervals, a null test and an overfitting monitor."""
+    from engine.jobs.validate import run_validate_job
+
+    result = call_or_exit(run_validate_job, model, predictions, by_ticker=by_ticker, null=null,
+                          null_block=null_block, n_boot=n_boot, seed=seed,
+                          report_dir=report)  # fmt: skip
+    summary = result.to_dict()
+    if as_json:
+        print_json(summary)
+        return
+    console = wide_console()
+    console.print(result.summary_lines()[0], markup=False)
+    console.print(
+        f"intervals: stationary bootstrap, {n_boot} replicates, 95 %; p: one-sided against "
+        "no skill (4 patterns: Bonferroni level 0.0125)",
+        markup=False,
+    )
+    console.print(_metrics_table(summary["metrics"], "out-of-sample, all tickers pooled"))
+    if summary["null"] is not None:
+        console.print(_metrics_table(
+            summary["null"]["metrics"],
+            f"null: outcomes permuted in blocks of {null_block} dates (should show no skill)",
+        ))  # fmt: skip
+    if len(summary["windows"]) > 1:
+        for pattern in summary["patterns"]:
+            rows = [r for r in summary["by_model"] if r["pattern"] == pattern]
+            console.print(_metrics_table(rows, f"{pattern} per window", key="model_id"))
+    if summary["by_ticker"] is not None:
+        for pattern in summary["patterns"]:
+            rows = [r for r in summary["by_ticker"] if r["pattern"] == pattern]
+            console.print(_metrics_table(rows, f"{pattern} per ticker", key="ticker"))
+    for line in result.summary_lines()[1:]:
+        if line.startswith(("null ", "note: ", "wrote ")) or ": " in line and "epochs" in line:
+            console.print(line, markup=False)
+
+
+def _interval(row: dict[str, Any], name: str, digits: int = 3) -> str:
+    """``row[name]`` with its 95 % interval in brackets when the row has one.
+
+    Examples
+    --------
+    >>> _interval({"auc": 0.61, "auc_ci_low": 0.55, "auc_ci_high": 0.67}, "auc")
+    '0.610 [0.550, 0.670]'
+    >>> _interval({"auc": 0.61, "auc_ci_low": None, "auc_ci_high": None}, "auc")
+    '0.610'
+    >>> _interval({}, "auc")
+    '-'
+    """
+    value = row.get(name)
+    if value is None:
+        return "-"
+    low, high = row.get(f"{name}_ci_low"), row.get(f"{name}_ci_high")
+    text = f"{value:.{digits}f}"
+    if low is not None and high is not None:
+        text += f" [{low:.{digits}f}, {high:.{digits}f}]"
+    return text
+
+
+def _metrics_table(rows: list[dict[str, Any]], title: str, key: str = "pattern") -> Table:
+    """One row of out-of-sample metrics per ``key`` (pattern, model or ticker)."""
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
+    table.add_column(key, no_wrap=True)
+    for name in ("labelled", "base\nrate", "AUC [95 % CI]", "p", "accuracy\n(majority)",
+                 "Brier\n(reference)", "log loss\n(reference)", "corr [95 % CI]"):  # fmt: skip
+        table.add_column(name, justify="right")
+    for r in rows:
+        if not r.get("n"):
+            table.add_row(str(r[key]), "0", *["-"] * 7)
+            continue
+        table.add_row(
+            str(r[key]),
+            f"{r['n']}",
+            f"{r['base_rate']:.3f}",
+            _interval(r, "auc"),
+            format_or_dash(r.get("auc_p_value"), ".3f"),
+            f"{r['accuracy']:.3f} ({r['majority_rate']:.3f})" if r.get("accuracy") is not None
+            else "-",
+            f"{r['brier']:.4f} ({r['brier_reference']:.4f})" if r.get("brier") is not None
+            else "-",
+            f"{r['log_loss']:.4f} ({r['log_loss_reference']:.4f})"
+            if r.get("log_loss") is not None else "-",
+            _interval(r, "point_biserial"),
+        )  # fmt: skip
+    return table
