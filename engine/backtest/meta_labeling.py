@@ -10,7 +10,7 @@ primary model picks the side, the secondary model only the size, here 0 or
 1).
 
 Only out-of-sample confidences are accepted: the predictions go through
-:func:`engine.jobs.validate.check_predictions`, which refuses any row dated
+:func:`engine.model.run_files.check_predictions`, which refuses any row dated
 on or before its model's ``embargo_end`` (training end plus embargo),
 naming the ticker, date and model.
 

@@ -160,7 +160,8 @@ class BarStore:
 
     Examples
     --------
-    >>>     >>> store = BarStore(tempfile.mkdtemp())
+    >>> import tempfile
+    >>> store = BarStore(tempfile.mkdtemp())
     >>> bars = pl.DataFrame({"ticker": ["AAPL"], "date": [date(2020, 1, 2)], "open": [1.0],
     ...                      "high": [1.0], "low": [1.0], "close": [1.0], "volume": [5.0]})
     >>> store.write(bars, {"AAPL": {"synthetic": False, "source": "example"}}).rows

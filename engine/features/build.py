@@ -14,8 +14,8 @@ Examples
 >>> from engine.data.demo import generate_demo_universe
 >>> bars = generate_demo_universe(seed=7).bars
 >>> frame = compute_features(bars, ["price_level", "normalized_volume"], tickers=["AAPL"])
->>> frame.columns
-['ticker', 'date', 'price_level', 'normalized_volume']
+>>> frame.columns  # the features asked for, always in FEATURE_NAMES order
+['ticker', 'date', 'normalized_volume', 'price_level']
 """
 
 from __future__ import annotations

@@ -45,13 +45,16 @@ from engine.backtest.simulation import DEFAULT_COSTS_BPS, BacktestSettings
 from engine.data.importer import import_demo
 from engine.data.loading import keep_dates, load_job_bars, synthetic_flags
 from engine.data.store import BarStore
+from engine.evaluation.validation import validate_predictions
 from engine.features.build import bars_fingerprint, build_features
 from engine.features.files import write_feature_file
 from engine.io import atomic_write_bytes, iso, write_parquet_atomic
 from engine.labels.targets import EVENT_COLUMNS, compute_targets, target_summary
-from engine.model.run_files import check_predictions, read_predictions
+from engine.model.run_files import check_predictions, read_predictions, resolve_prediction_source
 from engine.model.runs import RunSettings, prepare_dataset, train_windows
-from engine.reports.backtest import CSS, FIGURE_FILES, backtest_section, write_backtest_report
+from engine.reports.backtest import FIGURE_FILES, backtest_section, write_backtest_report
+from engine.reports.html import CSS
+from engine.reports.validation import write_report
 
 __all__ = ["FULL", "QUICK", "PipelineReport", "PipelineSettings", "run_pipeline"]
 
@@ -393,11 +396,11 @@ def run_pipeline(
 
 
 def _validate_run(run: Path, report_dir: Path, settings: PipelineSettings) -> dict[str, Any]:
-    from engine.jobs.validate import run_validate_job  # replaced by the domain call below
-
-    r = run_validate_job(
-        run, null=True, n_boot=settings.n_boot, seed=settings.seed, report_dir=report_dir
+    """Validate the run's out-of-sample predictions with the null and write the report."""
+    r = validate_predictions(
+        resolve_prediction_source(run), null=True, n_boot=settings.n_boot, seed=settings.seed
     )
+    r.report, r.figures = write_report(r, report_dir)
     return r.to_dict()
 
 

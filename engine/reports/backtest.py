@@ -16,13 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 from engine.data.universe import MARKET_BENCHMARK
 from engine.io import atomic_write_bytes
-from engine.reports.html import CSS, REPORT_FILE, figure, file_link, page, text_table
+from engine.reports.html import REPORT_FILE, figure, file_link, page, text_table
 
 if TYPE_CHECKING:
-    from engine.jobs.backtest import BacktestReport
+    from engine.backtest.run import BacktestReport
 
 __all__ = [
-    "CSS",
     "FIGURE_FILES",
     "backtest_section",
     "backtest_figures",
@@ -31,8 +30,6 @@ __all__ = [
 ]
 
 FIGURE_FILES = {"equity": "equity.png", "drawdown": "drawdown.png"}
-# CSS (the shared style sheet of engine.reports.html) stays importable from here for
-# engine.jobs.pipeline until it imports it from engine.reports.html.
 
 # (key, label, kind): kind "pct" shows a fraction as a percentage.
 _METRICS = (

@@ -1,6 +1,6 @@
 r"""Figures of the ``engine validate`` report: frames in, PNG bytes out.
 
-Every function takes the tables :func:`engine.jobs.validate.run_validate_job`
+Every function takes the tables :func:`engine.evaluation.validation.validate_predictions`
 builds and returns the PNG of one figure; nothing here reads or writes
 files. Figures are made with matplotlib's object API on the Agg backend
 (no pyplot figure manager, so nothing is left open between calls).
@@ -100,7 +100,7 @@ def learning_curves_png(history: pl.DataFrame, overfitting: pl.DataFrame | None 
         row per model and epoch).
     overfitting : polars.DataFrame, optional
         Columns ``model_id``, ``best_epoch`` and ``overfitting`` (the
-        monitor of :func:`engine.jobs.validate.overfitting_monitor`): the best
+        monitor of :func:`engine.evaluation.diagnostics.overfitting_monitor`): the best
         epoch is marked and a flagged model's title says so.
 
     Returns
@@ -158,7 +158,7 @@ def calibration_png(calibration: pl.DataFrame) -> bytes:
     ----------
     calibration : polars.DataFrame
         Columns ``pattern``, ``bin``, ``n``, ``mean_confidence`` and
-        ``observed_rate`` (:func:`engine.jobs.validate.calibration_table`).
+        ``observed_rate`` (:func:`engine.evaluation.diagnostics.calibration_table`).
 
     Returns
     -------
