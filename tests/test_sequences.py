@@ -87,7 +87,7 @@ def test_targets_attach_on_window_end_and_keep_t1():
         t1=pl.col("date") + dt.timedelta(days=5),
         up=pl.when(pl.col("f0") > 0).then(1).when(pl.col("f0") < -1).then(0).cast(pl.Int8),
     )
-    seqs = build_sequences(features, targets, feature_names=NAMES)
+    seqs = build_sequences(features, targets, feature_names=NAMES, pattern_names=["up"])
     assert seqs.pattern_names == ("up",)
     expected = seqs.index.join(targets, on=["ticker", "date"], how="left", maintain_order="left")
     assert seqs.index.get_column("t1").equals(expected.get_column("t1_right"))
@@ -96,6 +96,28 @@ def test_targets_attach_on_window_end_and_keep_t1():
     # the label belongs to the window's last row: f0 there decides it
     last_f0 = seqs.X[:, -1, 0]
     assert np.all(seqs.y[last_f0 > 0, 0] == 1)
+
+
+def test_targets_columns_must_be_keys_and_the_named_patterns():
+    """An event flag beside the labels is refused, never silently turned into a head."""
+    features = _panel(3, p_null=0.0)
+    targets = features.select(
+        "ticker",
+        "date",
+        t1=pl.col("date") + dt.timedelta(days=5),
+        up=(pl.col("f0") > 0).cast(pl.Int8),
+        down=(pl.col("f0") < 0).cast(pl.Int8),
+        up_event=pl.lit(True),
+    )
+    with pytest.raises(ValueError, match=r"\['up_event'\].*neither keys nor the patterns"):
+        build_sequences(features, targets, feature_names=NAMES, pattern_names=["up", "down"])
+    with pytest.raises(ValueError, match=r"lack the column\(s\) \['sideways'\]"):
+        build_sequences(features, targets, feature_names=NAMES, pattern_names=["sideways"])
+    seqs = build_sequences(
+        features, targets.drop("up_event"), feature_names=NAMES, pattern_names=["down", "up"]
+    )
+    assert seqs.pattern_names == ("down", "up")  # the order asked for, not the frame's
+    np.testing.assert_array_equal(seqs.y[:, 0], (seqs.X[:, -1, 0] < 0).astype(np.float32))
 
 
 def test_demo_features_give_complete_float32_windows():

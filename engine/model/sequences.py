@@ -34,6 +34,7 @@ import polars as pl
 
 from engine.data.panel import sorted_panel, ticker_ranges
 from engine.features.build import FEATURE_NAMES
+from engine.labels.targets import PATTERN_NAMES
 
 __all__ = ["SEQUENCE_LENGTH", "TRAIN_STRIDE", "SequenceSet", "build_sequences"]
 
@@ -84,6 +85,7 @@ def build_sequences(
     length: int = SEQUENCE_LENGTH,
     stride: int = TRAIN_STRIDE,
     feature_names: Sequence[str] | None = None,
+    pattern_names: Sequence[str] | None = None,
 ) -> SequenceSet:
     """Cut feature frames into fixed-length windows, one per (ticker, end date).
 
@@ -94,8 +96,9 @@ def build_sequences(
         nulls are missing values.
     targets : pl.DataFrame, optional
         ``ticker, date, t1`` and one 0/1/null column per pattern (as
-        ``compute_targets`` returns), joined on the window's last day. Every
-        non-key column is taken as a pattern, in frame order.
+        ``compute_targets`` returns), joined on the window's last day. Its
+        columns must be the keys and ``pattern_names``, nothing else: an
+        unknown column (an event flag, say) is refused, never taken as a head.
     length : int
         Rows per window (default 20).
     stride : int
@@ -104,6 +107,9 @@ def build_sequences(
     feature_names : sequence of str, optional
         Features to use, in this order (default: every ``FEATURE_NAMES``
         column of ``features``, in SPEC order).
+    pattern_names : sequence of str, optional
+        The heads, in this order (default
+        :data:`engine.labels.targets.PATTERN_NAMES`). Only read with ``targets``.
 
     Returns
     -------
@@ -112,7 +118,8 @@ def build_sequences(
     Raises
     ------
     ValueError
-        Bad ``length``/``stride``, missing columns, duplicate (ticker, date).
+        Bad ``length``/``stride``, missing or unknown columns, duplicate
+        (ticker, date).
     """
     if length < 1:
         raise ValueError(f"`length` must be at least 1, got `length={length}`")
@@ -130,10 +137,11 @@ def build_sequences(
 
     index = frame.select("ticker", "date")[ends]
     dropped = _dropped_by_ticker(ranges, on_grid, ends)
-    pattern_names: tuple[str, ...] = ()
+    patterns: tuple[str, ...] = ()
     y = None
     if targets is not None:
-        index, y, pattern_names = _attach_targets(index, targets)
+        patterns = tuple(PATTERN_NAMES if pattern_names is None else pattern_names)
+        index, y, patterns = _attach_targets(index, targets, patterns)
     else:
         index = index.with_columns(t1=pl.lit(None, dtype=pl.Date))
     return SequenceSet(
@@ -141,7 +149,7 @@ def build_sequences(
         y=y,
         index=index,
         feature_names=tuple(names),
-        pattern_names=pattern_names,
+        pattern_names=patterns,
         dropped=dropped,
     )
 
@@ -192,19 +200,29 @@ def _dropped_by_ticker(
 
 
 def _attach_targets(
-    index: pl.DataFrame, targets: pl.DataFrame
+    index: pl.DataFrame, targets: pl.DataFrame, patterns: tuple[str, ...]
 ) -> tuple[pl.DataFrame, np.ndarray, tuple[str, ...]]:
-    for key in ("ticker", "date", "t1"):
-        if key not in targets.columns:
-            raise ValueError(f"targets lack the column {key!r}")
-    patterns = tuple(c for c in targets.columns if c not in ("ticker", "date", "t1"))
+    keys = ("ticker", "date", "t1")
+    missing = [c for c in (*keys, *patterns) if c not in targets.columns]
+    if missing:
+        raise ValueError(f"targets lack the column(s) {missing} (patterns: {list(patterns)})")
+    unknown = [c for c in targets.columns if c not in keys and c not in patterns]
+    if unknown:
+        raise ValueError(
+            f"targets hold column(s) {unknown} that are neither keys nor the patterns "
+            f"{list(patterns)}; drop them (event flags are not heads) or pass pattern_names"
+        )
     joined = index.join(
         targets.select("ticker", "date", "t1", *patterns),
         on=["ticker", "date"],
         how="left",
         maintain_order="left",
     )
-    y = np.column_stack(
-        [joined.get_column(p).cast(pl.Float32).fill_null(np.nan).to_numpy() for p in patterns]
-    ).astype(np.float32) if patterns else np.empty((joined.height, 0), np.float32)
+    y = (
+        np.column_stack(
+            [joined.get_column(p).cast(pl.Float32).fill_null(np.nan).to_numpy() for p in patterns]
+        ).astype(np.float32)
+        if patterns
+        else np.empty((joined.height, 0), np.float32)
+    )
     return joined.select("ticker", "date", "t1"), y, patterns
