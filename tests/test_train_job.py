@@ -108,8 +108,8 @@ def _panel(seed=0, n_tickers=10, n_days=700, flip=0.1, event_rate=0.6):
 
 def _dataset(features, targets, days, train_stride=1):
     return TrainDataset(
-        train_set=build_sequences(features, targets, stride=train_stride),
-        score_set=build_sequences(features, targets, stride=1),
+        train_set=build_sequences(features, targets, stride=train_stride, pattern_names=PATTERNS),
+        score_set=build_sequences(features, targets, stride=1, pattern_names=PATTERNS),
         calendar=days,
         info={"panel": "planted"},
     )
