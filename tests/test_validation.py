@@ -108,8 +108,30 @@ def runs(cal, test_days):
     return [tuple(r) for r in out]
 
 
-def brute_train(dates, t1, cal, train_dates, periods, embargo):
-    """Expected (train, purged, embargoed) sets from the definitions."""
+def spans_of(dates, t1, cal, test_days):
+    """[(first date, end of the label span)] per run of test days, by plain loops.
+
+    The label span of a run ends at the latest t1 of the usable samples dated
+    in the run (never before its last date).
+    """
+    out = []
+    test_days = {d.item() if isinstance(d, np.datetime64) else d for d in test_days}
+    for first, last in runs(cal, test_days):
+        ends = [
+            t1[i].item()
+            for i in range(len(dates))
+            if not np.isnat(t1[i]) and first <= dates[i].item() <= last
+        ]
+        out.append((first, max([last, *ends])))
+    return out
+
+
+def brute_train(dates, t1, cal, train_dates, spans, embargo):
+    """Expected (train, purged, embargoed) sets from the definitions.
+
+    Purged: the label interval [date, t1] overlaps a label span. Embargoed: not
+    purged, and dated within the embargo after a span's end.
+    """
     cal_list = cal.tolist()
     train, purged, embargoed = set(), set(), set()
     for i in range(len(dates)):
@@ -118,17 +140,17 @@ def brute_train(dates, t1, cal, train_dates, periods, embargo):
         d, e = dates[i].item(), t1[i].item()
         if d not in train_dates:
             continue
-        if any(d + dt.timedelta(days=1) <= pe and e >= ps for ps, pe in periods):
+        if any(d <= se and e >= ss for ss, se in spans):
             purged.add(i)
             continue
         hit = False
-        for _, pe in periods:
-            if pe < d:
+        for _, se in spans:
+            if se < d:
                 if isinstance(embargo, TradingDays):
-                    hit |= sum(1 for c in cal_list if pe < c <= d) <= embargo.n
+                    hit |= sum(1 for c in cal_list if se < c <= d) <= embargo.n
                 else:
                     n = int(np.timedelta64(embargo, "D").astype(np.int64))
-                    hit |= (d - pe).days <= n
+                    hit |= (d - se).days <= n
         if hit:
             embargoed.add(i)
         else:
@@ -188,10 +210,10 @@ def test_purged_kfold_matches_brute_force(panel, n_splits, embargo):
     blocks = np.array_split(cal, n_splits)
     expected = []
     for block in blocks:
-        periods = runs(cal, set(block.tolist()))
-        assert len(periods) == 1
+        spans = spans_of(dates, t1, cal, set(block.tolist()))
+        assert len(spans) == 1
         train_dates = set(cal.tolist()) - set(block.tolist())
-        expected.append(brute_train(dates, t1, cal, train_dates, periods, embargo))
+        expected.append(brute_train(dates, t1, cal, train_dates, spans, embargo))
     if not all(e[0] for e in expected):
         return assert_empty_split_raises(cv, dates, t1)
     splits = list(cv.split(dates, dates=dates, t1=t1))
@@ -220,12 +242,84 @@ def test_purged_kfold_golden():
     cv = PurgedKFold(n_splits=3, embargo=1)
     got = [(a.tolist(), b.tolist()) for a, b in cv.split(d, dates=d, t1=t1)]
     assert got == [
-        ([4, 5, 6, 7, 8], [0, 1, 2]),  # 3 embargoed (the day after 01-03)
-        ([0, 7, 8], [3, 4, 5]),  # 1, 2 purged (labels reach 01-04), 6 embargoed
-        ([0, 1, 2, 3], [6, 7, 8]),  # 4, 5 purged
+        # test labels run to 01-05: 3, 4 purged, 5 (01-06) embargoed
+        ([6, 7, 8], [0, 1, 2]),
+        # test 01-04..01-06, labels to 01-08: 1, 2 (labels reach 01-04) and 6, 7 purged,
+        # 8 (01-09) embargoed
+        ([0], [3, 4, 5]),
+        ([0, 1, 2, 3], [6, 7, 8]),  # 4, 5 purged (labels reach 01-07)
     ]
     info = cv.split_info(d, dates=d, t1=t1)[1]
-    assert info.purged.tolist() == [1, 2] and info.embargoed.tolist() == [6]
+    assert info.purged.tolist() == [1, 2, 6, 7] and info.embargoed.tolist() == [8]
+
+
+def label_span_overlaps(train, test, dates, t1):
+    """Training samples whose label interval [t, t1] meets a test block's label span.
+
+    A test block is a run of consecutive calendar dates among the test dates;
+    its label span runs from its first date to the latest t1 of its samples
+    (Lopez de Prado's purge). Plain loops, independent of engine.splits.
+    """
+    cal = calendar_of(dates, t1)
+    spans = []
+    for first, last in runs(cal, set(dates[test].tolist())):
+        in_block = [j for j in test if first <= dates[j].item() <= last]
+        spans.append((first, max(t1[j].item() for j in in_block)))
+    return {
+        int(i)
+        for i in train
+        if any(dates[i].item() <= end and t1[i].item() >= start for start, end in spans)
+    }
+
+
+@pytest.mark.parametrize(
+    "cv", [PurgedKFold(5), CombinatorialPurgedCV(6, 2)], ids=["PurgedKFold(5)", "CPCV(6, 2)"]
+)
+def test_training_labels_stay_clear_of_the_test_label_span(cv):
+    """With no embargo, a training sample just after a test block must not share its
+    label interval with the block's last test labels (it was kept before the fix)."""
+    dates, t1, _ = small_panel()
+    leaky = 0
+    after_block = 0  # purged samples whose label reaches no test date: they follow a block
+    for train, test in cv.split(dates, dates=dates, t1=t1):
+        leaky += len(label_span_overlaps(train, test, dates, t1))
+        check_no_leakage(train, test, dates, t1)
+    for info in cv.split_info(dates, dates=dates, t1=t1):
+        test_days = np.unique(dates[info.test])
+        after_block += sum(
+            1 for i in info.purged if not ((test_days > dates[i]) & (test_days <= t1[i])).any()
+        )
+    print(f"{cv}: {leaky} training samples inside a test label span")
+    assert leaky == 0
+    assert after_block > 0  # the purge now reaches past the block, not only before it
+
+
+def test_check_no_leakage_catches_the_old_date_only_purge():
+    """The old purge (labels against the test *dates* only) built by hand leaks: the
+    check names exactly the training samples inside a test block's label span."""
+    dates, t1, _ = small_panel()
+    cal = calendar_of(dates, t1)
+    caught = 0
+    for block in np.array_split(cal, 5):
+        first, last = block[0], block[-1]
+        usable = ~np.isnat(t1)
+        test = np.flatnonzero(usable & (dates >= first) & (dates <= last))
+        outside = usable & ((dates < first) | (dates > last))
+        # old purge: drop a sample only when (date, t1] reaches [first, last]
+        reaches = (dates < last) & (t1 >= first)
+        old_train = np.flatnonzero(outside & ~reaches)
+        expected = label_span_overlaps(old_train, test, dates, t1)
+        if not expected:
+            check_no_leakage(old_train, test, dates, t1)
+            continue
+        with pytest.raises(LeakageError, match="label span") as err:
+            check_no_leakage(old_train, test, dates, t1)
+        assert set(err.value.samples.tolist()) == expected
+        for i in expected:
+            assert any(r.startswith(f"sample {i} (date {dates[i]}") for r in err.value.reasons)
+        caught += len(expected)
+    print(f"old date-only purge: {caught} leaking training samples caught")
+    assert caught > 0
 
 
 # ---------------------------------------------------------------------------
@@ -264,7 +358,7 @@ def test_gapped_time_series_cv(panel, n_splits, test_size, extra_gap):
         start = first + k * size
         test_days = cal[start : start + size]
         train_dates = set(cal[: start - gap].tolist())
-        exp = brute_train(dates, t1, cal, train_dates, runs(cal, set(test_days.tolist())), 0)
+        exp = brute_train(dates, t1, cal, train_dates, spans_of(dates, t1, cal, test_days), 0)
         expected.append((test_days, exp))
     if not all(exp[0] for _, exp in expected):
         return assert_empty_split_raises(cv, dates, t1)
@@ -321,7 +415,7 @@ def test_combinatorial_purged_cv(panel, n_groups, k, embargo):
     for combo in combos:
         test_days = set(np.concatenate([groups[g] for g in combo]).tolist())
         train_dates = set(cal.tolist()) - test_days
-        exp = brute_train(dates, t1, cal, train_dates, runs(cal, test_days), embargo)
+        exp = brute_train(dates, t1, cal, train_dates, spans_of(dates, t1, cal, test_days), embargo)
         expected.append((test_days, exp))
     if not all(exp[0] for _, exp in expected):
         return assert_empty_split_raises(cv, dates, t1)
@@ -404,9 +498,10 @@ def test_walk_forward(panel, train_m, val_m, test_m, step):
     brute = []
     for w in expected:
         test_days, val_days = days_in(w[2], w[3]), days_in(w[1], w[2])
-        periods = runs(cal, set(val_days) | set(test_days))
-        exp = brute_train(dates, t1, cal, set(days_in(w[0], w[1])), periods, 0)
-        exp_val = brute_train(dates, t1, cal, set(val_days), runs(cal, set(test_days)), 0)
+        spans = spans_of(dates, t1, cal, set(val_days) | set(test_days))
+        exp = brute_train(dates, t1, cal, set(days_in(w[0], w[1])), spans, 0)
+        spans = spans_of(dates, t1, cal, set(test_days))
+        exp_val = brute_train(dates, t1, cal, set(val_days), spans, 0)
         brute.append((test_days, exp, exp_val))
     if not all(b[1][0] and b[2][0] and b[0] for b in brute):
         return assert_empty_split_raises(cv, dates, t1, "split_three")
@@ -495,23 +590,25 @@ def hand_panel():
 
 def test_check_no_leakage_names_the_leaking_sample():
     dates, t1 = hand_panel()
-    test = np.array([4, 5, 14, 15])  # 03-05, 03-06 for both tickers
-    clean_train = np.array([0, 1, 10, 11, 6, 7, 16, 17])  # windows end by 03-04, or after
+    test = np.array([3, 4, 13, 14])  # 03-04, 03-05 for both tickers; labels to 03-07
+    clean_train = np.array([0, 10, 7, 17])  # labels end 03-03, or dated after 03-07
     check_no_leakage(clean_train, test, dates, t1)
     with pytest.raises(LeakageError, match=r"sample 12 \(date 2021-03-03, t1 2021-03-05\)") as e:
         check_no_leakage(np.r_[clean_train, 12], test, dates, t1)
     assert e.value.samples.tolist() == [12]
     assert isinstance(e.value, ValueError)
-    assert "2021-03-05..2021-03-06" in str(e.value)
-    # embargo: 03-07 is one calendar day (and one date) after the test period
-    with pytest.raises(LeakageError, match=r"sample 6 .* embargo") as e:
+    assert "2021-03-04..2021-03-05, labels to 2021-03-07" in str(e.value)
+    # after the test dates but inside the span of the test labels
+    with pytest.raises(LeakageError, match=r"sample 16 .* overlapping a test label span") as e:
+        check_no_leakage(np.r_[clean_train, 16], test, dates, t1)
+    assert e.value.samples.tolist() == [16]
+    # embargo: 03-08 is one calendar day (and one date) after the test label span
+    with pytest.raises(LeakageError, match=r"sample 7 .* embargo") as e:
         check_no_leakage(clean_train, test, dates, t1, embargo=1)
-    assert e.value.samples.tolist() == [6, 16]
+    assert e.value.samples.tolist() == [7, 17]
     with pytest.raises(LeakageError, match="embargo"):
         check_no_leakage(clean_train, test, dates, t1, embargo=TradingDays(1))
-    check_no_leakage(np.array([0, 1, 7, 17]), test, dates, t1, embargo=TradingDays(1))
-    with pytest.raises(LeakageError, match="sample 7 .* embargo"):
-        check_no_leakage(np.array([0, 1, 7, 17]), test, dates, t1, embargo=TradingDays(2))
+    check_no_leakage(np.array([0, 10]), test, dates, t1, embargo=TradingDays(1))
 
 
 @pytest.mark.parametrize(

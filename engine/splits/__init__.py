@@ -28,10 +28,14 @@ Semantics shared by all splitters
 * **Evaluation periods.** A test (or validation) set is every usable sample on
   a contiguous run of calendar dates; the period is the closed calendar
   interval ``[first date, last date]`` of the run.
-* **Purge.** A training sample is removed when its label window
-  ``[dates[i] + 1 day, t1[i]]`` overlaps an evaluation period.
+* **Label span.** An evaluation period's labels reach past its last date: its
+  *label span* runs from its first date to the latest ``t1`` of its samples.
+* **Purge.** A training sample is removed when its label interval
+  ``[dates[i], t1[i]]`` overlaps the label span of an evaluation period
+  (López de Prado): before the period, its label reaches into the period;
+  after it, it shares bars with the period's last labels.
 * **Embargo.** A training sample that survives the purge is removed when its
-  date falls in ``(period end, period end + embargo]``. ``embargo`` is an
+  date falls in ``(span end, span end + embargo]``. ``embargo`` is an
   ``int`` number of *calendar days*, a :class:`datetime.timedelta` /
   :class:`numpy.timedelta64` of whole days, or :class:`TradingDays` ``(n)``:
   the next ``n`` dates of the calendar after the period end.

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from engine.splits.dates import _embargo_spec, _Panel, _panel
-from engine.splits.leakage import _leaks, _purge_embargo
+from engine.splits.dates import _embargo_ends, _embargo_spec, _Panel, _panel
+from engine.splits.leakage import _leaks, _purge_embargo, _spans
 
 __all__ = ["SplitInfo"]
 
@@ -31,16 +31,16 @@ class SplitInfo:
     train, test : numpy.ndarray
         Sorted ``int64`` sample indices.
     purged : numpy.ndarray
-        Training candidates removed because their label window overlaps an
-        evaluation period (the validation period counts for
+        Training candidates removed because their label interval overlaps the
+        label span of an evaluation period (the validation period counts for
         :class:`WalkForward`).
     embargoed : numpy.ndarray
         Training candidates (not purged) removed by the embargo.
     validation : numpy.ndarray or None
         Validation indices (:class:`WalkForward` only).
     validation_purged : numpy.ndarray
-        Validation candidates removed because their label window overlaps the
-        test period (empty except for :class:`WalkForward`).
+        Validation candidates removed because their label interval overlaps
+        the test label span (empty except for :class:`WalkForward`).
     """
 
     train: np.ndarray
@@ -58,54 +58,52 @@ class _Fold:
     validation: tuple[int, int] | None = None
 
 
-def _periods(cal: np.ndarray, blocks: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
-    merged: list[list[int]] = []
-    for a, b in sorted(blk for blk in blocks if blk[1] > blk[0]):
-        if merged and a <= merged[-1][1]:
-            merged[-1][1] = max(merged[-1][1], b)
-        else:
-            merged.append([a, b])
-    starts = np.array([cal[a] for a, _ in merged], dtype=np.int64)
-    ends = np.array([cal[b - 1] for _, b in merged], dtype=np.int64)
-    return starts, ends
-
-
 def _idx(mask: np.ndarray) -> np.ndarray:
     return np.flatnonzero(mask).astype(np.int64, copy=False)
 
 
 def _remove(
-    panel: _Panel, cand: np.ndarray, fold_blocks: list[tuple[int, int]], spec: tuple[str, int]
+    panel: _Panel, cand: np.ndarray, evaluation: np.ndarray, spec: tuple[str, int]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Split candidate indices into ``(kept, purged, embargoed)`` against the blocks."""
+    """Split candidate indices into ``(kept, purged, embargoed)`` against the evaluation samples.
+
+    A candidate is purged when its label interval overlaps the label span of
+    a block of ``evaluation`` samples, embargoed when it follows a span within
+    the embargo.
+    """
     ci = _idx(cand)
-    starts, ends = _periods(panel.calendar, fold_blocks)
+    spans = _spans(panel.day, panel.t1, panel.calendar, evaluation)
     _, purged, embargoed = _purge_embargo(
-        panel.day[ci], panel.t1[ci], starts, ends, spec, panel.calendar
+        panel.day[ci], panel.t1[ci], spans, _embargo_ends(spans.ends, spec, panel.calendar)
     )
     return ci[~purged & ~embargoed], ci[purged], ci[embargoed]
+
+
+def _on(panel: _Panel, block: tuple[int, int] | tuple[tuple[int, int], ...]) -> np.ndarray:
+    """Usable samples on calendar positions ``[a, b)`` of one block or of several."""
+    blocks = (block,) if isinstance(block[0], int) else block
+    on = np.zeros(len(panel.calendar), dtype=bool)
+    for a, b in blocks:
+        on[a:b] = True
+    return panel.usable & on[np.maximum(panel.pos, 0)]
 
 
 def _materialise(panel: _Panel, fold: _Fold, spec: tuple[str, int]) -> SplitInfo:
     cal = panel.calendar
     p = np.maximum(panel.pos, 0)
     usable = panel.usable
-    on_test = np.zeros(len(cal), dtype=bool)
-    for a, b in fold.test:
-        on_test[a:b] = True
-    test = _idx(usable & on_test[p])
-    blocks = list(fold.test) + ([fold.validation] if fold.validation is not None else [])
-    train, purged, embargoed = _remove(panel, usable & fold.train[p], blocks, spec)
+    test = _idx(_on(panel, fold.test))
+    evaluation = test
+    if fold.validation is not None:
+        evaluation = _idx(_on(panel, fold.test) | _on(panel, fold.validation))
+    train, purged, embargoed = _remove(panel, usable & fold.train[p], evaluation, spec)
     _leaks(panel.day, panel.t1, cal, train, test, spec, "test")
     validation = None
     validation_purged = purged[:0]
     if fold.validation is not None:
-        a, b = fold.validation
-        on_val = np.zeros(len(cal), dtype=bool)
-        on_val[a:b] = True
         no_embargo = ("calendar", 0)
         validation, validation_purged, _ = _remove(
-            panel, usable & on_val[p], list(fold.test), no_embargo
+            panel, _on(panel, fold.validation), test, no_embargo
         )
         _leaks(panel.day, panel.t1, cal, train, validation, spec, "validation")
         _leaks(panel.day, panel.t1, cal, validation, test, no_embargo, "test")

@@ -104,8 +104,9 @@ class PurgedKFold(_FixedSplits):
 
     The calendar is cut into ``n_splits`` contiguous blocks (the first
     ``n_dates % n_splits`` blocks get one extra date). Each block is the test
-    set once; the training set is every other date minus the purged and the
-    embargoed samples.
+    set once; the training set is every other date minus the purged samples
+    (label interval overlapping the test block's label span, on either side of
+    the block) and the embargoed ones.
 
     Parameters
     ----------
@@ -122,8 +123,8 @@ class PurgedKFold(_FixedSplits):
     >>> cv = PurgedKFold(n_splits=3, embargo=1)
     >>> for train, test in cv.split(d, dates=d, t1=d + 1):
     ...     print(train, test)
-    [3 4 5] [0 1]
-    [0 5] [2 3]
+    [4 5] [0 1]
+    [0] [2 3]
     [0 1 2] [4 5]
     """
 
@@ -158,8 +159,8 @@ class CombinatorialPurgedCV(_DateSplitter):
 
     The calendar is cut into ``n_groups`` contiguous date groups; each of the
     ``C(n_groups, n_test_groups)`` combinations of test groups is one split
-    (lexicographic order), trained on the other groups minus purge and
-    embargo around every test group.
+    (lexicographic order), trained on the other groups minus purge (against the
+    label span of every run of adjacent test groups) and embargo after each.
 
     Parameters
     ----------
@@ -182,8 +183,8 @@ class CombinatorialPurgedCV(_DateSplitter):
            [2, 4, 5, 5]])
     >>> d = np.arange("2020-01-01", "2020-01-09", dtype="datetime64[D]")
     >>> train, test = next(cv.split(d, dates=d, t1=d + 1))
-    >>> train, test
-    (array([4, 5, 6, 7]), array([0, 1, 2, 3]))
+    >>> train, test  # the test labels end on 01-05: 4 is purged
+    (array([5, 6, 7]), array([0, 1, 2, 3]))
     """
 
     _params = ("n_groups", "n_test_groups", "embargo")

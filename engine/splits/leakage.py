@@ -1,12 +1,15 @@
 """The leakage check: purge and embargo masks, and the error they raise.
 
-A training sample leaks when its label window ``[date + 1 day, t1]`` overlaps an
-evaluation period, when its date lies inside one or within the embargo after
-one, when it is also an evaluation sample, or when its ``t1`` is unknown.
+A training sample leaks when its label interval ``[date, t1]`` overlaps the
+label span of an evaluation period (from its first date to the latest ``t1`` of
+its samples), when its date lies inside a period or within the embargo after
+a label span, when it is also an evaluation sample, or when its ``t1`` is
+unknown.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -35,34 +38,6 @@ class LeakageError(ValueError):
         self.reasons = reasons
 
 
-def _purge_embargo(
-    day: np.ndarray,
-    t1: np.ndarray,
-    starts: np.ndarray,
-    ends: np.ndarray,
-    spec: tuple[str, int],
-    cal: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Masks ``(inside, purged, embargoed)`` for samples against sorted disjoint periods.
-
-    ``inside``: the sample's date lies in a period. ``purged``: its label
-    window ``[day + 1, t1]`` overlaps a period. ``embargoed``: not purged and
-    its date is in ``(end, embargo end]`` of the latest period ending before it.
-    """
-    m = len(ends)
-    false = np.zeros(len(day), dtype=bool)
-    if m == 0:
-        return false, false.copy(), false.copy()
-    k = np.searchsorted(starts, day, side="right") - 1
-    inside = (k >= 0) & (day <= ends[np.maximum(k, 0)])
-    j = np.searchsorted(ends, day + 1, side="left")  # first period ending on/after day + 1
-    purged = (j < m) & (starts[np.minimum(j, m - 1)] <= t1) & (t1 >= day + 1)
-    last = np.searchsorted(ends, day, side="left") - 1  # latest period ending before day
-    emb_end = _embargo_ends(ends, spec, cal)
-    embargoed = ~purged & (last >= 0) & (day <= emb_end[np.maximum(last, 0)])
-    return inside, purged, embargoed
-
-
 def _runs(cal: np.ndarray, test_days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Split sorted unique test days into runs of consecutive calendar dates."""
     p = np.searchsorted(cal, test_days)
@@ -70,6 +45,64 @@ def _runs(cal: np.ndarray, test_days: np.ndarray) -> tuple[np.ndarray, np.ndarra
     first = np.r_[0, breaks]
     last = np.r_[breaks - 1, len(test_days) - 1]
     return test_days[first], test_days[last]
+
+
+@dataclass(frozen=True)
+class _Spans:
+    """The evaluation blocks of a split and their label spans, sorted by start.
+
+    ``starts`` / ``lasts``: first and last date of each block (a run of
+    consecutive calendar dates among the evaluation dates). ``ends``: the end
+    of its label span, the latest ``t1`` of its samples (never before
+    ``lasts``).
+    """
+
+    starts: np.ndarray
+    lasts: np.ndarray
+    ends: np.ndarray
+
+
+def _spans(day: np.ndarray, t1: np.ndarray, cal: np.ndarray, test: np.ndarray) -> _Spans:
+    """Blocks and label spans of the evaluation samples ``test``."""
+    if test.size == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return _Spans(empty, empty, empty)
+    test_days = np.unique(day[test])
+    starts, lasts = _runs(np.union1d(cal, test_days), test_days)
+    block = np.searchsorted(starts, day[test], side="right") - 1
+    ends = lasts.copy()
+    np.maximum.at(ends, block, t1[test])  # a null t1 (the minimum int64) never wins
+    return _Spans(starts, lasts, ends)
+
+
+def _purge_embargo(
+    day: np.ndarray, t1: np.ndarray, spans: _Spans, embargo_ends: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Masks ``(inside, purged, embargoed)`` of samples against the evaluation spans.
+
+    ``inside``: the sample's date lies in a block. ``purged``: its label
+    interval ``[day, t1]`` overlaps a block's label span ``[start, end]``.
+    ``embargoed``: not purged, and its date is in ``(end, embargo end]`` of a
+    span (``embargo_ends[k]`` is the last embargoed day after span ``k``).
+    """
+    m = len(spans.starts)
+    false = np.zeros(len(day), dtype=bool)
+    if m == 0:
+        return false, false.copy(), false.copy()
+    k = np.searchsorted(spans.starts, day, side="right") - 1
+    inside = (k >= 0) & (day <= spans.lasts[np.maximum(k, 0)])
+    # spans starting on or before t1: a prefix (starts are sorted); the latest
+    # span end among them decides whether one of them reaches back to day
+    reach = np.maximum.accumulate(spans.ends)
+    j = np.searchsorted(spans.starts, t1, side="right") - 1
+    purged = (j >= 0) & (reach[np.maximum(j, 0)] >= day)
+    # spans ending before day: a prefix once sorted by end; their embargo ends
+    # grow with the span end, so the latest of them decides
+    order = np.argsort(spans.ends, kind="stable")
+    ends, emb = spans.ends[order], np.maximum.accumulate(embargo_ends[order])
+    e = np.searchsorted(ends, day, side="left") - 1
+    embargoed = ~purged & (e >= 0) & (day <= emb[np.maximum(e, 0)])
+    return inside, purged, embargoed
 
 
 def _leaks(
@@ -94,17 +127,17 @@ def _leaks(
         reasons[int(i)] = f"is in both train and {what}"
     for i in train[t1[train] == _NULL]:
         reasons.setdefault(int(i), "has an unknown label end date (null t1)")
-    if test.size:
-        test_days = np.unique(day[test])
-        starts, ends = _runs(np.union1d(cal, test_days), test_days)
-        inside, purged, embargoed = _purge_embargo(day[train], t1[train], starts, ends, spec, cal)
-        for flag, text in (
-            (inside, f"shares a date with the {what} period"),
-            (purged, f"has a label window reaching into a {what} period"),
-            (embargoed, f"sits in the embargo after a {what} period"),
-        ):
-            for i in train[flag]:
-                reasons.setdefault(int(i), text)
+    spans = _spans(day, t1, cal, test)
+    inside, purged, embargoed = _purge_embargo(
+        day[train], t1[train], spans, _embargo_ends(spans.ends, spec, cal)
+    )
+    for flag, text in (
+        (inside, f"shares a date with the {what} period"),
+        (purged, f"has a label interval overlapping a {what} label span"),
+        (embargoed, f"sits in the embargo after a {what} label span"),
+    ):
+        for i in train[flag]:
+            reasons.setdefault(int(i), text)
     if not reasons:
         return
     samples = np.array(sorted(reasons), dtype=np.int64)
@@ -113,9 +146,10 @@ def _leaks(
     more = f"\n  ... and {len(lines) - _MAX_LISTED} more" if len(lines) > _MAX_LISTED else ""
     periods = ""
     if test.size:
+        blocks = zip(spans.starts, spans.lasts, spans.ends, strict=True)
         periods = (
             " ("
-            + ", ".join(f"{_fmt(a)}..{_fmt(b)}" for a, b in zip(starts, ends, strict=True))
+            + "; ".join(f"{_fmt(a)}..{_fmt(b)}, labels to {_fmt(c)}" for a, b, c in blocks)
             + ")"
         )
     raise LeakageError(
@@ -132,12 +166,16 @@ def check_no_leakage(
 
     The evaluation periods are the runs of consecutive calendar dates among the
     test samples' dates (the calendar is the unique dates of the samples with a
-    known ``t1``, plus the test dates). A training sample leaks when it
+    known ``t1``, plus the test dates). A period's label span runs from its
+    first date to the latest ``t1`` of its test samples. A training sample
+    leaks when it
 
     * is also a test sample, or has a null ``t1`` (its window is unknown);
     * has its date inside an evaluation period (the cut is not by date);
-    * has a label window ``[date + 1 day, t1]`` overlapping a period;
-    * has its date within ``embargo`` after a period's end.
+    * has a label interval ``[date, t1]`` overlapping a period's label span
+      (López de Prado's purge: a training label that reaches into the period,
+      or one that starts before the period's last label ends);
+    * has its date within ``embargo`` after the end of a label span.
 
     Parameters
     ----------
@@ -163,8 +201,8 @@ def check_no_leakage(
     >>> try:
     ...     check_no_leakage([1], [2], d, t1)
     ... except LeakageError as err:
-    ...     print(err.samples, err.reasons)
-    [1] ['sample 1 (date 2020-01-02, t1 2020-01-03) has a label window reaching into a test period']
+    ...     print(err.samples, *err.reasons)
+    [1] sample 1 (date 2020-01-02, t1 2020-01-03) has a label interval overlapping a test label span
     """
     spec = _embargo_spec(embargo)
     day, day_null = _as_days(dates, "dates")
