@@ -536,7 +536,8 @@ def test_gappy_predictions_inside_the_bars(bars, predictions, data_dir, tmp_path
     assert f["signals_without_confidence"] > 0 and f["signals_without_outcome"] == 0
     assert any("no out-of-sample confidence" in note for note in report.notes)
     assert report.signals.filter(pl.col("confidence").is_null()).get_column("taken").sum() == 0
-    assert report.null is not None and report.null["taken_per_filter"] == f["taken"]
+    assert report.null is not None
+    assert report.null["take_rate_model"] == pytest.approx(f["take_rate"], abs=1e-12)
     everything = run_backtest_job(
         path, settings(strategy=strategy, threshold=0.0), data_dir=data_dir
     )
@@ -544,12 +545,15 @@ def test_gappy_predictions_inside_the_bars(bars, predictions, data_dir, tmp_path
     assert not np.array_equal(everything.filtered.returns, everything.unfiltered.returns)
 
 
-def test_random_filter_null_takes_as_many_signals(pred_path, data_dir):
+def test_shifted_null_is_seeded_and_reports_take_rate_and_turnover(pred_path, data_dir):
     s = settings(strategy="momentum", n_null=15, seed=3)
     a = run_backtest_job(pred_path, s, data_dir=data_dir)
     b = run_backtest_job(pred_path, s, data_dir=data_dir)
     assert a.null is not None and a.null == b.null
-    assert a.null["n"] == 15 and a.null["taken_per_filter"] == a.filter["taken"]
+    assert a.null["n"] == 15
+    assert a.null["take_rate_model"] == pytest.approx(a.filter["take_rate"], abs=1e-12)
+    assert a.null["turnover_model"] == pytest.approx(a.metrics["filtered"]["turnover"], rel=1e-12)
+    assert 0.0 <= a.null["take_rate_median"] <= 1.0 and a.null["turnover_median"] >= 0.0
     assert 1 / 16 <= a.null["p_value"] <= 1.0
     assert a.null["sharpe_low"] <= a.null["sharpe_median"] <= a.null["sharpe_high"]
     assert a.sharpe_difference == b.sharpe_difference

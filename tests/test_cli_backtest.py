@@ -113,7 +113,7 @@ def test_human_output_shows_the_table(inputs):
     for word in ("metric", "unfiltered", "filtered", "SPY", "Sharpe (annualised)",
                  "max drawdown", "total return", "trend_exhaustion confidence >= 0.6"):  # fmt: skip
         assert word in out, word
-    assert "random filters" in out
+    assert "shifted" in out and "null take rate" in out
 
 
 @pytest.mark.parametrize("value", ["1.5", "-0.2"])

@@ -4,7 +4,8 @@ Data flow: base signals from the bars -> meta-labeling at the threshold ->
 a (days, tickers) grid -> the simulation run twice, on the unfiltered and
 the filtered signals, over the same calendar (the span the predictions
 cover) -> metrics, the filter's precision and recall, the Sharpe
-difference with a paired bootstrap interval, and a random-filter null.
+difference with a paired bootstrap interval, and a null of the same filter shifted off
+the prices (:mod:`engine.backtest.null`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import polars as pl
 
 from engine.backtest.filter_metrics import filter_scores, sharpe_difference
 from engine.backtest.meta_labeling import meta_label, signal_outcomes
-from engine.backtest.null import random_filter_null
+from engine.backtest.null import shifted_filter_null
 from engine.backtest.signals import compute_signals
 from engine.backtest.simulation import (
     BacktestSettings,
@@ -151,7 +152,8 @@ def run_backtest(
 
     say("simulation")
     grid = PriceGrid.of(bars, tickers, start, end)
-    unfiltered = simulate(grid.open, grid.close, grid.signal_array(signals, "signal"), settings)
+    signal = grid.signal_array(signals, "signal")
+    unfiltered = simulate(grid.open, grid.close, signal, settings)
     filtered = simulate(
         grid.open, grid.close, grid.signal_array(signals, "filtered_signal"), settings
     )
@@ -181,10 +183,11 @@ def run_backtest(
         filtered.returns, unfiltered.returns, n_boot=settings.n_boot, seed=settings.seed
     )
     difference = {"estimate": diff, "ci_low": low, "ci_high": high, "level": 0.95}
-    say("random-filter null")
-    null = random_filter_null(
-        grid, candidates, scores["taken"], settings, metrics["filtered"]["sharpe"]
-    )
+    say("shifted-confidence null")
+    null = shifted_filter_null(
+        grid, signal, grid.value_array(signals, "confidence"), settings,
+        metrics["filtered"]["sharpe"],
+    )  # fmt: skip
 
     notes = []
     if scores["signals_without_confidence"]:

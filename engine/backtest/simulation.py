@@ -58,7 +58,7 @@ class BacktestSettings:
     n_boot : int
         Bootstrap replicates of the Sharpe difference.
     n_null : int
-        Random filters in the null (0 turns it off).
+        Shifted-confidence filters in the null (0 turns it off; :mod:`engine.backtest.null`).
     seed : int
         Seed of the bootstrap and the null.
     """
@@ -202,8 +202,12 @@ class PriceGrid:
 
     def signal_array(self, signals: pl.DataFrame, column: str) -> np.ndarray:
         """``column`` of a (ticker, date) frame on this calendar; 0 where absent."""
+        return np.nan_to_num(self.value_array(signals, column))
+
+    def value_array(self, frame: pl.DataFrame, column: str) -> np.ndarray:
+        """``column`` of a (ticker, date) frame on this calendar; NaN where absent or null."""
         calendar = pl.Series("date", self.dates).cast(pl.Date)
-        return np.nan_to_num(self._wide(signals, calendar, self.tickers, column))
+        return self._wide(frame, calendar, self.tickers, column)
 
 
 def benchmark_returns(bars: pl.DataFrame, dates: np.ndarray) -> np.ndarray | None:

@@ -93,7 +93,8 @@ def backtest_command(
         ),
     ] = None,
     n_null: Annotated[
-        int, typer.Option("--n-null", min=0, help="Random filters in the null (0: none).")
+        int,
+        typer.Option("--n-null", min=0, help="Shifted-confidence filters in the null (0: none)."),
     ] = 200,
     n_boot: NBootOption = 1000,
     seed: SeedOption = 0,

@@ -84,7 +84,7 @@ def pipeline_command(
     bt = Table(title="backtests (out-of-sample; Sharpe annualised)", box=box.SIMPLE_HEAD,
                pad_edge=False)  # fmt: skip
     for name in ("strategy", "head", "unfiltered", "filtered", "difference [95 % CI]",
-                 "random filter p", "take rate", "precision (base)"):  # fmt: skip
+                 "null p", "take rate", "precision (base)"):  # fmt: skip
         bt.add_column(name, justify="left" if name in ("strategy", "head") else "right")
     for strategy, row in report.stages["backtest"]["strategies"].items():
         d = row["sharpe_difference"]

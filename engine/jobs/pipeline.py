@@ -85,7 +85,7 @@ class PipelineSettings:
     threshold, costs_bps, fill
         See :class:`engine.backtest.simulation.BacktestSettings`.
     n_boot, n_null : int
-        Bootstrap replicates (validation and backtest) and random filters.
+        Bootstrap replicates (validation and backtest) and null draws of the backtest filter.
     demo_seed : int
         Seed of the demo universe, when one is generated.
     """

@@ -102,9 +102,15 @@ def comparison_lines(report: BacktestReport) -> list[str]:
     if report.null is not None:
         n = report.null
         lines.append(
-            f"random filters taking {n['taken_per_filter']:,} signals ({n['n']}): Sharpe median "
-            f"{n['sharpe_median']:.3f} [{n['sharpe_low']:.3f}, {n['sharpe_high']:.3f}]; "
-            f"p = {n['p_value']:.3f} that a random filter does as well as the model"
+            f"null: the same filter with the confidence shifted {n['min_shift']}+ days off the "
+            f"prices ({n['n']} shifts): Sharpe median {n['sharpe_median']:.3f} "
+            f"[{n['sharpe_low']:.3f}, {n['sharpe_high']:.3f}]; p = {n['p_value']:.3f} "
+            f"(MC s.e. {n['p_value_se']:.3f}) that a shifted filter does as well as the model"
+        )
+        lines.append(
+            f"null take rate {_fmt(n['take_rate_median'], 'pct')} and turnover "
+            f"{_fmt(n['turnover_median'], 'num')}/yr vs the model's "
+            f"{_fmt(n['take_rate_model'], 'pct')} and {_fmt(n['turnover_model'], 'num')}/yr"
         )
     return lines
 
