@@ -33,7 +33,6 @@ from engine.splits import (
     GappedTimeSeriesCV,
     LeakageError,
     PurgedKFold,
-    TradingDays,
     WalkForward,
     check_no_leakage,
 )
@@ -47,7 +46,11 @@ NAT = np.datetime64("NaT", "D")
 
 
 def make_panel(rng, n_days, n_tickers, h, hole_p=0.1, stride=1, start="2003-03-03"):
-    """Return (dates, t1, tickers) as shuffled datetime64[D] arrays."""
+    """Return (dates, t1, tickers, bars): shuffled samples and the bar calendar.
+
+    ``bars`` holds every trading day (the business days minus the holes); each
+    ticker trades on its own subset of them.
+    """
     bdays = np.busday_offset(np.datetime64(start, "D"), np.arange(n_days), roll="forward")
     cal = bdays[rng.random(n_days) >= hole_p]
     dates, t1s, tickers = [], [], []
@@ -64,7 +67,7 @@ def make_panel(rng, n_days, n_tickers, h, hole_p=0.1, stride=1, start="2003-03-0
         tickers += [f"T{k}"] * len(own[offset::stride])
     dates, t1, tickers = np.concatenate(dates), np.concatenate(t1s), np.array(tickers)
     order = rng.permutation(len(dates))
-    return dates[order], t1[order], tickers[order]
+    return dates[order], t1[order], tickers[order], cal
 
 
 @st.composite
@@ -79,13 +82,7 @@ def panels(draw, min_days=60, max_days=200):
     return make_panel(rng, n_days, n_tickers, h, hole_p=hole_p, stride=stride)
 
 
-embargoes = st.one_of(
-    st.just(0),
-    st.integers(0, 6),
-    st.integers(0, 6).map(lambda n: dt.timedelta(days=n)),
-    st.integers(0, 6).map(lambda n: np.timedelta64(n, "D")),
-    st.integers(0, 5).map(TradingDays),
-)
+embargoes = st.one_of(st.just(0), st.integers(0, 12))
 
 
 # ---------------------------------------------------------------------------
@@ -126,13 +123,14 @@ def spans_of(dates, t1, cal, test_days):
     return out
 
 
-def brute_train(dates, t1, cal, train_dates, spans, embargo):
+def brute_train(dates, t1, train_dates, spans, embargo_days=0, bars=None):
     """Expected (train, purged, embargoed) sets from the definitions.
 
     Purged: the label interval [date, t1] overlaps a label span. Embargoed: not
-    purged, and dated within the embargo after a span's end.
+    purged, and dated within ``embargo_days`` trading days of ``bars`` after a
+    span's end.
     """
-    cal_list = cal.tolist()
+    bar_list = [] if bars is None else bars.tolist()
     train, purged, embargoed = set(), set(), set()
     for i in range(len(dates)):
         if np.isnat(t1[i]):
@@ -143,14 +141,9 @@ def brute_train(dates, t1, cal, train_dates, spans, embargo):
         if any(d <= se and e >= ss for ss, se in spans):
             purged.add(i)
             continue
-        hit = False
-        for _, se in spans:
-            if se < d:
-                if isinstance(embargo, TradingDays):
-                    hit |= sum(1 for c in cal_list if se < c <= d) <= embargo.n
-                else:
-                    n = int(np.timedelta64(embargo, "D").astype(np.int64))
-                    hit |= (d - se).days <= n
+        hit = any(
+            se < d and sum(1 for c in bar_list if se < c <= d) <= embargo_days for _, se in spans
+        )
         if hit:
             embargoed.add(i)
         else:
@@ -158,11 +151,11 @@ def brute_train(dates, t1, cal, train_dates, spans, embargo):
     return train, purged, embargoed
 
 
-def assert_empty_split_raises(cv, dates, t1, method="split"):
+def assert_empty_split_raises(cv, dates, t1, method="split", calendar=None):
     """A split whose train (or validation) set would be empty raises at the call."""
     event("empty split")
     with pytest.raises(ValueError, match=r"split \d+ of \w+ has an empty"):
-        getattr(cv, method)(dates, dates=dates, t1=t1)
+        getattr(cv, method)(dates, dates=dates, t1=t1, calendar=calendar)
 
 
 def samples_on(dates, t1, days):
@@ -204,20 +197,20 @@ def assert_clean_cut(train, test, dates, t1, whole_dates=True):
 @SETTINGS
 @given(panel=panels(), n_splits=st.integers(2, 6), embargo=embargoes)
 def test_purged_kfold_matches_brute_force(panel, n_splits, embargo):
-    dates, t1, _ = panel
+    dates, t1, _, bars = panel
     cal = calendar_of(dates, t1)
-    cv = PurgedKFold(n_splits=n_splits, embargo=embargo)
+    cv = PurgedKFold(n_splits=n_splits, embargo_days=embargo)
     blocks = np.array_split(cal, n_splits)
     expected = []
     for block in blocks:
         spans = spans_of(dates, t1, cal, set(block.tolist()))
         assert len(spans) == 1
         train_dates = set(cal.tolist()) - set(block.tolist())
-        expected.append(brute_train(dates, t1, cal, train_dates, spans, embargo))
+        expected.append(brute_train(dates, t1, train_dates, spans, embargo, bars))
     if not all(e[0] for e in expected):
-        return assert_empty_split_raises(cv, dates, t1)
-    splits = list(cv.split(dates, dates=dates, t1=t1))
-    infos = cv.split_info(dates, dates=dates, t1=t1)
+        return assert_empty_split_raises(cv, dates, t1, calendar=bars)
+    splits = list(cv.split(dates, dates=dates, t1=t1, calendar=bars))
+    infos = cv.split_info(dates, dates=dates, t1=t1, calendar=bars)
     assert cv.get_n_splits(dates) == len(splits) == n_splits
     seen = []
     for (train, test), info, block, exp in zip(splits, infos, blocks, expected, strict=True):
@@ -229,7 +222,7 @@ def test_purged_kfold_matches_brute_force(panel, n_splits, embargo):
         assert set(train.tolist()) == exp_train
         assert set(info.purged.tolist()) == exp_purged
         assert set(info.embargoed.tolist()) == exp_emb
-        check_no_leakage(train, test, dates, t1, embargo=embargo)
+        check_no_leakage(train, test, dates, t1, embargo_days=embargo, calendar=bars)
         seen.append(test)
     # the folds' test sets partition the usable samples
     all_test = np.sort(np.concatenate(seen))
@@ -239,8 +232,8 @@ def test_purged_kfold_matches_brute_force(panel, n_splits, embargo):
 def test_purged_kfold_golden():
     d = np.arange("2020-01-01", "2020-01-10", dtype="datetime64[D]")
     t1 = d + 2
-    cv = PurgedKFold(n_splits=3, embargo=1)
-    got = [(a.tolist(), b.tolist()) for a, b in cv.split(d, dates=d, t1=t1)]
+    cv = PurgedKFold(n_splits=3, embargo_days=1)
+    got = [(a.tolist(), b.tolist()) for a, b in cv.split(d, dates=d, t1=t1, calendar=d)]
     assert got == [
         # test labels run to 01-05: 3, 4 purged, 5 (01-06) embargoed
         ([6, 7, 8], [0, 1, 2]),
@@ -249,7 +242,7 @@ def test_purged_kfold_golden():
         ([0], [3, 4, 5]),
         ([0, 1, 2, 3], [6, 7, 8]),  # 4, 5 purged (labels reach 01-07)
     ]
-    info = cv.split_info(d, dates=d, t1=t1)[1]
+    info = cv.split_info(d, dates=d, t1=t1, calendar=d)[1]
     assert info.purged.tolist() == [1, 2, 6, 7] and info.embargoed.tolist() == [8]
 
 
@@ -278,7 +271,7 @@ def label_span_overlaps(train, test, dates, t1):
 def test_training_labels_stay_clear_of_the_test_label_span(cv):
     """With no embargo, a training sample just after a test block must not share its
     label interval with the block's last test labels (it was kept before the fix)."""
-    dates, t1, _ = small_panel()
+    dates, t1, *_ = small_panel()
     leaky = 0
     after_block = 0  # purged samples whose label reaches no test date: they follow a block
     for train, test in cv.split(dates, dates=dates, t1=t1):
@@ -297,7 +290,7 @@ def test_training_labels_stay_clear_of_the_test_label_span(cv):
 def test_check_no_leakage_catches_the_old_date_only_purge():
     """The old purge (labels against the test *dates* only) built by hand leaks: the
     check names exactly the training samples inside a test block's label span."""
-    dates, t1, _ = small_panel()
+    dates, t1, *_ = small_panel()
     cal = calendar_of(dates, t1)
     caught = 0
     for block in np.array_split(cal, 5):
@@ -322,6 +315,71 @@ def test_check_no_leakage_catches_the_old_date_only_purge():
     assert caught > 0
 
 
+def grid_panel(bars, own_days, stride=5, h=5):
+    """Samples on a stride grid of the bar calendar, as the training sequences are.
+
+    ``own_days`` maps each ticker to its own trading days (a subset of
+    ``bars``). A ticker has a sample on every grid date (bar position
+    ``k % stride == 0``) where it has a bar; its t1 is its own ``h``-th bar
+    later (null when it has none yet). Returns (dates, t1, tickers).
+    """
+    grid = set(bars[::stride].tolist())
+    dates, t1s, tickers = [], [], []
+    for name, own in own_days.items():
+        for k, d in enumerate(own):
+            if d.item() in grid:
+                dates.append(d)
+                t1s.append(own[k + h] if k + h < len(own) else NAT)
+                tickers.append(name)
+    return np.array(dates, dtype="datetime64[D]"), np.array(t1s, dtype="datetime64[D]"), tickers
+
+
+def bars_after(bars, end, day):
+    """Number of trading days of ``bars`` in ``(end, day]``, by a plain count."""
+    return sum(1 for c in bars.tolist() if end < c <= day.item())
+
+
+@pytest.mark.parametrize("embargo_days", [0, 4, 5, 12])
+def test_embargo_days_count_trading_days_of_the_bar_calendar(embargo_days):
+    """On a stride-5 grid, ``embargo_days=5`` embargoes 5 trading days (one grid date),
+    not 5 grid dates (25 trading days, what ``TradingDays(5)`` meant)."""
+    bars = np.busday_offset(np.datetime64("2020-01-02", "D"), np.arange(300), roll="forward")
+    dates, t1, _ = grid_panel(bars, {"A": bars, "B": bars[7:]})
+    cv = PurgedKFold(4, embargo_days=embargo_days)
+    infos = cv.split_info(dates=dates, t1=t1, calendar=bars)
+    embargoed_dates = []
+    for info in infos:
+        test = info.test
+        span_end = t1[test].max().item()  # one block per fold
+        for i in info.embargoed:
+            assert 1 <= bars_after(bars, span_end, dates[i]) <= embargo_days
+        # every training candidate dated within the embargo after the span is out
+        for i in info.train:
+            if dates[i].item() > span_end:
+                assert bars_after(bars, span_end, dates[i]) > embargo_days
+        embargoed_dates.append(len(set(dates[info.embargoed].tolist())))
+        check_no_leakage(info.train, test, dates, t1, embargo_days=embargo_days, calendar=bars)
+    # grid dates embargoed after each inner block: one per 5 trading days
+    assert embargoed_dates[:-1] == [embargo_days // 5] * 3
+    assert embargoed_dates[-1] == 0  # nothing follows the last block
+
+
+def test_embargo_days_need_the_bar_calendar():
+    bars = np.busday_offset(np.datetime64("2020-01-02", "D"), np.arange(100), roll="forward")
+    dates, t1, _ = grid_panel(bars, {"A": bars})
+    with pytest.raises(ValueError, match=r"`embargo_days=5` counts trading days .* `calendar=`"):
+        PurgedKFold(3, embargo_days=5).split(dates=dates, t1=t1)
+    with pytest.raises(ValueError, match=r"`embargo_days=2` counts trading days"):
+        check_no_leakage([0], [5], dates, t1, embargo_days=2)
+    # without an embargo nothing is counted: no calendar needed
+    PurgedKFold(3).split(dates=dates, t1=t1)
+    # a calendar that misses a sample's date is not the bar calendar
+    with pytest.raises(ValueError, match=r"sample 4 is dated 2020-01-30, not a day of `calendar`"):
+        PurgedKFold(3, embargo_days=5).split(dates=dates, t1=t1, calendar=bars[bars != dates[4]])
+    with pytest.raises(ValueError, match="`calendar` must not hold null dates"):
+        PurgedKFold(3, embargo_days=5).split(dates=dates, t1=t1, calendar=np.r_[bars, NAT])
+
+
 # ---------------------------------------------------------------------------
 # GappedTimeSeriesCV
 
@@ -341,7 +399,7 @@ def horizon_in_dates(dates, t1, cal):
     extra_gap=st.integers(0, 3),
 )
 def test_gapped_time_series_cv(panel, n_splits, test_size, extra_gap):
-    dates, t1, _ = panel
+    dates, t1, *_ = panel
     cal = calendar_of(dates, t1)
     n = len(cal)
     gap = horizon_in_dates(dates, t1, cal) + extra_gap
@@ -358,7 +416,7 @@ def test_gapped_time_series_cv(panel, n_splits, test_size, extra_gap):
         start = first + k * size
         test_days = cal[start : start + size]
         train_dates = set(cal[: start - gap].tolist())
-        exp = brute_train(dates, t1, cal, train_dates, spans_of(dates, t1, cal, test_days), 0)
+        exp = brute_train(dates, t1, train_dates, spans_of(dates, t1, cal, test_days))
         expected.append((test_days, exp))
     if not all(exp[0] for _, exp in expected):
         return assert_empty_split_raises(cv, dates, t1)
@@ -383,7 +441,7 @@ def test_gapped_time_series_cv(panel, n_splits, test_size, extra_gap):
 
 def test_gapped_gap_below_horizon_raises_at_call():
     rng = np.random.default_rng(0)
-    dates, t1, _ = make_panel(rng, 120, 3, h=5, hole_p=0.0)
+    dates, t1, *_ = make_panel(rng, 120, 3, h=5, hole_p=0.0)
     cv = GappedTimeSeriesCV(n_splits=3, gap=4)
     with pytest.raises(ValueError, match=r"`gap` must be at least the label horizon \(5 dates"):
         cv.split(dates, dates=dates, t1=t1)
@@ -406,21 +464,22 @@ def test_gapped_gap_below_horizon_raises_at_call():
 )
 def test_combinatorial_purged_cv(panel, n_groups, k, embargo):
     k = min(k, n_groups - 1)
-    dates, t1, _ = panel
+    dates, t1, _, bars = panel
     cal = calendar_of(dates, t1)
-    cv = CombinatorialPurgedCV(n_groups=n_groups, n_test_groups=k, embargo=embargo)
+    cv = CombinatorialPurgedCV(n_groups=n_groups, n_test_groups=k, embargo_days=embargo)
     groups = np.array_split(cal, n_groups)
     combos = list(itertools.combinations(range(n_groups), k))
     expected = []
     for combo in combos:
         test_days = set(np.concatenate([groups[g] for g in combo]).tolist())
         train_dates = set(cal.tolist()) - test_days
-        exp = brute_train(dates, t1, cal, train_dates, spans_of(dates, t1, cal, test_days), embargo)
+        spans = spans_of(dates, t1, cal, test_days)
+        exp = brute_train(dates, t1, train_dates, spans, embargo, bars)
         expected.append((test_days, exp))
     if not all(exp[0] for _, exp in expected):
-        return assert_empty_split_raises(cv, dates, t1)
-    splits = list(cv.split(dates, dates=dates, t1=t1))
-    infos = cv.split_info(dates, dates=dates, t1=t1)
+        return assert_empty_split_raises(cv, dates, t1, calendar=bars)
+    splits = list(cv.split(dates, dates=dates, t1=t1, calendar=bars))
+    infos = cv.split_info(dates, dates=dates, t1=t1, calendar=bars)
     assert cv.get_n_splits() == len(splits) == math.comb(n_groups, k)
     gid = cv.group_ids(dates, dates=dates, t1=t1)
     for g, block in enumerate(groups):
@@ -434,7 +493,7 @@ def test_combinatorial_purged_cv(panel, n_groups, k, embargo):
         assert set(info.purged.tolist()) == exp[1]
         assert set(info.embargoed.tolist()) == exp[2]
         event(f"embargoed: {bool(exp[2])}")
-        check_no_leakage(train, test, dates, t1, embargo=embargo)
+        check_no_leakage(train, test, dates, t1, embargo_days=embargo, calendar=bars)
     # backtest paths
     paths = cv.paths()
     n_paths = math.comb(n_groups, k) * k // n_groups
@@ -477,7 +536,7 @@ def add_months(day, months):
     step=st.integers(1, 3),
 )
 def test_walk_forward(panel, train_m, val_m, test_m, step):
-    dates, t1, _ = panel
+    dates, t1, *_ = panel
     cal = calendar_of(dates, t1)
     cv = WalkForward(train_m, val_m, test_m, step)
     d0, last = cal[0], cal[-1]
@@ -499,9 +558,9 @@ def test_walk_forward(panel, train_m, val_m, test_m, step):
     for w in expected:
         test_days, val_days = days_in(w[2], w[3]), days_in(w[1], w[2])
         spans = spans_of(dates, t1, cal, set(val_days) | set(test_days))
-        exp = brute_train(dates, t1, cal, set(days_in(w[0], w[1])), spans, 0)
+        exp = brute_train(dates, t1, set(days_in(w[0], w[1])), spans)
         spans = spans_of(dates, t1, cal, set(test_days))
-        exp_val = brute_train(dates, t1, cal, set(val_days), spans, 0)
+        exp_val = brute_train(dates, t1, set(val_days), spans)
         brute.append((test_days, exp, exp_val))
     if not all(b[1][0] and b[2][0] and b[0] for b in brute):
         return assert_empty_split_raises(cv, dates, t1, "split_three")
@@ -602,13 +661,17 @@ def test_check_no_leakage_names_the_leaking_sample():
     with pytest.raises(LeakageError, match=r"sample 16 .* overlapping a test label span") as e:
         check_no_leakage(np.r_[clean_train, 16], test, dates, t1)
     assert e.value.samples.tolist() == [16]
-    # embargo: 03-08 is one calendar day (and one date) after the test label span
-    with pytest.raises(LeakageError, match=r"sample 7 .* embargo") as e:
-        check_no_leakage(clean_train, test, dates, t1, embargo=1)
+    # embargo: 03-08 is the first trading day after the test label span
+    days = np.unique(dates)
+    with pytest.raises(LeakageError, match=r"sample 7 .* 1-trading-day embargo") as e:
+        check_no_leakage(clean_train, test, dates, t1, embargo_days=1, calendar=days)
     assert e.value.samples.tolist() == [7, 17]
-    with pytest.raises(LeakageError, match="embargo"):
-        check_no_leakage(clean_train, test, dates, t1, embargo=TradingDays(1))
-    check_no_leakage(np.array([0, 10]), test, dates, t1, embargo=TradingDays(1))
+    check_no_leakage(np.array([0, 10]), test, dates, t1, embargo_days=5, calendar=days)
+    # a calendar that misses a sample's date is not the bar calendar
+    with pytest.raises(ValueError, match="sample 6 is dated 2021-03-07, not a day of"):
+        check_no_leakage(
+            clean_train, test, dates, t1, embargo_days=1, calendar=days[days != days[6]]
+        )
 
 
 @pytest.mark.parametrize(
@@ -643,21 +706,28 @@ def small_panel():
 
 
 def test_dataframe_and_date_forms_give_the_same_splits():
-    dates, t1, tickers = small_panel()
-    cv = PurgedKFold(n_splits=4, embargo=TradingDays(2))
-    ref = [(a.tolist(), b.tolist()) for a, b in cv.split(dates, dates=dates, t1=t1)]
+    dates, t1, tickers, bars = small_panel()
+    cv = PurgedKFold(n_splits=4, embargo_days=2)
+    ref = [(a.tolist(), b.tolist()) for a, b in cv.split(dates, dates=dates, t1=t1, calendar=bars)]
+    assert sum(len(i.embargoed) for i in cv.split_info(dates=dates, t1=t1, calendar=bars)) > 0
     polars_df = pl.DataFrame({"ticker": tickers, "date": dates, "t1": t1})
     assert polars_df.schema["date"] == pl.Date and polars_df["t1"].null_count() > 0
     pandas_df = pd.DataFrame({"ticker": tickers, "date": dates, "t1": t1})
     pydates = [d.item() for d in dates]
     pyt1 = [None if np.isnat(e) else e.item() for e in t1]
+    shuffled = bars[np.random.default_rng(0).permutation(len(bars))]
     forms = [
-        dict(X=polars_df),
-        dict(X=pandas_df),
-        dict(X=np.zeros((len(dates), 2)), dates=pydates, t1=pyt1),
-        dict(X=None, dates=polars_df["date"], t1=polars_df["t1"]),
-        dict(X=None, dates=pandas_df["date"], t1=pandas_df["t1"]),
-        dict(X=list(range(len(dates))), dates=dates.astype("M8[ns]"), t1=t1.astype("M8[s]")),
+        dict(X=polars_df, calendar=pl.Series(bars)),
+        dict(X=pandas_df, calendar=pd.Series(bars)),
+        dict(X=np.zeros((len(dates), 2)), dates=pydates, t1=pyt1, calendar=bars.tolist()),
+        dict(X=None, dates=polars_df["date"], t1=polars_df["t1"], calendar=shuffled),
+        dict(X=None, dates=pandas_df["date"], t1=pandas_df["t1"], calendar=np.r_[bars, bars]),
+        dict(
+            X=list(range(len(dates))),
+            dates=dates.astype("M8[ns]"),
+            t1=t1.astype("M8[s]"),
+            calendar=bars.astype("M8[ns]"),
+        ),
     ]
     for form in forms:
         X = form.pop("X")
@@ -665,17 +735,8 @@ def test_dataframe_and_date_forms_give_the_same_splits():
         assert got == ref
 
 
-def test_embargo_forms_are_equivalent():
-    dates, t1, _ = small_panel()
-    got = [
-        [a.tolist() for a, _ in PurgedKFold(3, embargo=e).split(dates, dates=dates, t1=t1)]
-        for e in (3, dt.timedelta(days=3), np.timedelta64(3, "D"))
-    ]
-    assert got[0] == got[1] == got[2]
-
-
 def test_split_raises_at_call_time():
-    dates, t1, _ = small_panel()
+    dates, t1, *_ = small_panel()
     cv = PurgedKFold(n_splits=3)
     cv.n_splits = 1  # mutated after construction: split() re-validates eagerly
     with pytest.raises(ValueError, match=r"`n_splits` must be at least 2, got `n_splits=1`"):
@@ -697,21 +758,29 @@ def test_split_raises_at_call_time():
         pytest.param(lambda: PurgedKFold(1), ValueError, "`n_splits` must be at least 2", id="kf"),
         pytest.param(lambda: PurgedKFold(2.5), TypeError, "must be an integer", id="kf float"),
         pytest.param(
-            lambda: PurgedKFold(3, embargo=-1), ValueError, "`embargo` must be at least 0", id="emb"
-        ),  # noqa: E501
-        pytest.param(
-            lambda: PurgedKFold(3, embargo="5d"),
-            TypeError,
-            "`embargo` must be an int",
-            id="emb str",
-        ),  # noqa: E501
-        pytest.param(
-            lambda: PurgedKFold(3, embargo=dt.timedelta(hours=5)),
+            lambda: PurgedKFold(3, embargo_days=-1),
             ValueError,
-            "whole number of days",
-            id="emb hours",
+            "`embargo_days` must be at least 0, got `embargo_days=-1`",
+            id="emb",
         ),
-        pytest.param(lambda: TradingDays(-1), ValueError, "`n` must be at least 0", id="td"),
+        pytest.param(
+            lambda: PurgedKFold(3, embargo_days="5d"),
+            TypeError,
+            "`embargo_days` must be an integer",
+            id="emb str",
+        ),
+        pytest.param(
+            lambda: CombinatorialPurgedCV(4, 2, embargo_days=dt.timedelta(days=5)),
+            TypeError,
+            "`embargo_days` must be an integer",
+            id="emb timedelta",
+        ),
+        pytest.param(
+            lambda: PurgedKFold(3, embargo_days=True),
+            TypeError,
+            "`embargo_days` must be an integer",
+            id="emb bool",
+        ),
         pytest.param(
             lambda: GappedTimeSeriesCV(gap=-1), ValueError, "`gap` must be at least 0", id="gap"
         ),  # noqa: E501
@@ -804,7 +873,7 @@ def test_walk_forward_get_n_splits_needs_data():
 
 
 def test_null_t1_samples_are_never_used():
-    dates, t1, _ = small_panel()
+    dates, t1, *_ = small_panel()
     null = set(np.flatnonzero(np.isnat(t1)).tolist())
     assert null
     for cv in (PurgedKFold(3), CombinatorialPurgedCV(4, 2), GappedTimeSeriesCV(3, gap=10)):
@@ -813,9 +882,7 @@ def test_null_t1_samples_are_never_used():
 
 
 def test_repr():
-    assert repr(PurgedKFold(4, embargo=TradingDays(2))) == (
-        "PurgedKFold(n_splits=4, embargo=TradingDays(n=2))"
-    )
+    assert repr(PurgedKFold(4, embargo_days=2)) == "PurgedKFold(n_splits=4, embargo_days=2)"
     assert repr(WalkForward()).startswith("WalkForward(train_months=36, validation_months=12")
 
 

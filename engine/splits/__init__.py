@@ -3,8 +3,8 @@
 Import the public names from here (``from engine.splits import WalkForward``);
 the modules inside are an implementation detail:
 
-* ``dates``: dates as day numbers, the sample calendar, :class:`TradingDays`
-  and the embargo;
+* ``dates``: dates as day numbers, the sample and bar calendars, and the
+  embargo;
 * ``leakage``: purge and embargo masks, :func:`check_no_leakage` and
   :class:`LeakageError`;
 * ``base``: :class:`SplitInfo` and the plumbing every splitter shares;
@@ -22,9 +22,10 @@ samples, leaks across tickers; every splitter here therefore cuts by
 
 Semantics shared by all splitters
 ---------------------------------
-* **Calendar.** The splitters work on the sorted unique dates of the *usable*
-  samples (those with a known ``t1``). Samples whose ``t1`` is null (their
-  label is not known yet) are never in a train, validation or test set.
+* **Calendar.** The splitters cut the *sample calendar*: the sorted unique
+  dates of the *usable* samples (those with a known ``t1``). Samples whose
+  ``t1`` is null (their label is not known yet) are never in a train,
+  validation or test set.
 * **Evaluation periods.** A test (or validation) set is every usable sample on
   a contiguous run of calendar dates; the period is the closed calendar
   interval ``[first date, last date]`` of the run.
@@ -34,11 +35,13 @@ Semantics shared by all splitters
   ``[dates[i], t1[i]]`` overlaps the label span of an evaluation period
   (López de Prado): before the period, its label reaches into the period;
   after it, it shares bars with the period's last labels.
-* **Embargo.** A training sample that survives the purge is removed when its
-  date falls in ``(span end, span end + embargo]``. ``embargo`` is an
-  ``int`` number of *calendar days*, a :class:`datetime.timedelta` /
-  :class:`numpy.timedelta64` of whole days, or :class:`TradingDays` ``(n)``:
-  the next ``n`` dates of the calendar after the period end.
+* **Embargo.** ``embargo_days`` is counted in one unit everywhere: trading
+  days of the *bar calendar*, the ``calendar=`` given to ``split`` (every
+  trading day of the bars; the sample dates cannot stand in for it, since a
+  stride-5 training grid holds every 5th trading day only). A training sample
+  that survives the purge is removed when its date falls within
+  ``embargo_days`` trading days after a label span's end. Without
+  ``calendar=`` only ``embargo_days=0`` is accepted.
 * Every split a splitter yields passes :func:`check_no_leakage`; a violation
   is a bug and raises :class:`LeakageError`.
 
@@ -50,7 +53,6 @@ bad argument raises at the call, not at the first ``next()``.
 """
 
 from engine.splits.base import SplitInfo
-from engine.splits.dates import TradingDays
 from engine.splits.kfold import CombinatorialPurgedCV, GappedTimeSeriesCV, PurgedKFold
 from engine.splits.leakage import LeakageError, check_no_leakage
 from engine.splits.windows import Holdout, WalkForward
@@ -62,7 +64,6 @@ __all__ = [
     "LeakageError",
     "PurgedKFold",
     "SplitInfo",
-    "TradingDays",
     "WalkForward",
     "check_no_leakage",
 ]

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.splits.dates import _embargo_ends, _embargo_spec, _Panel, _panel
+from engine.splits.dates import _embargo_ends, _Panel, _panel
 from engine.splits.leakage import _leaks, _purge_embargo, _spans
 
 __all__ = ["SplitInfo"]
@@ -63,18 +63,18 @@ def _idx(mask: np.ndarray) -> np.ndarray:
 
 
 def _remove(
-    panel: _Panel, cand: np.ndarray, evaluation: np.ndarray, spec: tuple[str, int]
+    panel: _Panel, cand: np.ndarray, evaluation: np.ndarray, embargo_days: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Split candidate indices into ``(kept, purged, embargoed)`` against the evaluation samples.
 
     A candidate is purged when its label interval overlaps the label span of
     a block of ``evaluation`` samples, embargoed when it follows a span within
-    the embargo.
+    ``embargo_days`` trading days of the bar calendar.
     """
     ci = _idx(cand)
     spans = _spans(panel.day, panel.t1, panel.calendar, evaluation)
     _, purged, embargoed = _purge_embargo(
-        panel.day[ci], panel.t1[ci], spans, _embargo_ends(spans.ends, spec, panel.calendar)
+        panel.day[ci], panel.t1[ci], spans, _embargo_ends(spans.ends, embargo_days, panel.bars)
     )
     return ci[~purged & ~embargoed], ci[purged], ci[embargoed]
 
@@ -88,7 +88,7 @@ def _on(panel: _Panel, block: tuple[int, int] | tuple[tuple[int, int], ...]) -> 
     return panel.usable & on[np.maximum(panel.pos, 0)]
 
 
-def _materialise(panel: _Panel, fold: _Fold, spec: tuple[str, int]) -> SplitInfo:
+def _materialise(panel: _Panel, fold: _Fold, embargo_days: int) -> SplitInfo:
     cal = panel.calendar
     p = np.maximum(panel.pos, 0)
     usable = panel.usable
@@ -96,17 +96,14 @@ def _materialise(panel: _Panel, fold: _Fold, spec: tuple[str, int]) -> SplitInfo
     evaluation = test
     if fold.validation is not None:
         evaluation = _idx(_on(panel, fold.test) | _on(panel, fold.validation))
-    train, purged, embargoed = _remove(panel, usable & fold.train[p], evaluation, spec)
-    _leaks(panel.day, panel.t1, cal, train, test, spec, "test")
+    train, purged, embargoed = _remove(panel, usable & fold.train[p], evaluation, embargo_days)
+    _leaks(panel.day, panel.t1, cal, train, test, "test", embargo_days, panel.bars)
     validation = None
     validation_purged = purged[:0]
     if fold.validation is not None:
-        no_embargo = ("calendar", 0)
-        validation, validation_purged, _ = _remove(
-            panel, _on(panel, fold.validation), test, no_embargo
-        )
-        _leaks(panel.day, panel.t1, cal, train, validation, spec, "validation")
-        _leaks(panel.day, panel.t1, cal, validation, test, no_embargo, "test")
+        validation, validation_purged, _ = _remove(panel, _on(panel, fold.validation), test, 0)
+        _leaks(panel.day, panel.t1, cal, train, validation, "validation")
+        _leaks(panel.day, panel.t1, cal, validation, test, "test")
     return SplitInfo(
         train=train,
         test=test,
@@ -128,19 +125,19 @@ class _DateSplitter:
     def _folds(self, panel: _Panel) -> list[_Fold]:  # pragma: no cover - overridden
         raise NotImplementedError
 
-    def _spec(self) -> tuple[str, int]:
-        return _embargo_spec(getattr(self, "embargo", 0))
+    def _embargo_days(self) -> int:
+        return int(getattr(self, "embargo_days", 0))
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={getattr(self, k)!r}" for k in self._params)
         return f"{type(self).__name__}({args})"
 
-    def _prepare(self, X: Any, dates: Any, t1: Any) -> list[SplitInfo]:
+    def _prepare(self, X: Any, dates: Any, t1: Any, calendar: Any) -> list[SplitInfo]:
         """Validate, then build every split eagerly so that any error raises at the call."""
         self._validate()
-        panel = _panel(X, dates, t1)
-        spec = self._spec()
-        infos = [_materialise(panel, fold, spec) for fold in self._folds(panel)]
+        embargo_days = self._embargo_days()
+        panel = _panel(X, dates, t1, calendar, embargo_days)
+        infos = [_materialise(panel, fold, embargo_days) for fold in self._folds(panel)]
         for k, info in enumerate(infos):
             for name in ("train", "validation", "test"):
                 part = getattr(info, name)
@@ -153,7 +150,14 @@ class _DateSplitter:
         return infos
 
     def split(
-        self, X: Any = None, y: Any = None, groups: Any = None, *, dates: Any = None, t1: Any = None
+        self,
+        X: Any = None,
+        y: Any = None,
+        groups: Any = None,
+        *,
+        dates: Any = None,
+        t1: Any = None,
+        calendar: Any = None,
     ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Generate ``(train, test)`` index arrays, cut by calendar date.
 
@@ -168,6 +172,11 @@ class _DateSplitter:
             Prediction date and label end date per sample (datetime64,
             :class:`datetime.date`, Polars Date). A null ``t1`` excludes the
             sample from every set.
+        calendar : array-like of dates, optional
+            Every trading day of the bars (the bar calendar; it must hold
+            every sample date): the embargo counts ``embargo_days`` of its
+            days. Required when ``embargo_days > 0``; not needed otherwise,
+            since the purge compares dates and counts nothing.
 
         Returns
         -------
@@ -179,9 +188,10 @@ class _DateSplitter:
         ------
         ValueError
             Bad parameters or dates, too few dates for the requested splits,
-            or a split whose train or test set is empty after the purge.
+            a split whose train or test set is empty after the purge, an
+            embargo without ``calendar``, or a sample dated off ``calendar``.
         """
-        return self._pairs(self._prepare(X, dates, t1))
+        return self._pairs(self._prepare(X, dates, t1, calendar))
 
     @staticmethod
     def _pairs(infos: list[SplitInfo]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -189,20 +199,27 @@ class _DateSplitter:
             yield info.train, info.test
 
     def split_info(
-        self, X: Any = None, y: Any = None, groups: Any = None, *, dates: Any = None, t1: Any = None
+        self,
+        X: Any = None,
+        y: Any = None,
+        groups: Any = None,
+        *,
+        dates: Any = None,
+        t1: Any = None,
+        calendar: Any = None,
     ) -> list[SplitInfo]:
         """Every split with the purged and embargoed samples, as :class:`SplitInfo`.
 
         Parameters
         ----------
-        X, y, groups, dates, t1
+        X, y, groups, dates, t1, calendar
             As for :meth:`split`.
 
         Returns
         -------
         list of SplitInfo
         """
-        return self._prepare(X, dates, t1)
+        return self._prepare(X, dates, t1, calendar)
 
 
 class _FixedSplits(_DateSplitter):

@@ -1,11 +1,14 @@
-"""Dates as day numbers, the sample calendar of a panel, and the embargo.
+"""Dates as day numbers, the calendars of a panel, and the embargo.
 
 Every date is handled as an ``int64`` number of days since 1970-01-01.
 :func:`_panel` reads the prediction dates and label end dates (``t1``) of a
-pooled panel into day numbers and builds its calendar: the sorted unique
-dates of the samples whose ``t1`` is known. An embargo is an ``int`` number of
-calendar days, a whole-day timedelta, or :class:`TradingDays` ``(n)`` dates of
-that calendar.
+pooled panel into day numbers and builds two calendars:
+
+* the *sample calendar*, the sorted unique dates of the samples whose ``t1``
+  is known: the splitters cut it into blocks and periods;
+* the *bar calendar*, every trading day of the bars, given by the caller
+  (``calendar=``): the embargo counts ``embargo_days`` of its days. On a
+  stride-5 training grid the two differ by a factor of 5.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-__all__ = ["TradingDays"]
+__all__: list[str] = []
 
 _EPOCH = _dt.date(1970, 1, 1)
 _NULL = np.iinfo(np.int64).min  # sentinel day for a null t1
@@ -33,63 +36,58 @@ def _check_int(value: Any, name: str, minimum: int) -> int:
     return int(value)
 
 
-@dataclass(frozen=True)
-class TradingDays:
-    """An embargo counted in dates of the sample calendar rather than calendar days.
+def _check_embargo_days(value: Any) -> int:
+    return _check_int(value, "embargo_days", 0)
 
-    Parameters
-    ----------
-    n : int
-        Number of calendar dates (sorted unique sample dates with a known
-        ``t1``) after an evaluation period's end that are embargoed.
 
-    Examples
-    --------
-    >>> TradingDays(3)
-    TradingDays(n=3)
+def _embargo_ends(ends: np.ndarray, embargo_days: int, bars: np.ndarray | None) -> np.ndarray:
+    """Last embargoed day (inclusive) after each label span end.
+
+    It is the ``embargo_days``-th trading day of ``bars`` strictly after the
+    end (the end itself for no embargo); past the calendar's last day,
+    everything is embargoed.
     """
-
-    n: int
-
-    def __post_init__(self) -> None:
-        _check_int(self.n, "n", 0)
-
-
-def _embargo_spec(embargo: Any) -> tuple[str, int]:
-    """Return ``("calendar", days)`` or ``("trading", dates)``."""
-    if isinstance(embargo, TradingDays):
-        return "trading", embargo.n
-    if isinstance(embargo, _dt.timedelta):
-        if embargo < _dt.timedelta(0) or embargo != _dt.timedelta(days=embargo.days):
-            raise ValueError(
-                f"`embargo` must be a non-negative whole number of days, got `embargo={embargo!r}`."
-            )
-        return "calendar", embargo.days
-    if isinstance(embargo, np.timedelta64):
-        days = embargo.astype("timedelta64[D]")
-        if np.isnat(embargo) or days != embargo or days < np.timedelta64(0, "D"):
-            raise ValueError(
-                f"`embargo` must be a non-negative whole number of days, got `embargo={embargo!r}`."
-            )
-        return "calendar", int(days.astype(np.int64))
-    if isinstance(embargo, bool) or not isinstance(embargo, int | np.integer):
-        raise TypeError(
-            "`embargo` must be an int (calendar days), a timedelta or TradingDays(n), "
-            f"got `embargo={embargo!r}`."
-        )
-    return "calendar", _check_int(embargo, "embargo", 0)
-
-
-def _embargo_ends(ends: np.ndarray, spec: tuple[str, int], cal: np.ndarray) -> np.ndarray:
-    """Last embargoed day (inclusive) after each period end."""
-    kind, n = spec
-    if kind == "calendar" or n == 0:
-        return ends + n
-    idx = np.searchsorted(cal, ends, side="right") + n - 1
+    if embargo_days == 0:
+        return ends.copy()
+    assert bars is not None  # _bar_calendar refused the call otherwise
+    idx = np.searchsorted(bars, ends, side="right") + embargo_days - 1
     out = np.full(len(ends), _FAR, dtype=np.int64)
-    inside = idx < len(cal)
-    out[inside] = cal[idx[inside]]
+    inside = idx < len(bars)
+    out[inside] = bars[idx[inside]]
     return out
+
+
+def _bar_calendar(calendar: Any, embargo_days: int, day: np.ndarray) -> np.ndarray | None:
+    """The trading days of ``calendar`` as sorted unique day numbers, or None.
+
+    Every sample date must be one of them. Without a calendar only
+    ``embargo_days=0`` is accepted: the samples' own dates cannot stand in for
+    the bar calendar (a stride-5 training grid holds every 5th trading day).
+    """
+    if calendar is None:
+        if embargo_days > 0:
+            raise ValueError(
+                f"`embargo_days={embargo_days}` counts trading days of the bar calendar; pass "
+                "`calendar=` (the sorted trading days of the bars, e.g. the unique dates of the "
+                "feature frame). The sample dates cannot stand in for it: a stride-5 training "
+                "grid holds every 5th trading day only."
+            )
+        return None
+    bars, null = _as_days(calendar, "calendar")
+    if null.any():
+        raise ValueError(
+            f"`calendar` must not hold null dates; position {int(np.flatnonzero(null)[0])} is null."
+        )
+    bars = np.unique(bars)
+    missing = ~np.isin(day, bars)
+    if missing.any():
+        i = int(np.flatnonzero(missing)[0])
+        raise ValueError(
+            f"sample {i} is dated {_fmt(day[i])}, not a day of `calendar` "
+            f"({_fmt(bars[0])}..{_fmt(bars[-1])}, {len(bars)} days); `calendar` must hold every "
+            f"trading day of the bars ({int(missing.sum())} sample(s) off it)."
+        )
+    return bars
 
 
 def _is_null_scalar(x: Any) -> bool:
@@ -175,6 +173,7 @@ class _Panel:
     usable: np.ndarray  # bool: t1 known
     calendar: np.ndarray  # sorted unique days of the usable samples
     pos: np.ndarray  # position of each sample's date in calendar, -1 if unusable
+    bars: np.ndarray | None  # trading days of the bar calendar (None: not given)
 
 
 def _column(X: Any, column: str, argument: str) -> Any:
@@ -192,7 +191,7 @@ def _column(X: Any, column: str, argument: str) -> Any:
     return X[column]
 
 
-def _panel(X: Any, dates: Any, t1: Any) -> _Panel:
+def _panel(X: Any, dates: Any, t1: Any, calendar: Any = None, embargo_days: int = 0) -> _Panel:
     if dates is None:
         dates = _column(X, "date", "dates")
     if t1 is None:
@@ -223,4 +222,5 @@ def _panel(X: Any, dates: Any, t1: Any) -> _Panel:
         raise ValueError("no sample has a known label end date `t1`; nothing to split.")
     pos = np.full(len(day), -1, dtype=np.int64)
     pos[usable] = np.searchsorted(cal, day[usable])
-    return _Panel(day=day, t1=end, usable=usable, calendar=cal, pos=pos)
+    bars = _bar_calendar(calendar, embargo_days, day)
+    return _Panel(day=day, t1=end, usable=usable, calendar=cal, pos=pos, bars=bars)

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from engine.splits.base import _DateSplitter, _FixedSplits, _Fold
-from engine.splits.dates import _check_int, _embargo_spec, _Panel, _panel
+from engine.splits.dates import _check_embargo_days, _check_int, _Panel, _panel
 
 __all__ = ["CombinatorialPurgedCV", "GappedTimeSeriesCV", "PurgedKFold"]
 
@@ -112,32 +112,33 @@ class PurgedKFold(_FixedSplits):
     ----------
     n_splits : int, default 5
         Number of folds, at least 2.
-    embargo : int, timedelta or TradingDays, default 0
-        Calendar days (``int`` or whole-day timedelta), or ``TradingDays(n)``
-        calendar dates, after each test block that are removed from training.
+    embargo_days : int, default 0
+        Trading days of the bar calendar after each test block's label span
+        in which no training sample may be dated. Counting them needs the
+        calendar: pass ``calendar=`` to :meth:`split` when it is above 0.
 
     Examples
     --------
     >>> import numpy as np
     >>> d = np.arange("2020-01-01", "2020-01-07", dtype="datetime64[D]")
-    >>> cv = PurgedKFold(n_splits=3, embargo=1)
-    >>> for train, test in cv.split(d, dates=d, t1=d + 1):
+    >>> cv = PurgedKFold(n_splits=3, embargo_days=1)
+    >>> for train, test in cv.split(d, dates=d, t1=d + 1, calendar=d):
     ...     print(train, test)
     [4 5] [0 1]
     [0] [2 3]
     [0 1 2] [4 5]
     """
 
-    _params = ("n_splits", "embargo")
+    _params = ("n_splits", "embargo_days")
 
-    def __init__(self, n_splits: int = 5, embargo: Any = 0) -> None:
+    def __init__(self, n_splits: int = 5, embargo_days: int = 0) -> None:
         self.n_splits = n_splits
-        self.embargo = embargo
+        self.embargo_days = embargo_days
         self._validate()
 
     def _validate(self) -> None:
         _check_int(self.n_splits, "n_splits", 2)
-        _embargo_spec(self.embargo)
+        _check_embargo_days(self.embargo_days)
 
     def _folds(self, panel: _Panel) -> list[_Fold]:
         n = len(panel.calendar)
@@ -168,7 +169,7 @@ class CombinatorialPurgedCV(_DateSplitter):
         Number of date groups, at least 2.
     n_test_groups : int, default 2
         Test groups per split, in ``[1, n_groups - 1]``.
-    embargo : int, timedelta or TradingDays, default 0
+    embargo_days : int, default 0
         As for :class:`PurgedKFold`.
 
     Examples
@@ -187,12 +188,12 @@ class CombinatorialPurgedCV(_DateSplitter):
     (array([5, 6, 7]), array([0, 1, 2, 3]))
     """
 
-    _params = ("n_groups", "n_test_groups", "embargo")
+    _params = ("n_groups", "n_test_groups", "embargo_days")
 
-    def __init__(self, n_groups: int = 6, n_test_groups: int = 2, embargo: Any = 0) -> None:
+    def __init__(self, n_groups: int = 6, n_test_groups: int = 2, embargo_days: int = 0) -> None:
         self.n_groups = n_groups
         self.n_test_groups = n_test_groups
-        self.embargo = embargo
+        self.embargo_days = embargo_days
         self._validate()
 
     def _validate(self) -> None:
@@ -203,7 +204,7 @@ class CombinatorialPurgedCV(_DateSplitter):
                 f"`n_test_groups` must be smaller than `n_groups={self.n_groups}`, "
                 f"got `n_test_groups={self.n_test_groups}`."
             )
-        _embargo_spec(self.embargo)
+        _check_embargo_days(self.embargo_days)
 
     def get_n_splits(self, X: Any = None, y: Any = None, groups: Any = None) -> int:
         """Return ``C(n_groups, n_test_groups)``.

@@ -14,7 +14,14 @@ from typing import Any
 
 import numpy as np
 
-from engine.splits.dates import _NULL, _as_days, _embargo_ends, _embargo_spec, _fmt
+from engine.splits.dates import (
+    _NULL,
+    _as_days,
+    _bar_calendar,
+    _check_embargo_days,
+    _embargo_ends,
+    _fmt,
+)
 
 __all__ = ["LeakageError", "check_no_leakage"]
 
@@ -111,9 +118,11 @@ def _leaks(
     cal: np.ndarray,
     train: np.ndarray,
     test: np.ndarray,
-    spec: tuple[str, int],
     what: str,
+    embargo_days: int = 0,
+    bars: np.ndarray | None = None,
 ) -> None:
+    """Raise :class:`LeakageError` listing every training sample that leaks into ``test``."""
     n = len(day)
     for name, idx in (("train", train), (what, test)):
         if idx.size and (idx.min() < 0 or idx.max() >= n):
@@ -129,12 +138,12 @@ def _leaks(
         reasons.setdefault(int(i), "has an unknown label end date (null t1)")
     spans = _spans(day, t1, cal, test)
     inside, purged, embargoed = _purge_embargo(
-        day[train], t1[train], spans, _embargo_ends(spans.ends, spec, cal)
+        day[train], t1[train], spans, _embargo_ends(spans.ends, embargo_days, bars)
     )
     for flag, text in (
         (inside, f"shares a date with the {what} period"),
         (purged, f"has a label interval overlapping a {what} label span"),
-        (embargoed, f"sits in the embargo after a {what} label span"),
+        (embargoed, f"sits in the {embargo_days}-trading-day embargo after a {what} label span"),
     ):
         for i in train[flag]:
             reasons.setdefault(int(i), text)
@@ -160,7 +169,13 @@ def _leaks(
 
 
 def check_no_leakage(
-    train_idx: Any, test_idx: Any, dates: Any, t1: Any, *, embargo: Any = 0
+    train_idx: Any,
+    test_idx: Any,
+    dates: Any,
+    t1: Any,
+    *,
+    embargo_days: int = 0,
+    calendar: Any = None,
 ) -> None:
     """Raise if any training sample can see the evaluation period.
 
@@ -175,7 +190,8 @@ def check_no_leakage(
     * has a label interval ``[date, t1]`` overlapping a period's label span
       (López de Prado's purge: a training label that reaches into the period,
       or one that starts before the period's last label ends);
-    * has its date within ``embargo`` after the end of a label span.
+    * is dated within ``embargo_days`` trading days after the end of a label
+      span.
 
     Parameters
     ----------
@@ -184,13 +200,19 @@ def check_no_leakage(
     dates, t1 : array-like of dates
         Prediction date and label end date of every sample (datetime64,
         :class:`datetime.date` or a Polars Date series; ``t1`` may be null).
-    embargo : int, timedelta or TradingDays, default 0
-        Calendar days (``int`` or whole-day timedelta) or ``TradingDays(n)``.
+    embargo_days : int, default 0
+        Trading days of ``calendar`` after each label span in which no
+        training sample may be dated.
+    calendar : array-like of dates, optional
+        Every trading day of the bars (it must hold every sample date).
+        Required when ``embargo_days > 0``; without it nothing is counted.
 
     Raises
     ------
     LeakageError
         Listing every offending sample as ``(index, date, t1, reason)``.
+    ValueError
+        ``embargo_days > 0`` without ``calendar``, or a sample dated off it.
 
     Examples
     --------
@@ -204,7 +226,7 @@ def check_no_leakage(
     ...     print(err.samples, *err.reasons)
     [1] sample 1 (date 2020-01-02, t1 2020-01-03) has a label interval overlapping a test label span
     """
-    spec = _embargo_spec(embargo)
+    embargo_days = _check_embargo_days(embargo_days)
     day, day_null = _as_days(dates, "dates")
     end, t1_null = _as_days(t1, "t1")
     if len(day) != len(end):
@@ -213,7 +235,9 @@ def check_no_leakage(
         )
     if day_null.any():
         raise ValueError("`dates` must not be null.")
+    bars = _bar_calendar(calendar, embargo_days, day)
     end = np.where(t1_null, _NULL, end)
     train = np.asarray(train_idx, dtype=np.int64).ravel()
     test = np.asarray(test_idx, dtype=np.int64).ravel()
-    _leaks(day, end, np.unique(day[~t1_null]), train, test, spec, "test")
+    cal = np.unique(day[~t1_null])
+    _leaks(day, end, cal, train, test, "test", embargo_days, bars)

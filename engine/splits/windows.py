@@ -59,13 +59,20 @@ class _ThreeWaySplitter(_DateSplitter):
         return [tuple(np.datetime64(int(x), "D") for x in b) for b in self._bounds(panel)]
 
     def split_three(
-        self, X: Any = None, y: Any = None, groups: Any = None, *, dates: Any = None, t1: Any = None
+        self,
+        X: Any = None,
+        y: Any = None,
+        groups: Any = None,
+        *,
+        dates: Any = None,
+        t1: Any = None,
+        calendar: Any = None,
     ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
         """Generate ``(train, validation, test)`` index arrays.
 
         Parameters
         ----------
-        X, y, groups, dates, t1
+        X, y, groups, dates, t1, calendar
             As for :meth:`split`.
 
         Returns
@@ -73,7 +80,7 @@ class _ThreeWaySplitter(_DateSplitter):
         iterator of tuple of numpy.ndarray
             Sorted ``int64`` indices; validated before it is returned.
         """
-        return self._triples(self._prepare(X, dates, t1))
+        return self._triples(self._prepare(X, dates, t1, calendar))
 
     @staticmethod
     def _triples(infos: list[SplitInfo]) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
