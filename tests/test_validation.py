@@ -31,6 +31,7 @@ import engine.splits.windows
 from engine.splits import (
     CombinatorialPurgedCV,
     GappedTimeSeriesCV,
+    Holdout,
     LeakageError,
     PurgedKFold,
     WalkForward,
@@ -527,6 +528,43 @@ def add_months(day, months):
     return (pd.Timestamp(day) + pd.DateOffset(months=months)).to_datetime64().astype("M8[D]")
 
 
+def declared_three_way(dates, t1, bounds, embargo_days=0, bars=None):
+    """Train / validation / test sets from declared half-open bounds, by a plain loop.
+
+    Training labels must end before the declared validation start, validation
+    labels before the declared test start (not merely before the first test
+    sample, which can come later when days are missing); both must end at least
+    ``embargo_days`` trading days of ``bars`` before the declared test start.
+    Returns dicts of sets: ``train`` / ``validation`` with ``kept``,
+    ``purged``, ``embargoed``, and the ``test`` set.
+    """
+    a, v, t, e = (b.item() for b in bounds)
+    bar_list = [] if bars is None else bars.tolist()
+    out = {name: {"kept": set(), "purged": set(), "embargoed": set()} for name in ("train", "val")}
+    test = set()
+    for i in range(len(dates)):
+        if np.isnat(t1[i]):
+            continue
+        d, end = dates[i].item(), t1[i].item()
+        if t <= d < e:
+            test.add(i)
+            continue
+        if a <= d < v:
+            name, start = "train", v
+        elif v <= d < t:
+            name, start = "val", t
+        else:
+            continue
+        between = sum(1 for c in bar_list if end < c < t)  # trading days before the test
+        if end >= start:
+            out[name]["purged"].add(i)
+        elif embargo_days and between < embargo_days:
+            out[name]["embargoed"].add(i)
+        else:
+            out[name]["kept"].add(i)
+    return out["train"], out["val"], test
+
+
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     panel=panels(min_days=150, max_days=320),
@@ -553,23 +591,15 @@ def test_walk_forward(panel, train_m, val_m, test_m, step):
             cv.split_three(dates, dates=dates, t1=t1)
         return
     assert cv.windows(dates, dates=dates, t1=t1) == expected
-    days_in = lambda a, b: cal[(cal >= a) & (cal < b)].tolist()  # noqa: E731
-    brute = []
-    for w in expected:
-        test_days, val_days = days_in(w[2], w[3]), days_in(w[1], w[2])
-        spans = spans_of(dates, t1, cal, set(val_days) | set(test_days))
-        exp = brute_train(dates, t1, set(days_in(w[0], w[1])), spans)
-        spans = spans_of(dates, t1, cal, set(test_days))
-        exp_val = brute_train(dates, t1, set(val_days), spans)
-        brute.append((test_days, exp, exp_val))
-    if not all(b[1][0] and b[2][0] and b[0] for b in brute):
+    brute = [declared_three_way(dates, t1, w) for w in expected]
+    if not all(b[0]["kept"] and b[1]["kept"] and b[2] for b in brute):
         return assert_empty_split_raises(cv, dates, t1, "split_three")
     triples = list(cv.split_three(dates, dates=dates, t1=t1))
     pairs = list(cv.split(dates, dates=dates, t1=t1))
     infos = cv.split_info(dates, dates=dates, t1=t1)
     assert cv.get_n_splits(dates, dates=dates, t1=t1) == len(pairs) == len(triples)
     assert len(triples) == len(expected)
-    for (train, val, test), pair, info, w, (test_days, exp, exp_val) in zip(
+    for (train, val, test), pair, info, w, (exp, exp_val, exp_test) in zip(
         triples, pairs, infos, expected, brute, strict=True
     ):
         np.testing.assert_array_equal(pair[0], train)
@@ -577,24 +607,64 @@ def test_walk_forward(panel, train_m, val_m, test_m, step):
         np.testing.assert_array_equal(info.validation, val)
         # contiguous, non-overlapping windows of the stated month lengths
         assert w[0] < w[1] < w[2] < w[3]
-        assert set(test.tolist()) == samples_on(dates, t1, test_days)
+        assert (
+            set(test.tolist())
+            == exp_test
+            == samples_on(dates, t1, cal[(cal >= w[2]) & (cal < w[3])].tolist())
+        )
         assert_clean_cut(train, test, dates, t1)
         assert_clean_cut(train, val, dates, t1, whole_dates=False)
         assert_clean_cut(val, test, dates, t1)
         assert dates[train].max() < dates[val].min() <= dates[val].max() < dates[test].min()
-        # train purged against validation AND test, validation against test
-        assert set(train.tolist()) == exp[0]
-        assert set(info.purged.tolist()) == exp[1] and info.embargoed.size == 0
-        assert set(val.tolist()) == exp_val[0]
-        assert set(info.validation_purged.tolist()) == exp_val[1]
-        # the only validation samples lost to the purge are the last h-ish dates
-        for i in info.validation_purged:
-            assert t1[i] >= w[2]
+        # training labels end before the declared validation start, validation
+        # labels before the declared test start
+        assert set(train.tolist()) == exp["kept"]
+        assert set(info.purged.tolist()) == exp["purged"] and info.embargoed.size == 0
+        assert set(val.tolist()) == exp_val["kept"]
+        assert set(info.validation_purged.tolist()) == exp_val["purged"]
+        assert info.validation_embargoed.size == 0
+        assert (t1[train] < w[1]).all() and (t1[val] < w[2]).all()
+        for earlier, later, start in ((train, val, w[1]), (train, test, w[2]), (val, test, w[2])):
+            check_no_leakage(earlier, later, dates, t1, test_start=start)
     if step == 1 and len(expected) > 1:
         for a, b in itertools.pairwise(expected):
             months = lambda d: d.astype("M8[M]").astype(int)  # noqa: E731
             assert months(b[2]) - months(a[2]) == 1  # test windows shifted by one month
             assert (b[2] < a[3]) == (test_m > 1)  # ... and overlapping when longer
+
+
+def test_three_way_splits_purge_against_the_declared_bounds():
+    """Stride-5 grid, a ticker that misses days: the first grid date on or after a
+    declared boundary is missing, so the first sample of the period comes a grid
+    step later. Labels must still end before the declared start."""
+    bars = np.busday_offset(np.datetime64("2015-01-05", "D"), np.arange(800), roll="forward")
+    cv = WalkForward(train_months=12, validation_months=6, test_months=6, step_months=6)
+    full, full_t1, _ = grid_panel(bars, {"B": bars})
+    grid = full  # every grid date (B complete)
+    boundaries = [b for w in cv.windows(dates=full, t1=full_t1) for b in w[1:3]]
+    missing = {grid[grid >= b][0].item() for b in boundaries}  # first grid date at/after each
+    rng = np.random.default_rng(3)
+    missing |= {d.item() for d in bars[rng.random(len(bars)) < 0.03] if d != bars[0]}
+    own = np.array([d for d in bars if d.item() not in missing])
+    dates, t1, _ = grid_panel(bars, {"B": own})
+    assert cv.windows(dates=dates, t1=t1) == cv.windows(dates=full, t1=full_t1)
+    triples = list(cv.split_three(dates=dates, t1=t1))
+    windows = cv.windows(dates=dates, t1=t1)
+    late = {"validation": 0, "train": 0}  # labels ending inside a later declared period
+    for (train, val, _), w in zip(triples, windows, strict=True):
+        late["validation"] += int((t1[val] >= w[2]).sum())
+        late["train"] += int((t1[train] >= w[1]).sum())
+    print(f"labels ending inside a later declared period: {late}")
+    assert late == {"validation": 0, "train": 0}
+    for (train, val, test), w in zip(triples, windows, strict=True):
+        exp_train, exp_val, exp_test = declared_three_way(dates, t1, w)
+        assert set(train.tolist()) == exp_train["kept"]
+        assert set(val.tolist()) == exp_val["kept"]
+        assert set(test.tolist()) == exp_test
+    holdout = Holdout(0.2, 0.2)
+    ((train, val, test),) = holdout.split_three(dates=dates, t1=t1)
+    ((a, v, t, _),) = holdout.windows(dates=dates, t1=t1)
+    assert t1[train].max() < v and t1[val].max() < t
 
 
 def test_walk_forward_default_windows_36_12_12():
@@ -672,6 +742,28 @@ def test_check_no_leakage_names_the_leaking_sample():
         check_no_leakage(
             clean_train, test, dates, t1, embargo_days=1, calendar=days[days != days[6]]
         )
+
+
+def test_check_no_leakage_with_a_declared_test_start():
+    """The test period starts at its declared start, even when its first sample is later."""
+    dates, t1 = hand_panel()
+    days = np.unique(dates)
+    test = np.array([5, 15])  # 03-06; the period is declared from 03-05 (a missing day)
+    start = np.datetime64("2021-03-05")
+    check_no_leakage([2, 12], test, dates, t1)  # labels end 03-05, before the first test date
+    with pytest.raises(
+        LeakageError, match=r"inside the declared test period \(from 2021-03-05"
+    ) as e:
+        check_no_leakage([1, 2, 12], test, dates, t1, test_start=start)
+    assert e.value.samples.tolist() == [2, 12]
+    # embargo before the declared start: a label ending 03-04 has no trading day
+    # between it and 03-05; one ending 03-03 has one (03-04)
+    check_no_leakage([1], test, dates, t1, test_start=start)
+    with pytest.raises(LeakageError, match="fewer than 1 trading days before the declared test"):
+        check_no_leakage([1], test, dates, t1, test_start=start, embargo_days=1, calendar=days)
+    check_no_leakage([0], test, dates, t1, test_start=start, embargo_days=1, calendar=days)
+    with pytest.raises(ValueError, match="`test_start` 2021-03-07 must not follow the first test"):
+        check_no_leakage([0], test, dates, t1, test_start=dt.date(2021, 3, 7))
 
 
 @pytest.mark.parametrize(

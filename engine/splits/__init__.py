@@ -35,6 +35,12 @@ Semantics shared by all splitters
   ``[dates[i], t1[i]]`` overlaps the label span of an evaluation period
   (López de Prado): before the period, its label reaches into the period;
   after it, it shares bars with the period's last labels.
+* **Declared periods.** :class:`WalkForward` and :class:`Holdout` declare
+  their periods' bounds; the purge works against them, not against the first
+  sample of a period: training labels end before the declared validation
+  start, validation labels before the declared test start (the first test
+  sample can come later when days are missing, on a stride-5 grid for
+  instance).
 * **Embargo.** ``embargo_days`` is counted in one unit everywhere: trading
   days of the *bar calendar*, the ``calendar=`` given to ``split`` (every
   trading day of the bars; the sample dates cannot stand in for it, since a

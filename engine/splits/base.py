@@ -1,11 +1,12 @@
-"""What every date splitter shares: folds of calendar positions turned into checked splits.
+"""What every date splitter shares: eager validation and checked splits.
 
-A splitter describes each split as a :class:`_Fold` (training candidate dates
-and evaluation ranges, as calendar positions). :func:`_materialise` turns a
-fold into sample indices, purges and embargoes the training candidates and
-checks the result with the leakage check. :class:`_DateSplitter` validates
-eagerly and hands back a private generator, so a bad argument raises at the
-``split`` call.
+A k-fold splitter describes each split as a :class:`_Fold` (training
+candidate dates and test ranges, as calendar positions); :func:`_materialise`
+turns a fold into sample indices, purges and embargoes the training
+candidates and checks the result with the leakage check. The train /
+validation / test splitters build their splits from declared bounds instead
+(``windows``). :class:`_DateSplitter` validates eagerly and hands back a
+private generator, so a bad argument raises at the ``split`` call.
 """
 
 from __future__ import annotations
@@ -32,15 +33,23 @@ class SplitInfo:
         Sorted ``int64`` sample indices.
     purged : numpy.ndarray
         Training candidates removed because their label interval overlaps the
-        label span of an evaluation period (the validation period counts for
-        :class:`WalkForward`).
+        label span of a test block; for :class:`WalkForward` and
+        :class:`Holdout`, because their label ends on or after the declared
+        validation start.
     embargoed : numpy.ndarray
-        Training candidates (not purged) removed by the embargo.
+        Training candidates (not purged) removed by the embargo: dated within
+        ``embargo_days`` after a test label span; for :class:`WalkForward`
+        and :class:`Holdout`, with a label ending fewer than ``embargo_days``
+        trading days before the declared test start.
     validation : numpy.ndarray or None
-        Validation indices (:class:`WalkForward` only).
+        Validation indices (:class:`WalkForward` and :class:`Holdout` only).
     validation_purged : numpy.ndarray
-        Validation candidates removed because their label interval overlaps
-        the test label span (empty except for :class:`WalkForward`).
+        Validation candidates removed because their label ends on or after
+        the declared test start (empty for the k-fold splitters).
+    validation_embargoed : numpy.ndarray
+        Validation candidates (not purged) removed because their label ends
+        fewer than ``embargo_days`` trading days before the declared test
+        start (empty for the k-fold splitters).
     """
 
     train: np.ndarray
@@ -49,39 +58,21 @@ class SplitInfo:
     embargoed: np.ndarray
     validation: np.ndarray | None = None
     validation_purged: np.ndarray | None = None
+    validation_embargoed: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
 class _Fold:
     train: np.ndarray  # bool mask over calendar positions: training candidate dates
     test: tuple[tuple[int, int], ...]  # half-open calendar position ranges
-    validation: tuple[int, int] | None = None
 
 
 def _idx(mask: np.ndarray) -> np.ndarray:
     return np.flatnonzero(mask).astype(np.int64, copy=False)
 
 
-def _remove(
-    panel: _Panel, cand: np.ndarray, evaluation: np.ndarray, embargo_days: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Split candidate indices into ``(kept, purged, embargoed)`` against the evaluation samples.
-
-    A candidate is purged when its label interval overlaps the label span of
-    a block of ``evaluation`` samples, embargoed when it follows a span within
-    ``embargo_days`` trading days of the bar calendar.
-    """
-    ci = _idx(cand)
-    spans = _spans(panel.day, panel.t1, panel.calendar, evaluation)
-    _, purged, embargoed = _purge_embargo(
-        panel.day[ci], panel.t1[ci], spans, _embargo_ends(spans.ends, embargo_days, panel.bars)
-    )
-    return ci[~purged & ~embargoed], ci[purged], ci[embargoed]
-
-
-def _on(panel: _Panel, block: tuple[int, int] | tuple[tuple[int, int], ...]) -> np.ndarray:
-    """Usable samples on calendar positions ``[a, b)`` of one block or of several."""
-    blocks = (block,) if isinstance(block[0], int) else block
+def _on(panel: _Panel, blocks: tuple[tuple[int, int], ...]) -> np.ndarray:
+    """Usable samples on the calendar positions ``[a, b)`` of the blocks."""
     on = np.zeros(len(panel.calendar), dtype=bool)
     for a, b in blocks:
         on[a:b] = True
@@ -89,28 +80,31 @@ def _on(panel: _Panel, block: tuple[int, int] | tuple[tuple[int, int], ...]) -> 
 
 
 def _materialise(panel: _Panel, fold: _Fold, embargo_days: int) -> SplitInfo:
-    cal = panel.calendar
-    p = np.maximum(panel.pos, 0)
-    usable = panel.usable
+    """Purge and embargo a fold's training candidates against its test blocks, then check.
+
+    A candidate is purged when its label interval overlaps the label span of
+    a block of test samples, embargoed when it is dated within
+    ``embargo_days`` trading days of the bar calendar after a span.
+    """
     test = _idx(_on(panel, fold.test))
-    evaluation = test
-    if fold.validation is not None:
-        evaluation = _idx(_on(panel, fold.test) | _on(panel, fold.validation))
-    train, purged, embargoed = _remove(panel, usable & fold.train[p], evaluation, embargo_days)
-    _leaks(panel.day, panel.t1, cal, train, test, "test", embargo_days, panel.bars)
-    validation = None
-    validation_purged = purged[:0]
-    if fold.validation is not None:
-        validation, validation_purged, _ = _remove(panel, _on(panel, fold.validation), test, 0)
-        _leaks(panel.day, panel.t1, cal, train, validation, "validation")
-        _leaks(panel.day, panel.t1, cal, validation, test, "test")
+    cand = _idx(panel.usable & fold.train[np.maximum(panel.pos, 0)])
+    spans = _spans(panel.day, panel.t1, panel.calendar, test)
+    _, purged, embargoed = _purge_embargo(
+        panel.day[cand],
+        panel.t1[cand],
+        spans,
+        _embargo_ends(spans.ends, embargo_days, panel.bars),
+    )
+    train = cand[~purged & ~embargoed]
+    _leaks(panel.day, panel.t1, panel.calendar, train, test, "test", embargo_days, panel.bars)
+    empty = train[:0]
     return SplitInfo(
         train=train,
         test=test,
-        purged=purged,
-        embargoed=embargoed,
-        validation=validation,
-        validation_purged=validation_purged,
+        purged=cand[purged],
+        embargoed=cand[embargoed],
+        validation_purged=empty,
+        validation_embargoed=empty,
     )
 
 
@@ -125,6 +119,10 @@ class _DateSplitter:
     def _folds(self, panel: _Panel) -> list[_Fold]:  # pragma: no cover - overridden
         raise NotImplementedError
 
+    def _infos(self, panel: _Panel, embargo_days: int) -> list[SplitInfo]:
+        """Every split, purged, embargoed and checked."""
+        return [_materialise(panel, fold, embargo_days) for fold in self._folds(panel)]
+
     def _embargo_days(self) -> int:
         return int(getattr(self, "embargo_days", 0))
 
@@ -137,7 +135,7 @@ class _DateSplitter:
         self._validate()
         embargo_days = self._embargo_days()
         panel = _panel(X, dates, t1, calendar, embargo_days)
-        infos = [_materialise(panel, fold, embargo_days) for fold in self._folds(panel)]
+        infos = self._infos(panel, embargo_days)
         for k, info in enumerate(infos):
             for name in ("train", "validation", "test"):
                 part = getattr(info, name)

@@ -57,6 +57,20 @@ def _embargo_ends(ends: np.ndarray, embargo_days: int, bars: np.ndarray | None) 
     return out
 
 
+def _label_cut(start: int, embargo_days: int, bars: np.ndarray | None) -> int:
+    """Labels must end strictly before this day to respect a declared start and the embargo.
+
+    A label ending on trading day ``c`` passes when at least ``embargo_days``
+    trading days of ``bars`` lie strictly between ``c`` and ``start``; with
+    no embargo the cut is ``start`` itself.
+    """
+    if embargo_days == 0:
+        return int(start)
+    assert bars is not None  # _bar_calendar refused the call otherwise
+    pos = int(np.searchsorted(bars, start, side="left")) - embargo_days
+    return int(bars[max(pos, 0)])  # bars[0]: too few trading days before start, nothing passes
+
+
 def _bar_calendar(calendar: Any, embargo_days: int, day: np.ndarray) -> np.ndarray | None:
     """The trading days of ``calendar`` as sorted unique day numbers, or None.
 

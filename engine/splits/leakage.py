@@ -21,6 +21,7 @@ from engine.splits.dates import (
     _check_embargo_days,
     _embargo_ends,
     _fmt,
+    _label_cut,
 )
 
 __all__ = ["LeakageError", "check_no_leakage"]
@@ -121,8 +122,14 @@ def _leaks(
     what: str,
     embargo_days: int = 0,
     bars: np.ndarray | None = None,
+    start: int | None = None,
 ) -> None:
-    """Raise :class:`LeakageError` listing every training sample that leaks into ``test``."""
+    """Raise :class:`LeakageError` listing every training sample that leaks into ``test``.
+
+    ``start``: the declared start of the evaluation period, when there is one;
+    training labels dated before it must end at least ``embargo_days`` trading
+    days before it.
+    """
     n = len(day)
     for name, idx in (("train", train), (what, test)):
         if idx.size and (idx.min() < 0 or idx.max() >= n):
@@ -140,6 +147,21 @@ def _leaks(
     inside, purged, embargoed = _purge_embargo(
         day[train], t1[train], spans, _embargo_ends(spans.ends, embargo_days, bars)
     )
+    if start is not None:
+        cut = _label_cut(start, embargo_days, bars)
+        before = day[train] < start
+        into = before & (t1[train] >= start)
+        close = before & ~into & (t1[train] >= cut)
+        for i in train[into]:
+            reasons.setdefault(
+                int(i), f"has a label ending inside the declared {what} period (from {_fmt(start)})"
+            )
+        for i in train[close]:
+            reasons.setdefault(
+                int(i),
+                f"has a label ending fewer than {embargo_days} trading days before the declared "
+                f"{what} start {_fmt(start)}",
+            )
     for flag, text in (
         (inside, f"shares a date with the {what} period"),
         (purged, f"has a label interval overlapping a {what} label span"),
@@ -176,6 +198,7 @@ def check_no_leakage(
     *,
     embargo_days: int = 0,
     calendar: Any = None,
+    test_start: Any = None,
 ) -> None:
     """Raise if any training sample can see the evaluation period.
 
@@ -191,7 +214,11 @@ def check_no_leakage(
       (López de Prado's purge: a training label that reaches into the period,
       or one that starts before the period's last label ends);
     * is dated within ``embargo_days`` trading days after the end of a label
-      span.
+      span;
+    * with a declared ``test_start``: is dated before it and has a label
+      ending on or after it, or fewer than ``embargo_days`` trading days
+      before it (the test period starts at its declared start, even when its
+      first sample comes later because days are missing).
 
     Parameters
     ----------
@@ -206,6 +233,10 @@ def check_no_leakage(
     calendar : array-like of dates, optional
         Every trading day of the bars (it must hold every sample date).
         Required when ``embargo_days > 0``; without it nothing is counted.
+    test_start : date, optional
+        Declared start of the test period (the bounds of
+        :class:`WalkForward` / :class:`Holdout`), at or before the first test
+        date.
 
     Raises
     ------
@@ -239,5 +270,17 @@ def check_no_leakage(
     end = np.where(t1_null, _NULL, end)
     train = np.asarray(train_idx, dtype=np.int64).ravel()
     test = np.asarray(test_idx, dtype=np.int64).ravel()
+    start = None
+    if test_start is not None:
+        (start,), start_null = _as_days([test_start], "test_start")
+        if start_null.any():
+            raise ValueError("`test_start` must be a date, got a null.")
+        start = int(start)
+        if test.size and day[test].min() < start:
+            i = int(test[np.argmin(day[test])])
+            raise ValueError(
+                f"`test_start` {_fmt(start)} must not follow the first test date; "
+                f"test sample {i} is dated {_fmt(day[i])}."
+            )
     cal = np.unique(day[~t1_null])
-    _leaks(day, end, cal, train, test, "test", embargo_days, bars)
+    _leaks(day, end, cal, train, test, "test", embargo_days, bars, start)

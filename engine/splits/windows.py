@@ -7,25 +7,66 @@ from typing import Any
 
 import numpy as np
 
-from engine.splits.base import SplitInfo, _DateSplitter, _Fold
-from engine.splits.dates import _add_months, _check_int, _fmt, _Panel, _panel
+from engine.splits.base import SplitInfo, _DateSplitter, _idx
+from engine.splits.dates import _add_months, _check_int, _fmt, _label_cut, _Panel, _panel
+from engine.splits.leakage import _leaks
 
 __all__ = ["Holdout", "WalkForward"]
+
+
+def _window(panel: _Panel, bounds: tuple[int, int, int, int], embargo_days: int) -> SplitInfo:
+    """One train / validation / test split from declared half-open day bounds, checked.
+
+    A training candidate (dated in ``[a, v)``) is purged when its label ends
+    on or after ``v``; a validation candidate (``[v, t)``) when its label ends
+    on or after ``t``. Either is embargoed, when not purged, if its label ends
+    fewer than ``embargo_days`` trading days before ``t``.
+    """
+    a, v, t, e = bounds
+    day, t1, usable = panel.day, panel.t1, panel.usable
+    cut = _label_cut(t, embargo_days, panel.bars)
+    train_c = _idx(usable & (day >= a) & (day < v))
+    val_c = _idx(usable & (day >= v) & (day < t))
+    test = _idx(usable & (day >= t) & (day < e))
+    train_purged = t1[train_c] >= v
+    train_embargoed = ~train_purged & (t1[train_c] >= cut)
+    val_purged = t1[val_c] >= t
+    val_embargoed = ~val_purged & (t1[val_c] >= cut)
+    train = train_c[~train_purged & ~train_embargoed]
+    validation = val_c[~val_purged & ~val_embargoed]
+    check = (panel.day, panel.t1, panel.calendar)
+    _leaks(*check, train, test, "test", embargo_days, panel.bars, t)
+    _leaks(*check, train, validation, "validation", 0, None, v)
+    _leaks(*check, validation, test, "test", embargo_days, panel.bars, t)
+    return SplitInfo(
+        train=train,
+        test=test,
+        purged=train_c[train_purged],
+        embargoed=train_c[train_embargoed],
+        validation=validation,
+        validation_purged=val_c[val_purged],
+        validation_embargoed=val_c[val_embargoed],
+    )
 
 
 class _ThreeWaySplitter(_DateSplitter):
     """Splitters that cut the calendar into train / validation / test periods.
 
     Subclasses give the half-open day boundaries ``(train start, validation
-    start, test start, test end)`` of each window in ``_bounds``.
+    start, test start, test end)`` of each window in ``_bounds``. The purge
+    works against these *declared* bounds, not against the first sample of
+    each period (which comes later when days are missing): training labels
+    must end before the declared validation start, and training and
+    validation labels at least ``embargo_days`` trading days of the bar
+    calendar before the declared test start.
     """
 
     def _bounds(self, panel: _Panel) -> list[tuple[int, int, int, int]]:  # pragma: no cover
         raise NotImplementedError
 
-    def _folds(self, panel: _Panel) -> list[_Fold]:
+    def _infos(self, panel: _Panel, embargo_days: int) -> list[SplitInfo]:
         cal = panel.calendar
-        folds = []
+        infos = []
         for k, b in enumerate(self._bounds(panel)):
             a, v, t, e = (int(x) for x in np.searchsorted(cal, b, side="left"))
             for name, lo, hi in (("train", a, v), ("validation", v, t), ("test", t, e)):
@@ -34,10 +75,8 @@ class _ThreeWaySplitter(_DateSplitter):
                         f"{type(self).__name__} window {k} has no dates in its {name} period "
                         f"[{_fmt(cal[lo] if lo < len(cal) else b[3])}, ...)."
                     )
-            train = np.zeros(len(cal), dtype=bool)
-            train[a:v] = True
-            folds.append(_Fold(train=train, test=((t, e),), validation=(v, t)))
-        return folds
+            infos.append(_window(panel, b, embargo_days))
+        return infos
 
     def windows(
         self, X: Any = None, y: Any = None, groups: Any = None, *, dates: Any = None, t1: Any = None
@@ -107,8 +146,10 @@ class WalkForward(_ThreeWaySplitter):
     minus one day); ``partial_test=True`` also yields the first window whose
     test period the data cut short.
 
-    Training samples are purged against the validation *and* the test period,
-    validation samples against the test period. :meth:`split` yields
+    The purge works against these declared bounds: training labels must end
+    before the validation start ``B(s + train)``, validation labels before the
+    test start ``B(s + train + val)``, even when the first sample of a period
+    comes later (days missing at its start). :meth:`split` yields
     ``(train, test)``, the same arrays as :meth:`split_three` without the
     validation set (the model evaluated on ``test`` is fitted on ``train``,
     the validation set serving early stopping / selection only).
@@ -215,9 +256,9 @@ class Holdout(_ThreeWaySplitter):
 
     The last ``test_fraction`` of the calendar dates is the test period, the
     ``validation_fraction`` before it the validation period, the rest the
-    training period; purging is as for :class:`WalkForward` (training samples
-    against the validation and test periods, validation samples against the
-    test period).
+    training period; purging is as for :class:`WalkForward` (training labels
+    end before the validation start, validation labels before the test
+    start).
 
     Parameters
     ----------
