@@ -4,14 +4,18 @@ Data flow: base signals from the bars -> meta-labeling at the threshold ->
 a (days, tickers) grid -> the simulation run twice, on the unfiltered and
 the filtered signals, over the same calendar (the span the predictions
 cover) -> metrics, the filter's precision and recall, the Sharpe
-difference with a paired bootstrap interval, and a null of the same filter shifted off
-the prices (:mod:`engine.backtest.null`).
+difference with a paired bootstrap interval, a null of the same filter shifted off
+the prices (:mod:`engine.backtest.null`), and each run's probabilistic and
+deflated Sharpe ratio (:mod:`engine.backtest.inference`).
+
+:func:`deflate_together` deflates the runs of several backtests as one
+selection (the pipeline's strategies, several prediction files).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +23,7 @@ import numpy as np
 import polars as pl
 
 from engine.backtest.filter_metrics import filter_scores, sharpe_difference
+from engine.backtest.inference import probabilistic_sharpe, sharpe_inference
 from engine.backtest.meta_labeling import meta_label, signal_outcomes
 from engine.backtest.null import shifted_filter_null
 from engine.backtest.signals import compute_signals
@@ -32,10 +37,12 @@ from engine.backtest.simulation import (
 from engine.backtest.summary import summarize
 from engine.data.universe import MARKET_BENCHMARK
 
-__all__ = ["BacktestProgress", "BacktestReport", "run_backtest"]
+__all__ = ["RUNS", "BacktestProgress", "BacktestReport", "deflate_together", "run_backtest"]
 
 #: ``progress(stage)``: a short description of the stage starting now.
 BacktestProgress = Callable[[str], None]
+#: The runs of one backtest, each a trial of the deflated Sharpe ratio.
+RUNS = ("unfiltered", "filtered")
 
 
 @dataclass
@@ -54,6 +61,7 @@ class BacktestReport:
     sharpe_difference: dict[str, Any]
     null: dict[str, Any] | None
     signals: pl.DataFrame
+    inference: dict[str, Any] = field(default_factory=dict)
     info: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -72,11 +80,34 @@ class BacktestReport:
             "filter": self.filter,
             "sharpe_difference": self.sharpe_difference,
             "null": self.null,
+            "sharpe_inference": self.inference,
             **self.info,
             "notes": self.notes,
             "seconds": self.seconds,
             "files": self.files,
         }
+
+    def run_returns(self) -> dict[str, np.ndarray]:
+        """Daily returns of the unfiltered and the filtered run."""
+        return {"unfiltered": self.unfiltered.returns, "filtered": self.filtered.returns}
+
+    def deflate(self, inference: dict[str, Any], names: dict[str, str], trials: str) -> None:
+        """Take this report's PSR and DSR from a :func:`sharpe_inference` of several runs.
+
+        ``names`` maps each run of this report to its name in ``inference``;
+        ``trials`` says what the ``N`` trials were.
+        """
+        shared = {k: v for k, v in inference.items() if k not in ("psr", "dsr")}
+        own = {run: (inference["psr"][name], inference["dsr"][name]) for run, name in names.items()}
+        self.inference = {
+            **shared,
+            "trials": trials,
+            "psr": {run: psr for run, (psr, _) in own.items()},
+            "dsr": {run: dsr for run, (_, dsr) in own.items()},
+        }
+        for run, (psr, dsr) in own.items():
+            self.metrics[run]["psr"] = psr
+            self.metrics[run]["dsr"] = dsr
 
     def daily(self) -> pl.DataFrame:
         """Per day: return, equity, drawdown, turnover, costs and exposure of each run."""
@@ -159,6 +190,8 @@ def run_backtest(
     )
 
     say("metrics")
+    returns = {"unfiltered": unfiltered.returns, "filtered": filtered.returns}
+    inference = sharpe_inference(returns, settings.trials)
     benchmark = benchmark_returns(bars, grid.dates)
     metrics = {
         "unfiltered": unfiltered.metrics(grid.dates, benchmark),
@@ -166,6 +199,7 @@ def run_backtest(
     }
     if benchmark is not None:
         metrics[MARKET_BENCHMARK] = summarize(benchmark, grid.dates, benchmark=None)
+        metrics[MARKET_BENCHMARK].update(psr=probabilistic_sharpe(benchmark), dsr=None)
     active = signals.filter(pl.col("signal") != 0)
     candidates = active.filter(pl.col("confidence").is_not_null())
     scored = candidates.filter(pl.col("outcome").is_not_null())
@@ -197,7 +231,7 @@ def run_backtest(
         )
     if benchmark is None:
         notes.append(f"no {MARKET_BENCHMARK} bars: beta and information ratio are not reported")
-    return BacktestReport(
+    report = BacktestReport(
         settings=settings,
         source=source,
         tickers=tickers,
@@ -211,5 +245,38 @@ def run_backtest(
         null=null,
         signals=signals,
         notes=notes,
-        seconds=time.perf_counter() - started,
     )
+    trials = "declared" if settings.trials is not None else "the unfiltered and filtered runs"
+    report.deflate(inference, {run: run for run in RUNS}, trials)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def deflate_together(
+    reports: Sequence[BacktestReport], trials: str, n_trials: int | None = None
+) -> dict[str, Any]:
+    """Deflate the runs of several backtests as one selection; update each report.
+
+    ``N`` is ``n_trials`` (default: every unfiltered and filtered run of
+    ``reports``) and ``V`` comes from all of them
+    (:func:`engine.backtest.inference.sharpe_inference`); each report's
+    ``inference`` and its runs' ``psr`` and ``dsr`` metrics are replaced.
+
+    Parameters
+    ----------
+    reports : sequence of BacktestReport
+    trials : str
+        What the ``N`` trials were, for the reports' one line.
+    n_trials : int, optional
+
+    Returns
+    -------
+    dict
+        The shared inference, its ``psr`` and ``dsr`` keyed ``"<index>/<run>"``.
+    """
+    runs = {f"{i}/{run}": r for i, report in enumerate(reports)
+            for run, r in report.run_returns().items()}  # fmt: skip
+    inference = sharpe_inference(runs, n_trials)
+    for i, report in enumerate(reports):
+        report.deflate(inference, {run: f"{i}/{run}" for run in RUNS}, trials)
+    return inference

@@ -61,6 +61,10 @@ class BacktestSettings:
         Shifted-confidence filters in the null (0 turns it off; :mod:`engine.backtest.null`).
     seed : int
         Seed of the bootstrap and the null.
+    trials : int, optional
+        Strategy, head and threshold variants tried in all, the ``N`` of the
+        deflated Sharpe ratio (:mod:`engine.backtest.inference`); default
+        (None) the runs of this backtest (unfiltered and filtered).
     """
 
     strategy: str = "momentum"
@@ -74,6 +78,7 @@ class BacktestSettings:
     n_boot: int = 1000
     n_null: int = 200
     seed: int = 0
+    trials: int | None = None
 
     def __post_init__(self) -> None:
         check_strategy(self.strategy)
@@ -95,6 +100,8 @@ class BacktestSettings:
             raise ValueError(f"`n_boot` must be >= 10, got `n_boot={self.n_boot}`")
         if self.n_null < 0:
             raise ValueError(f"`n_null` must be >= 0, got `n_null={self.n_null}`")
+        if self.trials is not None and (int(self.trials) != self.trials or self.trials < 1):
+            raise ValueError(f"`trials` must be an integer >= 1, got `trials={self.trials}`")
 
     @property
     def pattern_head(self) -> str:
@@ -120,6 +127,7 @@ class BacktestSettings:
             "n_boot": self.n_boot,
             "n_null": self.n_null,
             "seed": self.seed,
+            "trials": self.trials,
             "periods_per_year": PERIODS_PER_YEAR,
         }
 

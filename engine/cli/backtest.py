@@ -96,6 +96,16 @@ def backtest_command(
         int,
         typer.Option("--n-null", min=0, help="Shifted-confidence filters in the null (0: none)."),
     ] = 200,
+    trials: Annotated[
+        int | None,
+        typer.Option(
+            "--trials",
+            min=1,
+            show_default=False,
+            help="Strategy/head/threshold variants you tried in all: the N of the deflated "
+            "Sharpe ratio (default: the runs of this backtest).",
+        ),
+    ] = None,
     n_boot: NBootOption = 1000,
     seed: SeedOption = 0,
     report: ReportOption = None,
@@ -108,7 +118,7 @@ def backtest_command(
     settings = call_or_exit(BacktestSettings, strategy=strategy.value, threshold=threshold,
                             costs_bps=costs_bps, slippage_bps=slippage_bps, fill=fill.value,
                             long_only=long_only, head=head, n_boot=n_boot, n_null=n_null,
-                            seed=seed)  # fmt: skip
+                            seed=seed, trials=trials)  # fmt: skip
     result = call_or_exit(run_backtest_job, predictions, settings, data_dir=data_dir,
                           report_dir=report)  # fmt: skip
     if as_json:

@@ -14,6 +14,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from engine.backtest.inference import inference_line
 from engine.data.universe import MARKET_BENCHMARK
 from engine.io import atomic_write_bytes
 from engine.reports.html import REPORT_FILE, figure, file_link, page, text_table
@@ -37,6 +38,8 @@ _METRICS = (
     ("annual_return", "annual return", "pct"),
     ("annual_volatility", "annual volatility", "pct"),
     ("sharpe", "Sharpe (annualised)", "num"),
+    ("psr", "PSR (true Sharpe > 0)", "num"),
+    ("dsr", "DSR (deflated for N trials)", "num"),
     ("sortino", "Sortino (annualised)", "num"),
     ("max_drawdown", "max drawdown", "pct"),
     ("max_drawdown_peak", "  peak", "text"),
@@ -99,6 +102,8 @@ def comparison_lines(report: BacktestReport) -> list[str]:
         f"Sharpe filtered - unfiltered: {_fmt(d['estimate'], 'num')}{interval} "
         f"(95 % paired stationary bootstrap, {s.n_boot} replicates)"
     )
+    if report.inference:
+        lines.append(inference_line(report.inference))
     if report.null is not None:
         n = report.null
         lines.append(
