@@ -11,7 +11,8 @@ primary model picks the side, the secondary model only the size, here 0 or
 
 Only out-of-sample confidences are accepted: the predictions go through
 :func:`engine.model.run_files.check_predictions`, which refuses any row dated
-on or before its model's ``embargo_end`` (training end plus embargo),
+on or before its model's guard, recomputed as ``train_end`` plus the
+embargo on the bar calendar (never read from the file's ``embargo_end``),
 naming the ticker, date and model.
 
 To score the filter the way the meta-labeling literature does, each
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from engine.data.panel import sorted_panel
@@ -45,7 +47,13 @@ __all__ = [
 DEFAULT_THRESHOLD = 0.6
 
 
-def load_out_of_sample_confidence(path: str | Path, head: str) -> pl.DataFrame:
+def load_out_of_sample_confidence(
+    path: str | Path,
+    head: str,
+    *,
+    calendar: np.ndarray | None = None,
+    embargo_days: int | None = None,
+) -> pl.DataFrame:
     """One head's out-of-sample confidence per (ticker, date) from a predictions file.
 
     Parameters
@@ -54,6 +62,10 @@ def load_out_of_sample_confidence(path: str | Path, head: str) -> pl.DataFrame:
         A predictions Parquet file written by ``engine train``.
     head : str
         A pattern name; the file needs ``<head>`` and ``<head>_p`` columns.
+    calendar, embargo_days : optional
+        The bar calendar and the run's embargo of the out-of-sample guard
+        (:func:`engine.model.run_files.check_predictions`; default business
+        days and the engine's default embargo).
 
     Returns
     -------
@@ -66,11 +78,19 @@ def load_out_of_sample_confidence(path: str | Path, head: str) -> pl.DataFrame:
     FileNotFoundError
         No such file.
     ValueError
-        Not a predictions file, in-sample rows (``date <= embargo_end``),
-        a confidence outside [0, 1], or a (ticker, date) scored by two models.
+        Not a predictions file, in-sample rows (on or before ``train_end``
+        plus the embargo, or ``date <= embargo_end``), an ``embargo_end``
+        earlier than ``train_end`` plus the embargo, a confidence outside
+        [0, 1], or a (ticker, date) scored by two models.
     """
     path = Path(path)
-    frame, _ = check_predictions(read_predictions(path), [head], source=str(path))
+    frame, _ = check_predictions(
+        read_predictions(path),
+        [head],
+        source=str(path),
+        calendar=calendar,
+        embargo_days=embargo_days,
+    )
     return head_confidence(frame, head, source=str(path))
 
 

@@ -5,9 +5,11 @@
 artifact or a bare predictions file) and returns a :class:`ValidateReport`;
 it reads the predictions and the training histories and writes nothing.
 
-Every prediction must be dated after its model's ``embargo_end``
-(out-of-sample); a file holding an in-sample row is refused
-(:func:`engine.model.run_files.check_predictions`).
+Every prediction must be out of sample: dated after its model's
+``train_end`` plus the run's embargo on the bar calendar (recomputed from
+the run's settings and stored bars, never read from the file) and after its
+``embargo_end``; a file holding an in-sample row, or understating its
+``embargo_end``, is refused (:func:`engine.model.run_files.check_predictions`).
 
 The report holds, per pattern (and per pattern and ticker, and per pattern
 and window), the metrics of :func:`engine.evaluation.evaluate_frame` with
@@ -385,7 +387,9 @@ def validate_predictions(
     ValueError
         Settings refused by :func:`check_validation_settings`; a file that is
         not a predictions file; missing or malformed columns; in-sample rows
-        (``date <= embargo_end``); an artifact's predictions of another model;
+        (on or before ``train_end`` plus the embargo, or ``date <=
+        embargo_end``); an understated ``embargo_end``; an artifact's
+        predictions of another model;
         a null test over fewer than two blocks of dates; a malformed history.
     FileNotFoundError
         A missing predictions file or history.
@@ -406,7 +410,13 @@ def validate_predictions(
         overfit_tolerance=overfit_tolerance,
     )
     raw = read_predictions(source.predictions)
-    frame, patterns = check_predictions(raw, source.patterns, source=str(source.predictions))
+    frame, patterns = check_predictions(
+        raw,
+        source.patterns,
+        source=str(source.predictions),
+        calendar=source.calendar,
+        embargo_days=source.embargo_days,
+    )
     notes = list(source.notes)
 
     found = sorted(frame.get_column("model_id").unique().to_list())

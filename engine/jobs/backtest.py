@@ -19,20 +19,21 @@ from engine.data.paths import resolve_data_dir
 from engine.data.store import BarStore
 from engine.data.universe import MARKET_BENCHMARK
 from engine.features.build import bars_fingerprint
-from engine.model.run_files import RUN_FILE
+from engine.model.run_files import RUN_FILE, bar_calendar, embargo_days_of
 
 __all__ = ["DEFAULT_COSTS_BPS", "BacktestReport", "BacktestSettings", "run_backtest_job"]
 
 
-def _run_data(predictions: Path) -> dict[str, Any]:
-    """The ``data`` block of the ``run.json`` beside a run's predictions (or {})."""
+def _run_record(predictions: Path) -> dict[str, Any]:
+    """The ``run.json`` beside a run's predictions (or {})."""
     run_file = predictions.parent / RUN_FILE
     if not run_file.is_file():
         return {}
     try:
-        return dict(json.loads(run_file.read_text()).get("data") or {})
+        record = json.loads(run_file.read_text())
     except (OSError, ValueError):
         return {}
+    return record if isinstance(record, dict) else {}
 
 
 def run_backtest_job(
@@ -68,11 +69,18 @@ def run_backtest_job(
     predictions = Path(predictions)
     say = progress or (lambda stage: None)
     say("predictions")
-    confidence = load_out_of_sample_confidence(predictions, settings.pattern_head)
-    run_data = _run_data(predictions)
+    run = _run_record(predictions)
+    run_data = dict(run.get("data") or {})
     if data_dir is None and run_data.get("data_dir"):
         data_dir = run_data["data_dir"]
     store = BarStore(resolve_data_dir(data_dir))
+    # the out-of-sample guard: train_end + the run's embargo on the bar calendar of the store
+    embargo_days = embargo_days_of(run)
+    run_tickers = run_data.get("tickers")
+    calendar = bar_calendar(store.data_dir, list(run_tickers) if run_tickers else None)
+    confidence = load_out_of_sample_confidence(
+        predictions, settings.pattern_head, calendar=calendar, embargo_days=embargo_days
+    )
     available = store.tickers()
     if not available:
         raise ValueError(f"no bars in {store.data_dir}; pass --data-dir with the training bars")

@@ -357,7 +357,10 @@ def run_pipeline(
 
     def backtest() -> dict[str, Any]:
         source = trained["predictions"]
-        predictions, _ = check_predictions(read_predictions(Path(source)), source=source)
+        predictions, _ = check_predictions(  # the guard: train_end + embargo on the bar calendar
+            read_predictions(Path(source)), source=source,
+            calendar=held["dataset"].calendar, embargo_days=run_settings.embargo_days,
+        )  # fmt: skip
         bars, tickers = held["bars"], sorted(predictions.get_column("ticker").unique())
         match = bars_fingerprint(bars) == held["dataset"].info["fingerprint"]
         synthetic = sorted(t for t in tickers if held["synthetic"].get(t))

@@ -103,8 +103,10 @@ def run_validate_job(
     ValueError
         A setting out of range (checked first); both or neither of ``model`` /
         ``predictions``; a file that is not a predictions file; missing or
-        malformed columns; in-sample rows (``date <= embargo_end``); a
-        checksum mismatch (:class:`engine.model.artifacts.ArtifactError`).
+        malformed columns; in-sample rows (on or before ``train_end`` plus the
+        embargo on the bar calendar, or ``date <= embargo_end``); an
+        understated ``embargo_end``; a checksum mismatch
+        (:class:`engine.model.artifacts.ArtifactError`).
     FileNotFoundError
         A missing path, predictions file or history.
     """
