@@ -30,7 +30,7 @@ import polars as pl
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # for ``tests.pandas_reference`` (namespace package)
+if str(ROOT) not in sys.path:  # for ``tests.oracles`` when pytest runs without ``-m``
     sys.path.insert(0, str(ROOT))
 
 from engine.data.demo import generate_demo_universe  # noqa: E402
@@ -67,8 +67,7 @@ def make_wide_panel(
     """
     rng = np.random.default_rng(seed)
     bases = sorted(
-        set(demo.get_column("ticker").unique().to_list())
-        - {"SPY", "QQQ", "XLK", "VIX", "VIX3M"}
+        set(demo.get_column("ticker").unique().to_list()) - {"SPY", "QQQ", "XLK", "VIX", "VIX3M"}
     )
     frames = {t: g for (t,), g in demo.partition_by("ticker", as_dict=True).items()}
     parts = []

@@ -5,16 +5,18 @@ signals of :func:`engine.backtest.signals.compute_signals`) and ``backtest|500``
 synthetic lognormal random walks x 5,000 days with overnight gaps; signal =
 sign of the 20-day return), each with:
 
-* ``engine`` (ours): :func:`engine.jobs.backtest.simulate` plus
-  :meth:`engine.jobs.backtest.Simulation.metrics` (the full
+* ``engine`` (ours): :func:`engine.backtest.simulation.simulate` plus
+  :meth:`engine.backtest.simulation.Simulation.metrics` (the full
   :func:`engine.backtest.summary.summarize`, SPY or an equal-weight index as
   the benchmark), JIT compiled before timing;
 * ``kernel`` (variant): :func:`kernels.backtest.simulate_portfolio` alone;
 * ``vectorbt`` (baseline, target >= 10x): ``vbt.Portfolio.from_orders`` on
   the same orders, then ``pf.stats()``;
 * ``vbt-orders`` (baseline): the ``from_orders`` simulation alone;
-* ``pandas`` (baseline): :func:`pandas_backtest`, the same portfolio as a
-  loop over days vectorised across tickers, plus the metrics in pandas. It
+* ``pandas`` (baseline): :func:`pandas_backtest`, the backtest oracle of
+  the kernel tests (:func:`tests.oracles.backtest.reference_backtest`: share
+  counts, a loop over days vectorised across tickers, without its trade
+  ledger) plus :func:`tests.oracles.backtest.reference_metrics` in pandas. It
   is the issue's fallback (it carries the ">= 10x" target when vectorbt is
   not installed, and the vectorbt tests skip) and a second opinion beside
   vectorbt.
@@ -68,8 +70,9 @@ import polars as pl
 import pytest
 
 from engine.backtest.signals import MOMENTUM_LOOKBACK, compute_signals
-from engine.jobs.backtest import BacktestSettings, Panel, Simulation, simulate
-from kernels.backtest import ORDER_FILLED, simulate_portfolio
+from engine.backtest.simulation import BacktestSettings, PriceGrid, Simulation, simulate
+from kernels.backtest import OrderStatus, simulate_portfolio
+from tests.oracles.backtest import reference_backtest, reference_metrics
 
 try:
     import vectorbt as vbt
@@ -169,7 +172,7 @@ def demo_panel(demo_bars: pl.DataFrame) -> BacktestPanel:
     tickers = sorted(set(demo_bars.get_column("ticker").unique().to_list()) - {"VIX"})
     bars = demo_bars.filter(pl.col("ticker").is_in(tickers))
     dates = bars.get_column("date")
-    panel = Panel.of(bars, tickers, dates.min(), dates.max())
+    panel = PriceGrid.of(bars, tickers, dates.min(), dates.max())
     signal = panel.signal_array(compute_signals(bars, "momentum"), "signal")
     return BacktestPanel(
         dates=panel.dates,
@@ -279,70 +282,11 @@ def vectorbt_returns(pf) -> np.ndarray:
 # pandas baseline (used when vectorbt is not installed)
 # ---------------------------------------------------------------------------
 def pandas_backtest(p: BacktestPanel, cost_rate: float = COST_RATE) -> dict:
-    """The same daily-rebalanced portfolio, one day at a time, vectorised across tickers.
-
-    Follows the kernel's rules (target weights, fills at the next open valued
-    at the fill prices, NaN prices keep the holding, costs on traded
-    notional) with pandas/numpy whole-row operations, then computes the
-    metrics with pandas. Closed-trade statistics are left out.
-    """
-    signal = pd.DataFrame(p.signal).fillna(0.0)
-    gross = signal.abs().sum(axis=1)
-    target = signal.div(gross.where(gross > 1.0, 1.0), axis=0).to_numpy()
-    days, n = p.close.shape
-    held = np.zeros(n)
-    last = np.full(n, np.nan)
-    cash, value = 1.0, 1.0
-    returns, turnover = np.zeros(days), np.zeros(days)
-    gross_exp, net_exp = np.zeros(days), np.zeros(days)
-    for t in range(days):
-        before = value
-        for prices, fills in ((p.open[t], t > 0), (p.close[t], False)):
-            ok = np.isfinite(prices)
-            mark = ok & (held != 0.0)
-            held[mark] *= prices[mark] / last[mark]
-            last[ok] = prices[ok]
-            if fills:
-                fill_value = cash + held.sum()
-                trade = np.where(ok, target[t - 1] * fill_value - held, 0.0)
-                traded = np.abs(trade).sum()
-                cash -= trade.sum() + cost_rate * traded
-                held += trade
-                turnover[t] = traded / fill_value
-        value = cash + held.sum()
-        returns[t] = value / before - 1.0
-        gross_exp[t], net_exp[t] = np.abs(held).sum() / value, held.sum() / value
-    return {"returns": returns, **pandas_metrics(p, returns, turnover, gross_exp, net_exp)}
-
-
-def pandas_metrics(p, returns, turnover, gross_exp, net_exp) -> dict:
-    r = pd.Series(returns, index=pd.DatetimeIndex(p.dates))
-    equity = (1.0 + r).cumprod()
-    drawdown = equity / equity.cummax().clip(lower=1.0) - 1.0
-    years = len(r) / PERIODS_PER_YEAR
-    cagr = equity.iloc[-1] ** (1.0 / years) - 1.0
-    downside = np.sqrt((r.clip(upper=0.0) ** 2).mean())
-    q = r.quantile(0.05)
-    bench = pd.Series(p.benchmark, index=r.index)
-    active = r - bench
-    return {
-        "total_return": equity.iloc[-1] - 1.0,
-        "annual_return": cagr,
-        "annual_volatility": r.std() * np.sqrt(PERIODS_PER_YEAR),
-        "sharpe": r.mean() / r.std() * np.sqrt(PERIODS_PER_YEAR),
-        "sortino": r.mean() / downside * np.sqrt(PERIODS_PER_YEAR),
-        "max_drawdown": drawdown.min(),
-        "max_drawdown_trough": drawdown.idxmin(),
-        "calmar": cagr / abs(drawdown.min()),
-        "var": -q,
-        "cvar": -r[r <= q].mean(),
-        "turnover": turnover.mean() * PERIODS_PER_YEAR,
-        "exposure": gross_exp.mean(),
-        "net_exposure": net_exp.mean(),
-        "time_in_market": (gross_exp > 0.0).mean(),
-        "beta": r.cov(bench) / bench.var(),
-        "information_ratio": active.mean() / active.std() * np.sqrt(PERIODS_PER_YEAR),
-    }
+    """The backtest oracle (share counts, no trade ledger) and its pandas metrics."""
+    out = reference_backtest(p.open, p.close, p.signal, cost_rate, False, trades=False)
+    metrics = reference_metrics(p.dates, out["returns"], out["turnover"], out["weights"],
+                                p.benchmark)  # fmt: skip
+    return {"returns": out["returns"], **metrics}
 
 
 # ---------------------------------------------------------------------------
@@ -385,7 +329,7 @@ def test_vectorbt_places_the_same_orders(cost_rate, gaps):
     diff = np.abs(vectorbt_returns(pf) - sim.returns)
     assert diff.max() <= 1e-10, f"max |vectorbt - kernel| daily return {diff.max():.3g}"
     # the same fills, day by day and ticker by ticker, short positions included
-    assert np.array_equal(_filled(pf, len(p.tickers)), sim.orders == ORDER_FILLED)
+    assert np.array_equal(_filled(pf, len(p.tickers)), sim.orders == OrderStatus.FILLED)
     assert (pf.assets().to_numpy()[:, : len(p.tickers)] < 0).any()
     # the same costs, in money: the kernel's are fractions of the previous day's value
     value_before = np.r_[1.0, np.cumprod(1.0 + sim.returns)[:-1]]
@@ -495,7 +439,7 @@ def test_backtest_vectorbt_stats(benchmark, request, panel):
     benchmark.extra_info["max_abs_return_diff"] = diff
     assert diff <= FULL_PANEL_ATOL
     filled = _filled(pf, len(p.tickers))
-    assert np.array_equal(filled, sim.orders == ORDER_FILLED)
+    assert np.array_equal(filled, sim.orders == OrderStatus.FILLED)
     benchmark.extra_info["orders"] = int(filled.sum())
     assert stats["Total Return [%]"] == pytest.approx(100 * metrics["total_return"], rel=1e-7)
     assert stats["Sharpe Ratio"] == pytest.approx(metrics["sharpe"], rel=1e-7)

@@ -4,9 +4,10 @@ Groups (one per panel size, so pytest-benchmark shows the three side by side):
 
 * ``features16|demo`` and ``features16|500``: the 16 non-GARCH features over
   the whole panel with ``engine.features.build.compute_features`` (ours, JIT
-  compiled before timing), the pandas oracle ``tests/pandas_reference.py``
-  (groupby over tickers; bars converted to pandas beforehand, as a pandas user
-  would hold them) and ``bench/polars_reference.py``.
+  compiled before timing), and two baselines from the shared oracles: the
+  pandas oracle ``tests/oracles/features.py`` (groupby over tickers; bars
+  converted to pandas beforehand, as a pandas user would hold them) and the
+  Polars-native ``tests/oracles/features_polars.py``.
 * ``features17|demo``: all 17 features (rolling GARCH included), ours only.
 * ``compile``: numba compile time of the feature pipeline from a cold cache,
   measured in a subprocess (only with ``--benchmark-enable``: it takes ~30 s).
@@ -28,11 +29,12 @@ import numpy as np
 import polars as pl
 import pytest
 
-from bench.polars_reference import FEATURES16 as _F16
-from bench.polars_reference import polars_features
 from engine.features.build import compute_features
 from kernels.features import FEATURE_NAMES
-from tests import pandas_reference as pdref
+from tests.oracles import features as pdref
+from tests.oracles.bars import to_pandas_bars
+from tests.oracles.features_polars import FEATURES16 as _F16
+from tests.oracles.features_polars import polars_features
 
 ROOT = Path(__file__).resolve().parents[1]
 FEATURES16 = [f for f in FEATURE_NAMES if f != "garch_vol_ratio"]
@@ -60,7 +62,7 @@ def pandas_bars(request):
 
     def get(panel: str):
         if panel not in cache:
-            cache[panel] = pdref.to_pandas_bars(_bars(request, panel))
+            cache[panel] = to_pandas_bars(_bars(request, panel))
         return cache[panel]
 
     return get
@@ -78,12 +80,16 @@ def test_features16_engine(benchmark, request, panel):
     assert out.columns == ["ticker", "date", *FEATURES16]
 
 
+#: Tickers of the 500-ticker panel the baselines run on in the smoke run (``--benchmark-disable``).
+SMOKE_TICKERS = [*(f"W{i:03d}" for i in range(20)), *BENCHMARKS]
+
+
 @pytest.mark.parametrize("panel", PANELS)
 def test_features16_pandas(benchmark, request, pandas_bars, panel):
     bars = pandas_bars(panel)
     if benchmark.disabled and panel == "500":
         # Smoke run: the same code path on 20 tickers instead of ~15 s for all 500.
-        bars = bars[bars["ticker"].isin([*(f"W{i:03d}" for i in range(20)), *BENCHMARKS])]
+        bars = bars[bars["ticker"].isin(SMOKE_TICKERS)]
     benchmark.group = f"features16|{panel}"
     benchmark.extra_info.update(
         role="baseline", label="pandas", rows=output_rows(_bars(request, panel)), target=">= 20x"
@@ -105,6 +111,9 @@ def test_features16_polars(benchmark, request, panel):
     benchmark.extra_info.update(
         role="baseline", label="polars", rows=output_rows(bars), target="> 1x"
     )
+    if benchmark.disabled and panel == "500":
+        # Smoke run: the same query on 20 tickers instead of several seconds for all 500.
+        bars = bars.filter(pl.col("ticker").is_in(SMOKE_TICKERS))
     out = benchmark.pedantic(
         polars_features,
         args=(bars, FEATURES16),

@@ -11,7 +11,8 @@ Group ``garch|per-fit``:
   on the sampled windows, each from arch-style starting values, so no warm
   start helps it.
 * ``arch``: ``arch_model(100 * r_window, mean="Constant", vol="GARCH", p=1,
-  q=1, dist="normal").fit(disp="off")`` on a sample of the same windows.
+  q=1, dist="normal").fit(disp="off")`` on a sample of the same windows
+  (:func:`tests.oracles.garch.arch_fit`, the oracle the kernel tests use).
 
 Target (reported, never asserted): arch / engine >= 50x per fit, aim 100x.
 Asserted (a correctness guard): on the sampled windows our one-step forecast
@@ -22,23 +23,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from arch import arch_model
 from arch.data import sp500
 
 from kernels.garch import (
     GARCH_MAX_WINDOW,
     GARCH_MIN_OBS,
     GARCH_REFIT_EVERY,
-    garch_fit,
-    garch_prepare,
-    garch_start,
     rolling_garch_sigma,
 )
+from tests.oracles import ORACLES
+from tests.oracles.garch import PERCENT, arch_fit, next_variance, refit_schedule
 
 N_SAMPLED = 10
-PERCENT = 100.0
 FORECAST_RTOL = 0.02
-_TOL = 1e-10  # the kernel's own convergence tolerance (kernels.garch._TOL)
 
 
 @pytest.fixture(scope="module")
@@ -51,31 +48,10 @@ def sp500_returns() -> np.ndarray:
     return r
 
 
-def refit_schedule(r: np.ndarray) -> list[tuple[int, int]]:
-    """(t, window length) of every refit, following the kernel's documented rule.
-
-    A fit happens when the run of consecutive returns first reaches
-    ``GARCH_MIN_OBS`` and then every ``GARCH_REFIT_EVERY`` days; it uses the
-    trailing ``min(run, GARCH_MAX_WINDOW)`` returns ending at ``t``.
-    """
-    out = []
-    run, last, fitted = 0, 0, False
-    for t, v in enumerate(r):
-        if np.isnan(v):
-            run, fitted = 0, False
-            continue
-        run += 1
-        if run < GARCH_MIN_OBS:
-            continue
-        if not fitted or t - last >= GARCH_REFIT_EVERY:
-            out.append((t, min(run, GARCH_MAX_WINDOW)))
-            last, fitted = t, True
-    return out
-
-
 @pytest.fixture(scope="module")
 def schedule(sp500_returns) -> list[tuple[int, int]]:
-    return refit_schedule(sp500_returns)
+    """(t, window length) of every refit, by the oracle's reading of the SPEC schedule."""
+    return refit_schedule(sp500_returns, GARCH_REFIT_EVERY, GARCH_MAX_WINDOW, GARCH_MIN_OBS)
 
 
 @pytest.fixture(scope="module")
@@ -87,11 +63,6 @@ def sampled(schedule) -> list[tuple[int, int]]:
 
 def _window(r: np.ndarray, t: int, m: int) -> np.ndarray:
     return np.ascontiguousarray(PERCENT * r[t - m + 1 : t + 1])
-
-
-def _fit_arch(y: np.ndarray):
-    model = arch_model(y, mean="Constant", vol="GARCH", p=1, q=1, dist="normal")
-    return model.fit(disp="off")
 
 
 def _rolling(r: np.ndarray) -> np.ndarray:
@@ -111,14 +82,10 @@ def test_garch_engine(benchmark, sp500_returns, schedule):
 
 def test_garch_kernel_cold(benchmark, sp500_returns, sampled):
     windows = [_window(sp500_returns, t, m) for t, m in sampled]
+    fit = ORACLES["garch_fit"]["kernel"]  # garch_prepare, garch_start, garch_fit
 
     def fit_all() -> list[np.ndarray]:
-        out = []
-        for y in windows:
-            _, backcast = garch_prepare(y)
-            theta, _ = garch_fit(y, backcast, garch_start(y, backcast), _TOL)
-            out.append(theta)
-        return out
+        return [fit(y) for y in windows]
 
     fit_all()  # JIT outside the timing
     benchmark.group = "garch|per-fit"
@@ -134,7 +101,7 @@ def test_garch_arch(benchmark, sp500_returns, sampled):
         role="baseline", label="arch", fits=len(windows), target=">= 50x (aim 100x)"
     )
     results = benchmark.pedantic(
-        lambda: [_fit_arch(y) for y in windows], rounds=3, iterations=1, warmup_rounds=1
+        lambda: [arch_fit(y) for y in windows], rounds=3, iterations=1, warmup_rounds=1
     )
     assert all(res.convergence_flag == 0 for res in results)
 
@@ -143,8 +110,7 @@ def test_garch_forecasts_match_arch(sp500_returns, sampled):
     """Correctness guard for the timing above: same forecasts on the sampled windows."""
     sigma = _rolling(sp500_returns)
     for t, m in sampled:
-        res = _fit_arch(_window(sp500_returns, t, m))
-        expected = float(res.forecast(horizon=1, reindex=False).variance.iloc[-1, 0])
+        expected = next_variance(arch_fit(_window(sp500_returns, t, m)))
         ours = (PERCENT * sigma[t]) ** 2
         assert abs(ours / expected - 1.0) <= FORECAST_RTOL, (t, m, ours, expected)
 

@@ -3,7 +3,8 @@
 One call simulates every ticker at once on a shared calendar. Arrays are
 time-major, shape ``(T, N)``, C-contiguous float64; a missing bar is NaN.
 
-The rules (the contract ``tests/kernels/test_backtest.py`` holds this to):
+The rules (the contract ``tests/kernels/test_backtest.py`` holds this to, against
+the oracle in ``tests/oracles/backtest.py``):
 
 * ``signal[t, i]`` in [-1, 1] is decided at the **close of day t** (NaN
   counts as 0). Its target weight is ``signal[t, i] / max(1, sum_j
@@ -20,7 +21,7 @@ The rules (the contract ``tests/kernels/test_backtest.py`` holds this to):
   plus slippage, as a fraction: 10 bps is 0.001). Cash earns nothing, and a
   short's proceeds sit in cash.
 * A ticker whose fill price is NaN is not traded that day (its order gets
-  ``ORDER_NO_PRICE``) and keeps its holding. Holdings are marked at every
+  ``OrderStatus.NO_PRICE``) and keeps its holding. Holdings are marked at every
   finite open and close when filling at the open, at every finite close
   when filling at the close (opens are then never read), and carried
   unchanged across NaN prices.
@@ -35,7 +36,8 @@ Outputs, per day ``t`` (the close-to-close period ending at the close of t):
 * ``weights[t, i]``: holding value over portfolio value at the close of t;
 * ``turnover[t]``: traded notional over the portfolio value at the fill;
 * ``costs[t]``: costs paid on day t over ``V_{t-1}`` (a return drag);
-* ``orders[t, i]``: ``ORDER_NONE``, ``ORDER_FILLED`` or ``ORDER_NO_PRICE``;
+* ``orders[t, i]``: an :class:`OrderStatus` code (int8): ``NONE``, ``FILLED``
+  or ``NO_PRICE``;
 * ``trade_returns[t, i]``: the return of the trade in ticker ``i`` that
   closed on day t (NaN otherwise). A trade is a run of holdings of one sign;
   it closes when a fill takes the holding to zero or flips its sign. Its
@@ -45,16 +47,18 @@ Outputs, per day ``t`` (the close-to-close period ending at the close of t):
   day, marked at the last price (NaN when flat).
 
 Each kernel has a pure-Python twin (suffix ``_py``), the same source run by
-the interpreter; tests assert the two agree, and an independent pandas loop
-checks both.
+the interpreter; tests assert the two agree, and an independent share-count
+oracle (``tests/oracles/backtest.py``) checks both.
 """
 
 from __future__ import annotations
 
 import math
+from enum import IntEnum
 
 import numpy as np
 from numba import njit
+from numba.extending import register_jitable
 
 from kernels._typing import Float64Array1D, Float64Array2D
 
@@ -62,21 +66,54 @@ __all__ = [
     "ORDER_FILLED",
     "ORDER_NONE",
     "ORDER_NO_PRICE",
+    "OrderStatus",
     "simulate_portfolio",
     "simulate_portfolio_py",
     "target_weights",
     "target_weights_py",
 ]
 
-# Order status codes (int8): numba cannot raise with run-time messages, so an
-# order that cannot fill is reported, not raised (vectorbt's OrderStatus habit).
-ORDER_NONE = 0  # the holding already matched its target
-ORDER_FILLED = 1
-ORDER_NO_PRICE = 2  # a trade was wanted but the fill price is missing
+
+class OrderStatus(IntEnum):
+    """What happened to the order of one ticker on one day (``orders[t, i]``).
+
+    Numba cannot raise with run-time messages, so an order that cannot fill is
+    reported, not raised (vectorbt's ``OrderStatus`` habit). The kernel writes
+    the plain integer values into an int8 array; ``OrderStatus(code)`` reads
+    one back.
+
+    Examples
+    --------
+    >>> OrderStatus(2)
+    <OrderStatus.NO_PRICE: 2>
+    >>> import numpy as np
+    >>> int((np.array([0, 1, 2, 1], dtype=np.int8) == OrderStatus.FILLED).sum())
+    2
+    """
+
+    NONE = 0  # the holding already matched its target: nothing to trade
+    FILLED = 1
+    NO_PRICE = 2  # a trade was wanted but the fill price is missing
 
 
+# Plain-int aliases of the statuses (the names the engine has always imported).
+ORDER_NONE: int = OrderStatus.NONE.value
+ORDER_FILLED: int = OrderStatus.FILLED.value
+ORDER_NO_PRICE: int = OrderStatus.NO_PRICE.value
+
+
+@register_jitable(error_model="numpy")
 def target_weights_py(signal_row: Float64Array1D, out: Float64Array1D) -> None:
-    """Weights ``signal / max(1, sum |signal|)`` (NaN signals count as 0) into ``out``."""
+    """Weights ``signal / max(1, sum |signal|)`` (NaN signals count as 0) into ``out``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> out = np.empty(4)
+    >>> target_weights(np.array([1.0, -1.0, np.nan, 1.0]), out)
+    >>> out.round(4)
+    array([ 0.3333, -0.3333,  0.    ,  0.3333])
+    """
     n = signal_row.shape[0]
     gross = 0.0
     for i in range(n):
@@ -103,6 +140,25 @@ def simulate_portfolio_py(
     tuple
         ``(returns, weights, turnover, costs, orders, trade_returns,
         open_trade_returns)`` as described in the module docstring.
+
+    Examples
+    --------
+    One ticker bought at the open of day 1 (decided at the close of day 0)
+    and sold at the open of day 2, paying 10 bps a fill:
+
+    >>> import numpy as np
+    >>> open_ = np.array([[100.0], [100.0], [120.0]])
+    >>> close = np.array([[100.0], [110.0], [125.0]])
+    >>> signal = np.array([[1.0], [0.0], [0.0]])
+    >>> returns, weights, turnover, costs, orders, trades, still_open = simulate_portfolio(
+    ...     open_, close, signal, 0.001, False
+    ... )
+    >>> returns.round(6)  # day 1: 100 -> 110 less the entry cost; day 2: 110 -> 120, exit
+    array([0.    , 0.099 , 0.0899])
+    >>> [OrderStatus(code).name for code in orders[:, 0]]
+    ['NONE', 'FILLED', 'FILLED']
+    >>> round(float(trades[2, 0]), 6)  # (120 - 100) / 100 less 0.1 % in and 0.12 % out
+    0.1978
     """
     n_days, n = close.shape
     returns = np.zeros(n_days)
@@ -140,7 +196,7 @@ def simulate_portfolio_py(
             if t == 0 or (phase == 0) == fill_at_close:
                 continue
             # Fill yesterday's decision at these prices.
-            target_weights(signal[t - 1], target)
+            target_weights_py(signal[t - 1], target)
             fill_value = cash
             for i in range(n):
                 fill_value += held[i]
@@ -150,9 +206,9 @@ def simulate_portfolio_py(
                 if want == held[i]:
                     continue
                 if not math.isfinite(price[i]):
-                    orders[t, i] = ORDER_NO_PRICE
+                    orders[t, i] = OrderStatus.NO_PRICE
                     continue
-                orders[t, i] = ORDER_FILLED
+                orders[t, i] = OrderStatus.FILLED
                 old = held[i]
                 flips = old != 0.0 and (want == 0.0 or (want > 0.0) != (old > 0.0))
                 if flips:  # the old trade closes: it pays the cost of its exit

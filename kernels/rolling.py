@@ -27,6 +27,7 @@ import math
 
 import numpy as np
 from numba import njit
+from numba.extending import register_jitable
 
 from kernels._typing import Float64Array1D
 
@@ -35,8 +36,16 @@ from kernels._typing import Float64Array1D
 _RECOMPUTE_BELOW = 1e-4
 
 
+@register_jitable(error_model="numpy")
 def log_return_py(close: Float64Array1D, lag: int) -> Float64Array1D:
-    """``ln(close[t] / close[t - lag])``; NaN for ``t < lag`` or a non-positive price."""
+    """``ln(close[t] / close[t - lag])``; NaN for ``t < lag`` or a non-positive price.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> log_return(np.array([100.0, 110.0, 99.0, np.nan, 120.0]), 1).round(4)
+    array([    nan,  0.0953, -0.1054,     nan,     nan])
+    """
     n = close.shape[0]
     out = np.full(n, np.nan)
     for t in range(lag, n):
@@ -47,10 +56,23 @@ def log_return_py(close: Float64Array1D, lag: int) -> Float64Array1D:
     return out
 
 
+@register_jitable(error_model="numpy")
 def rolling_mean_std_py(
     x: Float64Array1D, window: int, mean_out: Float64Array1D, std_out: Float64Array1D
 ) -> None:
-    """Rolling mean and sample standard deviation (ddof = 1) of ``x``."""
+    """Rolling mean and sample standard deviation (ddof = 1) of ``x``, into the outputs.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.array([1.0, 2.0, 4.0, 7.0, np.nan, 5.0])
+    >>> mean, std = np.empty(6), np.empty(6)
+    >>> rolling_mean_std(x, 3, mean, std)
+    >>> mean.round(4)
+    array([   nan,    nan, 2.3333, 4.3333,    nan,    nan])
+    >>> std.round(4)
+    array([   nan,    nan, 1.5275, 2.5166,    nan,    nan])
+    """
     n = x.shape[0]
     count = 0  # finite values inside the window
     mean = 0.0
@@ -83,7 +105,7 @@ def rolling_mean_std_py(
                     mean -= d / count
                     m2 -= d * (old - mean)
                     if m2 < _RECOMPUTE_BELOW * peak:
-                        mean, m2 = _exact_moments(x, t - window + 1, t + 1)
+                        mean, m2 = _exact_moments_py(x, t - window + 1, t + 1)
                         peak = m2
         peak = max(peak, m2)
         if t >= window - 1 and count == window:
@@ -98,6 +120,7 @@ def rolling_mean_std_py(
             std_out[t] = np.nan
 
 
+@register_jitable(error_model="numpy")
 def _exact_moments_py(x: Float64Array1D, start: int, stop: int) -> tuple[float, float]:
     """Mean and sum of squared deviations of the finite values in ``x[start:stop]``."""
     total = 0.0
@@ -116,6 +139,7 @@ def _exact_moments_py(x: Float64Array1D, start: int, stop: int) -> tuple[float, 
     return mean, m2
 
 
+@register_jitable(error_model="numpy")
 def rolling_corr_cov_py(
     x: Float64Array1D,
     y: Float64Array1D,
@@ -130,6 +154,20 @@ def rolling_corr_cov_py(
     ``constant_out[t]`` is 1.0 when either side is constant over a complete
     window (correlation is then undefined and left NaN), else 0.0.
     A pair where either value is NaN makes every window holding it NaN.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+    >>> y = np.array([2.0, 1.0, 4.0, 4.0, 4.0])
+    >>> corr, cov, var_y, constant = (np.empty(5) for _ in range(4))
+    >>> rolling_corr_cov(x, y, 3, corr, cov, var_y, constant)
+    >>> corr.round(4)  # the last window of y is constant: no correlation, a flag instead
+    array([   nan,    nan, 0.6547, 0.866 ,    nan])
+    >>> cov
+    array([nan, nan, 1. , 1.5, 0. ])
+    >>> constant
+    array([nan, nan,  0.,  0.,  1.])
     """
     n = x.shape[0]
     count = 0
@@ -175,7 +213,7 @@ def rolling_corr_cov_py(
                     syy -= dy * (b - my)
                     sxy -= dx * (b - my)
                     if sxx < _RECOMPUTE_BELOW * peak_x or syy < _RECOMPUTE_BELOW * peak_y:
-                        mx, my, sxx, syy, sxy = _exact_comoments(x, y, t - window + 1, t + 1)
+                        mx, my, sxx, syy, sxy = _exact_comoments_py(x, y, t - window + 1, t + 1)
                         peak_x = sxx
                         peak_y = syy
         peak_x = max(peak_x, sxx)
@@ -201,6 +239,7 @@ def rolling_corr_cov_py(
             constant_out[t] = np.nan
 
 
+@register_jitable(error_model="numpy")
 def _exact_comoments_py(
     x: Float64Array1D, y: Float64Array1D, start: int, stop: int
 ) -> tuple[float, float, float, float, float]:
@@ -230,12 +269,19 @@ def _exact_comoments_py(
     return mx, my, sxx, syy, sxy
 
 
+@register_jitable(error_model="numpy")
 def rolling_skew_py(x: Float64Array1D, window: int) -> Float64Array1D:
     """Rolling bias-corrected skewness, as pandas ``rolling(window).skew()``.
 
     Computed exactly (two passes) over each window: windows are short, and
     running third moments lose accuracy. A window with zero variance gives
     NaN, as pandas does.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rolling_skew(np.array([1.0, 2.0, 4.0, 8.0, 8.0, 8.0]), 3).round(4)
+    array([    nan,     nan,  0.9352,  0.9352, -1.7321,     nan])
     """
     n = x.shape[0]
     out = np.full(n, np.nan)
@@ -265,10 +311,21 @@ def rolling_skew_py(x: Float64Array1D, window: int) -> Float64Array1D:
     return out
 
 
+@register_jitable(error_model="numpy")
 def rolling_min_max_py(
     x: Float64Array1D, window: int, min_out: Float64Array1D, max_out: Float64Array1D
 ) -> None:
-    """Rolling minimum and maximum with monotonic index deques (O(n))."""
+    """Rolling minimum and maximum with monotonic index deques (O(n)), into the outputs.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.array([3.0, 1.0, 4.0, 1.0, 5.0, np.nan, 2.0])
+    >>> lo, hi = np.empty(7), np.empty(7)
+    >>> rolling_min_max(x, 3, lo, hi)
+    >>> lo, hi
+    (array([nan, nan,  1.,  1.,  1., nan, nan]), array([nan, nan,  4.,  4.,  5., nan, nan]))
+    """
     n = x.shape[0]
     min_q = np.empty(n, dtype=np.int64)
     max_q = np.empty(n, dtype=np.int64)
@@ -302,8 +359,6 @@ def rolling_min_max_py(
             max_out[t] = np.nan
 
 
-_exact_moments = njit(cache=True, error_model="numpy")(_exact_moments_py)
-_exact_comoments = njit(cache=True, error_model="numpy")(_exact_comoments_py)
 log_return = njit(cache=True, error_model="numpy")(log_return_py)
 rolling_mean_std = njit(cache=True, error_model="numpy")(rolling_mean_std_py)
 rolling_corr_cov = njit(cache=True, error_model="numpy")(rolling_corr_cov_py)

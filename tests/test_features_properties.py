@@ -21,10 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
-try:
-    from tests import pandas_reference as ref
-except ImportError:  # pragma: no cover
-    import pandas_reference as ref
+from tests.oracles import features as ref
+from tests.oracles.bars import BAR_COLUMNS, bars_to_polars, random_walk_bars
 
 ALL = list(ref.FEATURE_NAMES)
 NO_GARCH = list(ref.REFERENCE_FEATURES)
@@ -45,7 +43,7 @@ STOCKS = ("AAA", "BBB", "QQQ")
 
 
 def _ohlcv(ticker: str, dates, rng: np.random.Generator) -> pd.DataFrame:
-    return ref.random_walk_bars(
+    return random_walk_bars(
         ticker, dates, rng, start=float(rng.uniform(5, 500)), vol=float(rng.uniform(0.005, 0.04))
     )
 
@@ -61,7 +59,7 @@ def _punch_holes(df: pd.DataFrame, rng: np.random.Generator, p_gap: float, p_nul
         u = rng.random(len(df))
         df.loc[df.index[u < p_null / 3], "close"] = np.nan
         df.loc[df.index[(u >= p_null / 3) & (u < 2 * p_null / 3)], "volume"] = np.nan
-        df.loc[df.index[(u >= 2 * p_null / 3) & (u < p_null)], list(ref.BAR_COLUMNS)] = np.nan
+        df.loc[df.index[(u >= 2 * p_null / 3) & (u < p_null)], list(BAR_COLUMNS)] = np.nan
     return df
 
 
@@ -104,7 +102,7 @@ def replace_after(df: pd.DataFrame, cut: pd.Timestamp, seed: int, p_null: float)
         new = _ohlcv(t, g.loc[later, "date"], rng)
         new.index = later
         new = _punch_holes(new, rng, 0.0, p_null)
-        out.loc[later, list(ref.BAR_COLUMNS)] = new[list(ref.BAR_COLUMNS)]
+        out.loc[later, list(BAR_COLUMNS)] = new[list(BAR_COLUMNS)]
     return out
 
 
@@ -142,8 +140,8 @@ def test_causality_replacing_future_bars_never_changes_the_past(args, cut_frac, 
     dates = np.sort(df["date"].unique())
     cut = pd.Timestamp(dates[min(int(cut_frac * len(dates)), len(dates) - 1)])
     df2 = replace_after(df, cut, seed2, args["p_null"])  # VIX gets future nulls too
-    a = compute(ref.bars_to_polars(df), NO_GARCH, vix_variant=variant)
-    b = compute(ref.bars_to_polars(df2), NO_GARCH, vix_variant=variant)
+    a = compute(bars_to_polars(df), NO_GARCH, vix_variant=variant)
+    b = compute(bars_to_polars(df2), NO_GARCH, vix_variant=variant)
     assert a.height == b.height
     assert_frame_equal(_before(a, cut), _before(b, cut), check_exact=True)
 
@@ -155,8 +153,8 @@ def test_causality_truncated_history_is_a_prefix(args, cut_frac):
     df = random_panel(**args)
     dates = np.sort(df["date"].unique())
     cut = pd.Timestamp(dates[min(int(cut_frac * len(dates)), len(dates) - 1)])
-    full = compute(ref.bars_to_polars(df), NO_GARCH)
-    short = compute(ref.bars_to_polars(df[df["date"] <= cut]), NO_GARCH)
+    full = compute(bars_to_polars(df), NO_GARCH)
+    short = compute(bars_to_polars(df[df["date"] <= cut]), NO_GARCH)
     assert_frame_equal(short, _before(full, cut), check_exact=True)
 
 
@@ -174,10 +172,10 @@ def test_causality_including_garch_refits(seed, n_days, cut, seed2, p_null):
     dates = np.sort(df["date"].unique())
     cut_d = pd.Timestamp(dates[min(cut, len(dates) - 1)])
     df2 = replace_after(df, cut_d, seed2, p_null)
-    a = compute(ref.bars_to_polars(df), ALL)
-    b = compute(ref.bars_to_polars(df2), ALL)
+    a = compute(bars_to_polars(df), ALL)
+    b = compute(bars_to_polars(df2), ALL)
     assert_frame_equal(_before(a, cut_d), _before(b, cut_d), check_exact=True)
-    short = compute(ref.bars_to_polars(df[df["date"] <= cut_d]), ALL)
+    short = compute(bars_to_polars(df[df["date"] <= cut_d]), ALL)
     assert_frame_equal(short, _before(a, cut_d), check_exact=True)
 
 
@@ -188,7 +186,7 @@ def test_causality_including_garch_refits(seed, n_days, cut, seed2, p_null):
 @given(args=panel_args, shuffle_seed=st.integers(0, 2**32 - 1))
 def test_shuffled_rows_and_ticker_order_give_identical_output(args, shuffle_seed):
     df = random_panel(**args)
-    bars = ref.bars_to_polars(df)
+    bars = bars_to_polars(df)
     base = compute(bars, NO_GARCH)
     shuffled = bars.sample(fraction=1.0, shuffle=True, seed=shuffle_seed % 2**31)
     assert_frame_equal(compute(shuffled, NO_GARCH), base, check_exact=True)
@@ -203,8 +201,8 @@ def test_a_ticker_depends_only_on_itself_and_its_benchmarks(args):
     """Dropping an unrelated stock (BBB) leaves every other ticker's rows unchanged."""
     args = {**args, "n_stocks": 2}
     df = random_panel(**args)
-    with_bbb = compute(ref.bars_to_polars(df), NO_GARCH).filter(pl.col("ticker") != "BBB")
-    without = compute(ref.bars_to_polars(df[df["ticker"] != "BBB"]), NO_GARCH)
+    with_bbb = compute(bars_to_polars(df), NO_GARCH).filter(pl.col("ticker") != "BBB")
+    without = compute(bars_to_polars(df[df["ticker"] != "BBB"]), NO_GARCH)
     assert_frame_equal(without, with_bbb, check_exact=True)
 
 
@@ -212,7 +210,7 @@ def test_a_ticker_depends_only_on_itself_and_its_benchmarks(args):
 @given(args=panel_args, pick=st.integers(0, 4))
 def test_tickers_argument_selects_rows_without_changing_values(args, pick):
     df = random_panel(**args)
-    bars = ref.bars_to_polars(df)
+    bars = bars_to_polars(df)
     full = compute(bars, NO_GARCH)
     names = sorted(set(df["ticker"]) - ref.VOLATILITY_INDICES)
     one = names[pick % len(names)]
@@ -227,8 +225,8 @@ def test_tickers_argument_selects_rows_without_changing_values(args, pick):
 def test_nan_inputs_are_missing_like_nulls(args):
     """The same holes written as NaN instead of null give the identical frame."""
     args = {**args, "p_null": 0.05}
-    bars = ref.bars_to_polars(random_panel(**args))
-    as_nan = bars.with_columns(pl.col(c).fill_null(float("nan")) for c in ref.BAR_COLUMNS)
+    bars = bars_to_polars(random_panel(**args))
+    as_nan = bars.with_columns(pl.col(c).fill_null(float("nan")) for c in BAR_COLUMNS)
     assert as_nan.select(pl.col("close").is_nan().sum()).item() == bars["close"].null_count()
     assert_frame_equal(compute(as_nan, NO_GARCH), compute(bars, NO_GARCH), check_exact=True)
 
@@ -273,7 +271,7 @@ def test_warmup_leading_nulls_match_the_spec(seed, n_days, listing):
     df = random_panel(seed, n_days, 3)
     late = _ohlcv("LATE", pd.bdate_range("2012-01-02", periods=n_days)[listing:],
                   np.random.default_rng(seed + 1))  # fmt: skip
-    out = compute(ref.bars_to_polars(pd.concat([df, late], ignore_index=True)), ALL)
+    out = compute(bars_to_polars(pd.concat([df, late], ignore_index=True)), ALL)
     for t in ("SPY", "XLK", "AAA", "BBB", "QQQ", "LATE"):
         g = out.filter(pl.col("ticker") == t)
         for f in ALL:
@@ -298,7 +296,7 @@ def test_warmup_leading_nulls_match_the_spec(seed, n_days, listing):
 @given(args=panel_args, subset=st.one_of(st.none(), st.sets(st.sampled_from(ALL), min_size=1)))
 def test_schema_rows_and_null_only_missing_values(args, subset):
     df = random_panel(**args)
-    bars = ref.bars_to_polars(df)
+    bars = bars_to_polars(df)
     features = None if subset is None else sorted(subset)  # any order in, SPEC order out
     out = compute(bars, features)
     names = ALL if subset is None else [f for f in ALL if f in subset]
@@ -319,7 +317,7 @@ def test_schema_rows_and_null_only_missing_values(args, subset):
 @pytest.mark.parametrize("seed", [0, 1])
 def test_garch_warmup_on_gap_free_ticker(seed):
     df = random_panel(seed, 300, 1)
-    out = compute(ref.bars_to_polars(df), ["garch_vol_ratio"])
+    out = compute(bars_to_polars(df), ["garch_vol_ratio"])
     for t in ("SPY", "XLK", "AAA"):
         g = out.filter(pl.col("ticker") == t)["garch_vol_ratio"]
         assert g[:252].is_null().all() and g[252:].is_not_null().all(), t

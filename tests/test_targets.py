@@ -22,11 +22,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.labels.targets import EVENT_COLUMNS, PATTERN_NAMES, compute_targets, target_summary
-
-try:  # pytest puts tests/ on sys.path; ``python -m tests....`` puts the repo root there
-    from tests import pandas_reference as ref
-except ImportError:  # pragma: no cover
-    import pandas_reference as ref
+from tests.oracles import bars as ref
 
 H = 5
 

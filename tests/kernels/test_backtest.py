@@ -1,12 +1,10 @@
-"""Backtest kernel against an independent pandas share-count loop, hand sums and properties."""
+"""Backtest kernel against the share-count oracle, hand sums and properties."""
 
 from __future__ import annotations
 
-import math
 import zlib
 
 import numpy as np
-import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -16,13 +14,16 @@ from kernels.backtest import (
     ORDER_FILLED,
     ORDER_NO_PRICE,
     ORDER_NONE,
+    OrderStatus,
     simulate_portfolio,
     simulate_portfolio_py,
     target_weights,
     target_weights_py,
 )
+from tests.oracles import ORACLES
+from tests.oracles.backtest import OUTPUTS as NAMES
 
-NAMES = ("returns", "weights", "turnover", "costs", "orders", "trade_returns", "open_trade_returns")
+NONE, FILLED, NO_PRICE = OrderStatus.NONE, OrderStatus.FILLED, OrderStatus.NO_PRICE
 NAN = np.nan
 
 
@@ -39,120 +40,6 @@ def _run(kernel, open_, close, signal, cost_rate, fill_at_close):
 
 def simulate(open_, close, signal, cost_rate=0.0, fill_at_close=False):
     return _run(simulate_portfolio, open_, close, signal, cost_rate, fill_at_close)
-
-
-# --------------------------------------------------------------------------------------
-# Independent reference: share counts, a cash balance and a fill ledger.
-#
-# Written from the module docstring only. Holdings are share counts bought at fill prices;
-# a holding is worth shares * (last finite price the simulation has seen). Trades are
-# rebuilt afterwards from the ledger of fills: a trade's P&L is its cash flows (minus
-# what it paid for shares, plus what it sold them for, minus its costs) plus what it still
-# holds, over the notional of its entry fill.
-# --------------------------------------------------------------------------------------
-
-
-def reference_backtest(open_df, close_df, signal_df, cost_rate, fill_at_close):
-    days, tickers = close_df.index, list(close_df.columns)
-    clean = signal_df.fillna(0.0)
-    target = clean.div(clean.abs().sum(axis=1).clip(lower=1.0), axis=0).to_dict("index")
-    # The prices the simulation sees each day, in time order; the first one listed fills.
-    # Filling at the close, the open is never seen (so never used as a mark either).
-    sessions = [close_df] if fill_at_close else [open_df, close_df]
-    sessions = [frame.to_dict("index") for frame in sessions]
-
-    daily = []  # one dict per day: value, turnover, paid, weights, orders
-    ledger = []  # one row per fill
-    cash = 1.0
-    shares = dict.fromkeys(tickers, 0.0)
-    last = dict.fromkeys(tickers, NAN)
-
-    def worth(tk):
-        return shares[tk] * last[tk] if shares[tk] != 0.0 else 0.0
-
-    def portfolio_value():
-        return cash + sum(worth(tk) for tk in tickers)
-
-    for k, day in enumerate(days):
-        paid = traded = 0.0
-        status = dict.fromkeys(tickers, ORDER_NONE)
-        fill_value = NAN
-        for session_no, frame in enumerate(sessions):
-            row = frame[day]
-            for tk in tickers:
-                if math.isfinite(row[tk]):
-                    last[tk] = row[tk]
-            if k == 0 or session_no != 0:
-                continue  # nothing was decided before day 0; fills happen at sessions[0]
-            fill_value = portfolio_value()
-            for tk in tickers:
-                have = worth(tk)
-                want = target[days[k - 1]][tk] * fill_value
-                if abs(want - have) <= 1e-13 * abs(fill_value):
-                    continue  # already at its target: ORDER_NONE
-                price = row[tk]
-                if not math.isfinite(price):
-                    status[tk] = ORDER_NO_PRICE
-                    continue
-                status[tk] = ORDER_FILLED
-                new_shares = want / price
-                notional = (new_shares - shares[tk]) * price
-                fee = cost_rate * abs(notional)
-                cash -= notional + fee
-                traded += abs(notional)
-                paid += fee
-                ledger.append((k, tk, shares[tk], new_shares, price))
-                shares[tk] = new_shares
-        value = portfolio_value()
-        daily.append(
-            {
-                "value": value,
-                "turnover": traded / fill_value if k > 0 else 0.0,
-                "paid": paid,
-                "weights": {tk: worth(tk) / value for tk in tickers},
-                "orders": status,
-            }
-        )
-
-    frame = pd.DataFrame(daily, index=days)
-    previous = frame["value"].shift(1, fill_value=1.0)  # V_{-1} = 1
-    weights = pd.DataFrame(list(frame["weights"]), index=days, columns=tickers)
-    orders = pd.DataFrame(list(frame["orders"]), index=days, columns=tickers).astype(np.int8)
-
-    trade_returns = pd.DataFrame(NAN, index=days, columns=tickers)
-    open_trade_returns = pd.Series(NAN, index=tickers)
-    fills = pd.DataFrame(ledger, columns=["day", "ticker", "before", "after", "price"])
-    for tk, group in fills.groupby("ticker", sort=False):
-        flows = entry = 0.0
-        for fill in group.itertuples():
-            legs = [(fill.before, fill.after)]
-            if fill.before * fill.after < 0.0:  # a flip: exit to flat, then a new entry
-                legs = [(fill.before, 0.0), (0.0, fill.after)]
-            for before, after in legs:
-                notional = (after - before) * fill.price
-                if before == 0.0:
-                    entry, flows = abs(notional), 0.0
-                flows -= notional + cost_rate * abs(notional)
-                if after == 0.0:
-                    trade_returns.loc[days[fill.day], tk] = flows / entry
-        if shares[tk] != 0.0:
-            open_trade_returns[tk] = (flows + shares[tk] * last[tk]) / entry
-    return {
-        "returns": (frame["value"] / previous - 1.0).to_numpy(),
-        "weights": weights.to_numpy(),
-        "turnover": frame["turnover"].to_numpy(),
-        "costs": (frame["paid"] / previous).to_numpy(),
-        "orders": orders.to_numpy(),
-        "trade_returns": trade_returns.to_numpy(),
-        "open_trade_returns": open_trade_returns.to_numpy(),
-    }
-
-
-def _frames(open_, close, signal):
-    n_days, n = close.shape
-    days = pd.RangeIndex(n_days, name="day")
-    tickers = [f"T{i}" for i in range(n)]
-    return tuple(pd.DataFrame(a, index=days, columns=tickers) for a in (open_, close, signal))
 
 
 def _assert_matches(got, expected):
@@ -215,12 +102,12 @@ NAN_CASES = {
 @pytest.mark.parametrize("nan_case", list(NAN_CASES))
 @pytest.mark.parametrize("signals", ["ternary", "fractional"])
 @pytest.mark.parametrize("shape", SHAPES, ids=[f"N{n}xT{t}" for n, t in SHAPES])
-def test_kernel_matches_independent_pandas_loop(shape, signals, nan_case, fill_at_close, cost_rate):
+def test_kernel_matches_share_count_oracle(shape, signals, nan_case, fill_at_close, cost_rate):
     n_tickers, n_days = shape
     seed = zlib.crc32(f"{shape}-{signals}-{nan_case}".encode())
     open_, close, signal = _panel(seed, n_tickers, n_days, signals, **NAN_CASES[nan_case])
     got = simulate(open_, close, signal, cost_rate, fill_at_close)
-    expected = reference_backtest(*_frames(open_, close, signal), cost_rate, fill_at_close)
+    expected = ORACLES["backtest"]["pandas"](open_, close, signal, cost_rate, fill_at_close)
     _assert_matches(got, expected)
 
 
@@ -238,7 +125,7 @@ def test_reference_panels_exercise_every_path():
             w = out["weights"]
             seen["flip"] += int(np.sum(w[1:] * w[:-1] < 0))
             seen["exit"] += int(np.sum((w[1:] == 0) & (w[:-1] != 0)))
-            seen["no_price"] += int(np.sum(out["orders"] == ORDER_NO_PRICE))
+            seen["no_price"] += int(np.sum(out["orders"] == NO_PRICE))
             seen["open_trade"] += int(np.sum(np.isfinite(out["open_trade_returns"])))
             seen["closed_trade"] += int(np.sum(np.isfinite(out["trade_returns"])))
     assert all(count > 0 for count in seen.values()), seen
@@ -254,6 +141,14 @@ def test_python_twin_equals_kernel(seed, fill_at_close):
         assert jitted[name].dtype == twin[name].dtype, name
         np.testing.assert_array_equal(jitted[name], twin[name], err_msg=name)
     assert jitted["orders"].dtype == np.int8
+
+
+def test_order_status_is_an_int_enum_and_the_old_names_are_its_plain_values():
+    assert [type(c) for c in (ORDER_NONE, ORDER_FILLED, ORDER_NO_PRICE)] == [int, int, int]
+    assert (ORDER_NONE, ORDER_FILLED, ORDER_NO_PRICE) == (NONE, FILLED, NO_PRICE)
+    assert len({int(status) for status in OrderStatus}) == len(OrderStatus)
+    out = simulate(_col(100, NAN, 100), _col(100, 100, 100), _col(1, 1, 1))
+    assert [OrderStatus(code) for code in out["orders"][:, 0]] == [NONE, NO_PRICE, FILLED]
 
 
 # --------------------------------------------------------------------------------------
@@ -284,9 +179,7 @@ def test_hand_long_round_trip_filled_at_open():
     np.testing.assert_allclose(out["turnover"], [0.0, 1.0, 1.2 / 1.199, 0.0], rtol=0, atol=1e-15)
     np.testing.assert_allclose(out["costs"], [0.0, 0.001, 0.0012 / 1.099, 0.0], rtol=0, atol=1e-15)
     np.testing.assert_allclose(out["weights"][:, 0], [0.0, 1.1 / 1.099, 0.0, 0.0], atol=1e-15)
-    np.testing.assert_array_equal(
-        out["orders"][:, 0], [ORDER_NONE, ORDER_FILLED, ORDER_FILLED, ORDER_NONE]
-    )
+    np.testing.assert_array_equal(out["orders"][:, 0], [NONE, FILLED, FILLED, NONE])
     # Trade: entry notional 1.0; P&L = (1.2 - 1.0) - 0.001 entry - 0.0012 exit = 0.1978.
     np.testing.assert_allclose(out["trade_returns"][2, 0], 0.1978, rtol=1e-12)
     assert np.isnan(out["trade_returns"][[0, 1, 3], 0]).all()
@@ -310,9 +203,7 @@ def test_hand_long_round_trip_filled_at_close():
         out["costs"], [0.0, 0.001, 0.001 * 125 / 110 / 0.999, 0.0], rtol=0, atol=1e-15
     )
     np.testing.assert_allclose(out["weights"][:, 0], [0.0, 1 / 0.999, 0.0, 0.0], atol=1e-15)
-    np.testing.assert_array_equal(
-        out["orders"][:, 0], [ORDER_NONE, ORDER_FILLED, ORDER_FILLED, ORDER_NONE]
-    )
+    np.testing.assert_array_equal(out["orders"][:, 0], [NONE, FILLED, FILLED, NONE])
     # Trade: (125/110 - 1) - 0.001 - 0.001 * 125/110 = (15 - 0.11 - 0.125) / 110 = 14.765/110.
     np.testing.assert_allclose(out["trade_returns"][2, 0], 14.765 / 110, rtol=1e-12)
     # Same trade with a changed open: nothing moves.
@@ -354,7 +245,7 @@ def test_hand_constant_signal_flat_prices_pays_only_entry_without_costs_drift():
     np.testing.assert_array_equal(free["returns"], 0.0)
     np.testing.assert_array_equal(free["costs"], 0.0)
     np.testing.assert_array_equal(free["turnover"], [0.0, 1.0, 0.0, 0.0])
-    np.testing.assert_array_equal(free["orders"][:, 0], [0, ORDER_FILLED, ORDER_NONE, ORDER_NONE])
+    np.testing.assert_array_equal(free["orders"][:, 0], [0, FILLED, NONE, NONE])
     np.testing.assert_array_equal(free["open_trade_returns"], [0.0])
 
     paid = simulate(prices, prices, signal, C, fill_at_close=False)
@@ -397,18 +288,18 @@ def test_hand_cost_of_a_two_day_two_ticker_fill():
 
 def test_nan_fill_price_reports_no_price_and_keeps_the_holding():
     # Ticker A: bought on day 1, no opening price on day 2. Ticker B: listed on day 2 and
-    # ticker C never priced, both with signal 0: unpriced but flat, so ORDER_NONE.
+    # ticker C never priced, both with signal 0: unpriced but flat, so NONE.
     open_ = np.array([[100, NAN, NAN], [100, NAN, NAN], [NAN, 50, NAN], [90, 52, NAN]])
     close = np.array([[100, NAN, NAN], [110, NAN, NAN], [105, 55, NAN], [95, 53, NAN]])
     signal = np.array([[1, 0, 0], [0, 0, 0], [0, 0, 0], [0, 0, 0]], dtype=np.float64)
     out = simulate(open_, close, signal, C, fill_at_close=False)
     # Day 1: buy 1.0 of A at 100, cash -0.001; close 110 -> A 1.1, V1 = 1.099.
-    # Day 2: the exit can't fill (open NaN) -> ORDER_NO_PRICE, A kept; close 105 -> A 1.05,
+    # Day 2: the exit can't fill (open NaN) -> NO_PRICE, A kept; close 105 -> A 1.05,
     #   V2 = 1.049, nothing traded, nothing paid.
     # Day 3 open 90: A 0.9, sell it, cost 0.0009; V3 = -0.001 + 0.9 - 0.0009 = 0.8981.
     np.testing.assert_array_equal(
         out["orders"],
-        [[0, 0, 0], [ORDER_FILLED, 0, 0], [ORDER_NO_PRICE, 0, 0], [ORDER_FILLED, 0, 0]],
+        [[0, 0, 0], [FILLED, 0, 0], [NO_PRICE, 0, 0], [FILLED, 0, 0]],
     )
     np.testing.assert_allclose(
         out["returns"], [0.0, 0.099, 1.049 / 1.099 - 1, 0.8981 / 1.049 - 1], rtol=0, atol=1e-15
@@ -429,7 +320,7 @@ def test_buy_before_listing_waits_for_the_first_price():
     for fill_at_close in (False, True):
         out = simulate(open_, close, signal, 0.0, fill_at_close)
         # Flat and unpriced: the buy wanted on day 1 has no price; day 2 fills (at 50 or 55).
-        np.testing.assert_array_equal(out["orders"][:, 0], [0, ORDER_NO_PRICE, ORDER_FILLED, 0])
+        np.testing.assert_array_equal(out["orders"][:, 0], [0, NO_PRICE, FILLED, 0])
         np.testing.assert_array_equal(out["weights"][:2], 0.0)
         np.testing.assert_array_equal(out["returns"][:2], 0.0)
         day2 = 0.0 if fill_at_close else 0.1  # filled at 50, closed at 55
@@ -444,7 +335,7 @@ def test_nothing_traded_pays_nothing():
             out = simulate(open_, close, signal, 0.01, fill_at_close)
             for name in ("returns", "weights", "turnover", "costs"):
                 np.testing.assert_array_equal(out[name], 0.0, err_msg=name)
-            np.testing.assert_array_equal(out["orders"], ORDER_NONE)
+            np.testing.assert_array_equal(out["orders"], NONE)
             assert np.isnan(out["trade_returns"]).all()
             assert np.isnan(out["open_trade_returns"]).all()
 

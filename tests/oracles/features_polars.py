@@ -7,13 +7,16 @@ built-in rolling kernels (``rolling_mean``, ``rolling_std``, ``rolling_skew``,
 left joins on date for the benchmark inputs (market return, sector ``R_20``,
 the ``vix_term_structure`` series), each computed on the benchmark's own rows.
 
-It is a *baseline*, timed against ``engine.features.build.compute_features``; it is
-only worth timing because it computes the same numbers (checked loosely by
-``bench/test_bench_features.py::test_polars_reference_matches_engine``).
+It is the bench's Polars baseline, timed against
+``engine.features.build.compute_features``, and a second reference beside the
+pandas oracle (:mod:`tests.oracles.features`): it is only worth timing
+because it computes the same numbers (checked loosely by
+``bench/test_bench_features.py::test_polars_reference_matches_engine_*``).
 Conventions follow the SPEC: a window holding a missing value gives null; the
 named fallbacks (0, or 0.5 for ``price_level``) apply when the window is
-complete; any other non-finite value is null. It never imports ``kernels``;
-from ``engine`` it takes only the default sector map (a data convention).
+complete; any other non-finite value is null. It never imports ``engine`` or
+``kernels``; the sector map and the volatility indices are the pandas
+oracle's.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from collections.abc import Mapping, Sequence
 
 import polars as pl
 
-from engine.data.universe import VOLATILITY_INDICES, sector_benchmark_map
+from tests.oracles.features import VOLATILITY_INDICES, default_sector_map
 
 #: SPEC section 3 order, without ``garch_vol_ratio``.
 FEATURES16: tuple[str, ...] = (
@@ -63,16 +66,20 @@ def _constant(name: str, n: int) -> pl.Expr:
 
 
 def choose_vix_variant(bars: pl.LazyFrame, out_dates: pl.LazyFrame, market: str) -> str:
-    """'auto': the first variant whose inputs have a non-null close on every output date."""
-    present = set(bars.select(pl.col(T).unique()).collect().get_column(T).to_list())
+    """'auto': the first variant whose inputs start on or before the first output date.
+
+    "Start" is the first row with a close (the engine's causal contract, as
+    in :func:`tests.oracles.features.choose_vix_variant`).
+    """
+    first = out_dates.select(pl.col("date").min()).collect().item()
     for variant, needed in (("vix_vix3m", ("VIX", "VIX3M")), ("vix_mean60", ("VIX",))):
-        if not set(needed) <= present:
-            continue
-        uncovered = out_dates
-        for ticker in needed:
-            own = bars.filter((pl.col(T) == ticker) & pl.col("close").is_not_null())
-            uncovered = uncovered.join(own.select("date"), on="date", how="anti")
-        if uncovered.select(pl.len()).collect().item() == 0:
+        starts = (
+            bars.filter(pl.col(T).is_in(list(needed)) & pl.col("close").is_not_null())
+            .group_by(T)
+            .agg(pl.col("date").min())
+            .collect()
+        )
+        if starts.height == len(needed) and (starts.get_column("date") <= first).all():
             return variant
     return "market_vol_ratio"
 
@@ -122,7 +129,8 @@ def polars_features(
     )
     tickers = lf.select(pl.col(T).unique().sort()).collect().get_column(T).to_list()
     out_tickers = [t for t in tickers if t not in VOLATILITY_INDICES]
-    sectors = sector_benchmark_map(out_tickers, sector_map)
+    sectors = default_sector_map(out_tickers, market)
+    sectors.update(sector_map or {})
 
     panel = lf.filter(pl.col(T).is_in(out_tickers)).with_columns(
         sector=pl.col(T).replace_strict(sectors, return_dtype=pl.String)

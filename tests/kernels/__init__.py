@@ -1,0 +1,1 @@
+"""Kernel tests: each kernel against its oracles and its pure-Python twin."""
