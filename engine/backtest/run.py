@@ -1,7 +1,9 @@
 """A base strategy backtested unfiltered and filtered by a head's out-of-sample confidence.
 
 Data flow: base signals from the bars -> meta-labeling at the threshold ->
-a (days, tickers) grid -> the simulation run twice, on the unfiltered and
+a (days, tickers) grid, where a ticker with no bar on a day inside its
+trading span keeps its last signal and confidence
+(:mod:`engine.backtest.missing_bars`) -> the simulation run twice, on the unfiltered and
 the filtered signals, over the same calendar (the span the predictions
 cover) -> metrics, the filter's precision and recall, the Sharpe
 difference with a paired bootstrap interval, a null of the same filter shifted off
@@ -25,6 +27,7 @@ import polars as pl
 from engine.backtest.filter_metrics import filter_scores, sharpe_difference
 from engine.backtest.inference import probabilistic_sharpe, sharpe_inference
 from engine.backtest.meta_labeling import meta_label, signal_outcomes
+from engine.backtest.missing_bars import hold_through_missing_bars, missing_inside_span
 from engine.backtest.null import shifted_filter_null
 from engine.backtest.signals import compute_signals
 from engine.backtest.simulation import (
@@ -183,11 +186,15 @@ def run_backtest(
 
     say("simulation")
     grid = PriceGrid.of(bars, tickers, start, end)
-    signal = grid.signal_array(signals, "signal")
-    unfiltered = simulate(grid.open, grid.close, signal, settings)
-    filtered = simulate(
-        grid.open, grid.close, grid.signal_array(signals, "filtered_signal"), settings
+    missing = missing_inside_span(traded_bars, tickers, grid.dates)
+
+    signal = hold_through_missing_bars(grid.signal_array(signals, "signal"), missing)
+    filtered_signal = hold_through_missing_bars(
+        grid.signal_array(signals, "filtered_signal"), missing
     )
+    confidence_grid = hold_through_missing_bars(grid.value_array(signals, "confidence"), missing)
+    unfiltered = simulate(grid.open, grid.close, signal, settings)
+    filtered = simulate(grid.open, grid.close, filtered_signal, settings)
 
     say("metrics")
     returns = {"unfiltered": unfiltered.returns, "filtered": filtered.returns}
@@ -200,6 +207,8 @@ def run_backtest(
     if benchmark is not None:
         metrics[MARKET_BENCHMARK] = summarize(benchmark, grid.dates, benchmark=None)
         metrics[MARKET_BENCHMARK].update(psr=probabilistic_sharpe(benchmark), dsr=None)
+    for name, values in (("unfiltered", signal), ("filtered", filtered_signal)):
+        metrics[name]["held_through_missing_bars"] = int((missing & (values != 0)).sum())
     active = signals.filter(pl.col("signal") != 0)
     candidates = active.filter(pl.col("confidence").is_not_null())
     scored = candidates.filter(pl.col("outcome").is_not_null())
@@ -219,8 +228,7 @@ def run_backtest(
     difference = {"estimate": diff, "ci_low": low, "ci_high": high, "level": 0.95}
     say("shifted-confidence null")
     null = shifted_filter_null(
-        grid, signal, grid.value_array(signals, "confidence"), settings,
-        metrics["filtered"]["sharpe"],
+        grid, signal, confidence_grid, settings, metrics["filtered"]["sharpe"],
     )  # fmt: skip
 
     notes = []
@@ -228,6 +236,13 @@ def run_backtest(
         notes.append(
             f"{scores['signals_without_confidence']} signals have no out-of-sample confidence "
             "(no prediction for that ticker and day): the filtered strategy stays flat there"
+        )
+    if missing.any():
+        notes.append(
+            f"{int(missing.sum())} (ticker, day)s inside a ticker's trading span have no bar: "
+            "the last signal and confidence were held there instead of exiting and re-entering "
+            f"({metrics['unfiltered']['held_through_missing_bars']} held with a position "
+            f"unfiltered, {metrics['filtered']['held_through_missing_bars']} filtered)"
         )
     if benchmark is None:
         notes.append(f"no {MARKET_BENCHMARK} bars: beta and information ratio are not reported")

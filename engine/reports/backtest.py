@@ -55,6 +55,7 @@ _METRICS = (
     ("hit_rate", "hit rate (trades)", "pct"),
     ("avg_trade_return", "mean trade return", "pct"),
     ("costs_paid", "costs paid (sum of daily drag)", "pct"),
+    ("held_through_missing_bars", "held through missing bars", "int"),
     ("beta", f"beta vs {MARKET_BENCHMARK}", "num"),
     ("information_ratio", f"information ratio vs {MARKET_BENCHMARK}", "num"),
 )
