@@ -21,6 +21,7 @@ SETTINGS = settings(max_examples=60, deadline=None)
 
 
 def _panel(rng, n_days, n_tickers, h, hole_p=0.1):
+    """Shuffled (dates, t1) of a pooled panel, and its bar calendar (every trading day)."""
     bdays = np.busday_offset(np.datetime64("2011-02-01", "D"), np.arange(n_days), roll="forward")
     cal = bdays[rng.random(n_days) >= hole_p]
     dates, t1s = [], []
@@ -32,13 +33,13 @@ def _panel(rng, n_days, n_tickers, h, hole_p=0.1):
         t1s.append(end)
     dates, t1 = np.concatenate(dates), np.concatenate(t1s)
     order = rng.permutation(len(dates))
-    return dates[order], t1[order]
+    return dates[order], t1[order], cal
 
 
 @st.composite
 def cases(draw):
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    dates, t1 = _panel(
+    dates, t1, bars = _panel(
         rng,
         n_days=draw(st.integers(40, 160)),
         n_tickers=draw(st.integers(1, 4)),
@@ -47,22 +48,28 @@ def cases(draw):
     )
     val = draw(st.sampled_from([0.1, 0.15, 0.2, 0.3]))
     test = draw(st.sampled_from([0.1, 0.2, 0.25, 0.4]))
-    return dates, t1, val, test
+    embargo = draw(st.sampled_from([0, 0, 1, 5, 12]))
+    return dates, t1, val, test, embargo, bars
 
 
-def _expected(dates, t1, val_first, test_first):
-    """Train / validation / test index sets by a plain loop over the samples."""
+def _expected(dates, t1, val_first, test_first, embargo_days=0, bars=None):
+    """Train / validation / test index sets by a plain loop over the samples.
+
+    With ``embargo_days``, training and validation labels must also leave at
+    least that many trading days of ``bars`` before the test start.
+    """
     train, val, test = [], [], []
     for i in range(len(dates)):
         if np.isnat(t1[i]):
             continue  # unknown label: in no set
         d, e = dates[i], t1[i]
+        clear = embargo_days == 0 or ((bars > e) & (bars < test_first)).sum() >= embargo_days
         if d >= test_first:
             test.append(i)
         elif d >= val_first:
-            if e < test_first:  # its label stops before the test period
+            if e < test_first and clear:  # its label stops before the test period
                 val.append(i)
-        elif e < val_first:  # its label stops before the validation period
+        elif e < val_first and clear:  # its label stops before the validation period
             train.append(i)
     return np.array(train, dtype=np.int64), np.array(val, np.int64), np.array(test, np.int64)
 
@@ -70,8 +77,8 @@ def _expected(dates, t1, val_first, test_first):
 @SETTINGS
 @given(cases())
 def test_holdout_matches_definition(case):
-    dates, t1, vf, tf = case
-    cv = Holdout(validation_fraction=vf, test_fraction=tf)
+    dates, t1, vf, tf, embargo, bars = case
+    cv = Holdout(validation_fraction=vf, test_fraction=tf, embargo_days=embargo)
     cal = np.unique(dates[~np.isnat(t1)])
     n = len(cal)
     ((a, v, t, e),) = cv.windows(dates=dates, t1=t1)
@@ -82,21 +89,22 @@ def test_holdout_matches_definition(case):
     assert abs(n_test - n * tf) <= 0.5 and abs(n_val - n * vf) <= 0.5
     assert n - n_val - n_test >= 1
 
-    exp_train, exp_val, exp_test = _expected(dates, t1, v, t)
+    exp_train, exp_val, exp_test = _expected(dates, t1, v, t, embargo, bars)
     if min(len(exp_train), len(exp_val)) == 0:  # long labels can purge a short period away
         with pytest.raises(ValueError, match="empty (train|validation) set"):
-            cv.split_three(dates=dates, t1=t1)
+            cv.split_three(dates=dates, t1=t1, calendar=bars)
         return
-    train, val, test = next(cv.split_three(dates=dates, t1=t1))
+    train, val, test = next(cv.split_three(dates=dates, t1=t1, calendar=bars))
     np.testing.assert_array_equal(train, exp_train)
     np.testing.assert_array_equal(val, exp_val)
     np.testing.assert_array_equal(test, exp_test)
-    # no label of an earlier set reaches a later period
-    check_no_leakage(train, test, dates, t1)
-    check_no_leakage(train, val, dates, t1)
-    check_no_leakage(val, test, dates, t1)
+    # no label of an earlier set reaches a later period, nor the embargo before the test
+    embargo_check = dict(embargo_days=embargo, calendar=bars, test_start=t)
+    check_no_leakage(train, test, dates, t1, **embargo_check)
+    check_no_leakage(train, val, dates, t1, test_start=v)
+    check_no_leakage(val, test, dates, t1, **embargo_check)
     # split() is split_three() without the validation set
-    (tr2, te2), *rest = list(cv.split(dates=dates, t1=t1))
+    (tr2, te2), *rest = list(cv.split(dates=dates, t1=t1, calendar=bars))
     assert not rest and cv.get_n_splits() == 1
     np.testing.assert_array_equal(tr2, train)
     np.testing.assert_array_equal(te2, test)
@@ -118,7 +126,7 @@ def test_holdout_period_shares(vf, tf):
 
 def test_holdout_pooled_cut_is_by_date():
     rng = np.random.default_rng(5)
-    dates, t1 = _panel(rng, n_days=120, n_tickers=5, h=5)
+    dates, t1, _ = _panel(rng, n_days=120, n_tickers=5, h=5)
     train, val, test = next(Holdout(0.2, 0.2).split_three(dates=dates, t1=t1))
     for part in (train, val, test):
         assert len(part) > 0
@@ -163,4 +171,14 @@ def test_holdout_rejects_empty_train_after_purge():
 
 
 def test_holdout_repr():
-    assert repr(Holdout(0.1, 0.3)) == "Holdout(validation_fraction=0.1, test_fraction=0.3)"
+    assert repr(Holdout(0.1, 0.3, embargo_days=5)) == (
+        "Holdout(validation_fraction=0.1, test_fraction=0.3, embargo_days=5)"
+    )
+
+
+def test_holdout_embargo_needs_the_bar_calendar():
+    days = np.arange(np.datetime64("2020-01-01"), np.datetime64("2020-03-01"))
+    with pytest.raises(ValueError, match=r"`embargo_days=5` counts trading days .* `calendar=`"):
+        Holdout(0.2, 0.2, embargo_days=5).split_three(dates=days, t1=days + 1)
+    with pytest.raises(ValueError, match="`embargo_days` must be at least 0"):
+        Holdout(0.2, 0.2, embargo_days=-1)

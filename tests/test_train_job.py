@@ -39,7 +39,6 @@ from engine.model.run_files import PREDICTION_KEYS
 from engine.model.runs import (
     RunSettings,
     TrainDataset,
-    _embargo_cut,
     _embargo_end,
     prepare_dataset,
     train_windows,
@@ -52,7 +51,9 @@ HORIZON = 5
 EMBARGO = 5
 LAG = 2
 PATTERNS = ("planted", "future", "coin")
-SPLITTER = WalkForward(train_months=12, validation_months=6, test_months=6, step_months=6)
+SPLITTER = WalkForward(
+    train_months=12, validation_months=6, test_months=6, step_months=6, embargo_days=EMBARGO
+)
 SETTINGS = RunSettings(embargo_days=EMBARGO, horizon=HORIZON, seed=3, deterministic=True)
 # the pipeline is the point here, not the SPEC network: a small, lightly
 # regularised backbone learns the planted rule in a few epochs
@@ -172,26 +173,44 @@ def test_planted_signal_is_found_and_nulls_are_not(planted_run):
 # 4. walk-forward bookkeeping
 
 
-def _independent_split(dataset, window, test_start):
+def _independent_split(dataset, bounds):
     """Training and validation rows and their last label date, recomputed by hand.
 
-    The splitter's own (purged) train / validation rows, then the run's
-    embargo by its definition: a sample is kept when at least ``EMBARGO``
-    trading days lie strictly between its label end and the test start.
+    From the window's declared bounds and the definitions, not the splitter:
+    a training sample is dated in ``[train start, validation start)`` and its
+    label ends before the validation start; a validation sample is dated in
+    ``[validation start, test start)``; both are kept only when at least
+    ``EMBARGO`` trading days lie strictly between their label end and the test
+    start (which puts the validation labels before the test start too).
+    Returns the kept rows, their last label date and how many rows the
+    embargo alone dropped.
     """
+    train_start, val_start, test_start = (_np_day(b) for b in bounds[:3])
     index = dataset.train_set.index
-    triples = list(SPLITTER.split_three(index))
-    train_idx, val_idx, _ = triples[window]
+    dates = index["date"].to_numpy().astype("datetime64[D]")
     t1 = index["t1"].to_numpy().astype("datetime64[D]")
     calendar = dataset.calendar
-
-    def keep(rows):
-        between = [((calendar > t1[i]) & (calendar < test_start)).sum() for i in rows]
-        return rows[np.array(between, dtype=np.int64) >= EMBARGO]
-
-    kept_train, kept_val = keep(train_idx), keep(val_idx)
+    kept = {"train": [], "validation": []}
+    embargo_dropped = 0
+    for i in range(len(dates)):
+        if np.isnat(t1[i]):
+            continue
+        if train_start <= dates[i] < val_start:
+            name, purged = "train", t1[i] >= val_start
+        elif val_start <= dates[i] < test_start:
+            name, purged = "validation", t1[i] >= test_start
+        else:
+            continue
+        if purged:
+            continue
+        if ((calendar > t1[i]) & (calendar < test_start)).sum() >= EMBARGO:
+            kept[name].append(i)
+        else:
+            embargo_dropped += 1
+    kept_train = np.array(kept["train"], dtype=np.int64)
+    kept_val = np.array(kept["validation"], dtype=np.int64)
     train_end = t1[np.concatenate([kept_train, kept_val])].max()
-    return kept_train, kept_val, train_end
+    return kept_train, kept_val, train_end, embargo_dropped
 
 
 def test_walk_forward_predictions_are_out_of_sample(planted_run, dataset):
@@ -231,11 +250,12 @@ def test_walk_forward_predictions_are_out_of_sample(planted_run, dataset):
 def test_train_end_is_the_last_label_the_model_used(planted_run, dataset):
     out, _, predictions, _ = planted_run
     calendar = dataset.calendar
-    for k, w in enumerate(_read_run(out)["windows"]):
-        test_start = _np_day(w["test_start"])
-        kept_train, kept_val, train_end = _independent_split(dataset, k, test_start)
+    for w in _read_run(out)["windows"]:
+        bounds = (w["train_start"], w["validation_start"], w["test_start"])
+        kept_train, kept_val, train_end, dropped = _independent_split(dataset, bounds)
         assert _np_day(w["train_end"]) == train_end
         assert (w["n_train"], w["n_validation"]) == (len(kept_train), len(kept_val))
+        assert w["embargo_dropped"] == dropped > 0
         # embargo end: the EMBARGO-th trading day after train end
         later = calendar[calendar > train_end]
         assert _np_day(w["embargo_end"]) == later[EMBARGO - 1]
@@ -324,7 +344,8 @@ def test_normalization_ignores_validation_and_test_data(planted_run, interrupted
     changed_meta = read_metadata(changed_out / "models" / w["model_id"])
     assert changed_meta["normalization"] == original
     # and it is the training fold's per-feature mean and variance, by NumPy
-    kept_train, _, _ = _independent_split(dataset, 0, _np_day(w["test_start"]))
+    bounds = (w["train_start"], w["validation_start"], w["test_start"])
+    kept_train, *_ = _independent_split(dataset, bounds)
     rows = dataset.train_set.X[kept_train].reshape(-1, len(FEATURE_NAMES)).astype(np.float64)
     np.testing.assert_allclose(original["mean"], rows.mean(axis=0), rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(original["variance"], rows.var(axis=0), rtol=1e-10)
@@ -398,17 +419,16 @@ def calendars(draw):
     return np.datetime64("2015-06-01", "D") + np.cumsum(gaps).astype("timedelta64[D]")
 
 
-@settings(max_examples=100, deadline=None)
-@given(calendars(), st.integers(0, 8), st.data())
-def test_embargo_cut_keeps_exactly_the_labels_ending_early_enough(calendar, embargo, data):
-    offset = data.draw(st.integers(-3, int((calendar[-1] - calendar[0]).astype(np.int64)) + 3))
-    test_start = calendar[0] + np.timedelta64(offset, "D")
-    cut = _embargo_cut(calendar, test_start, embargo)
-    for c in calendar[calendar < test_start]:
-        between = int(((calendar > c) & (calendar < test_start)).sum())
-        assert (c < cut) == (between >= embargo), (c, cut, between)
-        if c < cut:  # what train_windows relies on: the embargo ends before the test
-            assert _embargo_end(calendar, c, embargo) < test_start
+def test_the_run_embargo_lives_in_the_splitter(dataset, tmp_path):
+    """RunSettings.splitter() carries embargo_days; a splitter that disagrees is refused."""
+    for split in ("walk-forward", "holdout"):
+        settings_ = dataclasses.replace(SETTINGS, split=split, embargo_days=7)
+        assert settings_.splitter().embargo_days == 7
+    other = WalkForward(train_months=12, validation_months=6, test_months=6, step_months=6)
+    out = tmp_path / "run"
+    with pytest.raises(ValueError, match=r"embargo_days=0 differs from settings.embargo_days=5"):
+        train_windows(dataset, out, settings=SETTINGS, config=CONFIG, splitter=other)
+    assert not out.exists()
 
 
 @settings(max_examples=100, deadline=None)

@@ -572,11 +572,12 @@ def declared_three_way(dates, t1, bounds, embargo_days=0, bars=None):
     val_m=st.integers(1, 3),
     test_m=st.integers(1, 3),
     step=st.integers(1, 3),
+    embargo=embargoes,
 )
-def test_walk_forward(panel, train_m, val_m, test_m, step):
-    dates, t1, *_ = panel
+def test_walk_forward(panel, train_m, val_m, test_m, step, embargo):
+    dates, t1, _, bars = panel
     cal = calendar_of(dates, t1)
-    cv = WalkForward(train_m, val_m, test_m, step)
+    cv = WalkForward(train_m, val_m, test_m, step, embargo_days=embargo)
     d0, last = cal[0], cal[-1]
     total = train_m + val_m + test_m
     expected = []
@@ -588,15 +589,15 @@ def test_walk_forward(panel, train_m, val_m, test_m, step):
     event(f"windows: {min(len(expected), 3)}")
     if not expected:
         with pytest.raises(ValueError, match="not enough data"):
-            cv.split_three(dates, dates=dates, t1=t1)
+            cv.split_three(dates, dates=dates, t1=t1, calendar=bars)
         return
     assert cv.windows(dates, dates=dates, t1=t1) == expected
-    brute = [declared_three_way(dates, t1, w) for w in expected]
+    brute = [declared_three_way(dates, t1, w, embargo, bars) for w in expected]
     if not all(b[0]["kept"] and b[1]["kept"] and b[2] for b in brute):
-        return assert_empty_split_raises(cv, dates, t1, "split_three")
-    triples = list(cv.split_three(dates, dates=dates, t1=t1))
-    pairs = list(cv.split(dates, dates=dates, t1=t1))
-    infos = cv.split_info(dates, dates=dates, t1=t1)
+        return assert_empty_split_raises(cv, dates, t1, "split_three", calendar=bars)
+    triples = list(cv.split_three(dates, dates=dates, t1=t1, calendar=bars))
+    pairs = list(cv.split(dates, dates=dates, t1=t1, calendar=bars))
+    infos = cv.split_info(dates, dates=dates, t1=t1, calendar=bars)
     assert cv.get_n_splits(dates, dates=dates, t1=t1) == len(pairs) == len(triples)
     assert len(triples) == len(expected)
     for (train, val, test), pair, info, w, (exp, exp_val, exp_test) in zip(
@@ -618,14 +619,20 @@ def test_walk_forward(panel, train_m, val_m, test_m, step):
         assert dates[train].max() < dates[val].min() <= dates[val].max() < dates[test].min()
         # training labels end before the declared validation start, validation
         # labels before the declared test start
+        # labels, and at least ``embargo`` trading days before the declared test start
         assert set(train.tolist()) == exp["kept"]
-        assert set(info.purged.tolist()) == exp["purged"] and info.embargoed.size == 0
+        assert set(info.purged.tolist()) == exp["purged"]
+        assert set(info.embargoed.tolist()) == exp["embargoed"]
         assert set(val.tolist()) == exp_val["kept"]
         assert set(info.validation_purged.tolist()) == exp_val["purged"]
-        assert info.validation_embargoed.size == 0
+        assert set(info.validation_embargoed.tolist()) == exp_val["embargoed"]
+        event(f"embargoed: {bool(exp_val['embargoed'])}")
         assert (t1[train] < w[1]).all() and (t1[val] < w[2]).all()
-        for earlier, later, start in ((train, val, w[1]), (train, test, w[2]), (val, test, w[2])):
-            check_no_leakage(earlier, later, dates, t1, test_start=start)
+        check_no_leakage(train, val, dates, t1, test_start=w[1])
+        for earlier in (train, val):
+            check_no_leakage(
+                earlier, test, dates, t1, test_start=w[2], embargo_days=embargo, calendar=bars
+            )
     if step == 1 and len(expected) > 1:
         for a, b in itertools.pairwise(expected):
             months = lambda d: d.astype("M8[M]").astype(int)  # noqa: E731
@@ -665,6 +672,25 @@ def test_three_way_splits_purge_against_the_declared_bounds():
     ((train, val, test),) = holdout.split_three(dates=dates, t1=t1)
     ((a, v, t, _),) = holdout.windows(dates=dates, t1=t1)
     assert t1[train].max() < v and t1[val].max() < t
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    gaps=st.lists(st.integers(1, 4), min_size=1, max_size=60),
+    embargo=st.integers(0, 8),
+    data=st.data(),
+)
+def test_label_cut_keeps_exactly_the_labels_ending_early_enough(gaps, embargo, data):
+    """A label ending on trading day c passes the cut before a declared start (a trading
+    day or not) exactly when ``embargo`` trading days lie strictly between c and it."""
+    bars = np.datetime64("2015-06-01", "D") + np.cumsum(gaps).astype("timedelta64[D]")
+    span = int((bars[-1] - bars[0]).astype(np.int64))
+    start = bars[0] + np.timedelta64(data.draw(st.integers(-3, span + 3)), "D")
+    days = bars.astype(np.int64)
+    cut = engine.splits.dates._label_cut(int(start.astype(np.int64)), embargo, days)
+    for c in bars[bars < start]:
+        between = int(((bars > c) & (bars < start)).sum())
+        assert (int(c.astype(np.int64)) < cut) == (between >= embargo), (c, cut, between)
 
 
 def test_walk_forward_default_windows_36_12_12():

@@ -10,14 +10,15 @@ test period only::
     OUT/models/<model_id>/     one artifact per window (engine.model.artifacts)
 
 Splits (``split="holdout"`` or ``"walk-forward"``) are cut by calendar date on
-the training grid (stride 5). Training and validation samples are purged
-against the later periods by the splitter, and additionally every training
-or validation sample whose label ends fewer than ``embargo_days`` trading days
-before the test period is dropped. A model's ``train_end`` is the last label
-end date it learned from or was selected on (training *and* validation
-labels); ``embargo_end`` is the date ``embargo_days`` trading days later.
-Every prediction is dated after its model's ``embargo_end``; this is checked
-before anything is written.
+the training grid (stride 5) by the splitter of :meth:`RunSettings.splitter`,
+which carries ``embargo_days`` and counts it on the dataset's bar calendar:
+training labels end before the declared validation start, and every training
+or validation label ends at least ``embargo_days`` trading days before the
+declared test start. A model's ``train_end`` is the last label end date it
+learned from or was selected on (training *and* validation labels);
+``embargo_end`` is the date ``embargo_days`` trading days later. Every
+prediction is dated after its model's ``embargo_end``; this is checked before
+anything is written.
 
 Test periods are scored at stride 1, so the predictions cover every trading
 day of every test period (what a backtest needs). Each finished window is
@@ -128,11 +129,17 @@ class RunSettings:
             raise ValueError(f"embargo_days must be >= 0, got {self.embargo_days}")
 
     def splitter(self) -> Holdout | WalkForward:
-        """The date splitter these settings describe."""
+        """The date splitter these settings describe, with their ``embargo_days``."""
         if self.split == "holdout":
-            return Holdout(self.validation_fraction, self.test_fraction)
+            return Holdout(
+                self.validation_fraction, self.test_fraction, embargo_days=self.embargo_days
+            )
         return WalkForward(
-            self.train_months, self.validation_months, self.test_months, self.step_months
+            self.train_months,
+            self.validation_months,
+            self.test_months,
+            self.step_months,
+            embargo_days=self.embargo_days,
         )
 
 
@@ -285,20 +292,6 @@ def _days(series: pl.Series) -> np.ndarray:
     return series.to_numpy().astype("datetime64[D]")
 
 
-def _embargo_cut(
-    calendar: np.ndarray, test_start: np.datetime64, embargo_days: int
-) -> np.datetime64:
-    """Labels must end strictly before this date.
-
-    A label ending on trading day ``c`` is kept when at least ``embargo_days``
-    trading days lie strictly between ``c`` and ``test_start``.
-    """
-    if embargo_days == 0:
-        return test_start
-    pos = int(np.searchsorted(calendar, test_start, side="left"))
-    return calendar[max(pos - embargo_days, 0)]
-
-
 def _embargo_end(
     calendar: np.ndarray, train_end: np.datetime64, embargo_days: int
 ) -> np.datetime64:
@@ -377,7 +370,8 @@ def train_windows(
     settings : RunSettings, optional
     config : engine.model.network.ModelConfig, optional
     splitter : Holdout or WalkForward, optional
-        Default ``settings.splitter()``.
+        Default ``settings.splitter()``; its ``embargo_days`` must equal
+        ``settings.embargo_days`` (the run records the latter).
     overwrite : bool
         Replace a previous run at ``out``.
     progress : callable, optional
@@ -403,10 +397,17 @@ def train_windows(
     train_set, score_set = dataset.train_set, dataset.score_set
     if train_set.y is None or score_set.y is None:
         raise ValueError("the dataset has no targets; build the sequences with targets")
+    if getattr(splitter, "embargo_days", None) != settings.embargo_days:
+        raise ValueError(
+            f"splitter {splitter!r}: embargo_days={getattr(splitter, 'embargo_days', None)} "
+            f"differs from settings.embargo_days={settings.embargo_days}; the run records the "
+            "settings' embargo, so build the splitter with embargo_days=settings.embargo_days"
+        )
     patterns = train_set.pattern_names
     index = train_set.index
     windows = splitter.windows(index)
-    triples = list(splitter.split_three(index))
+    # purge and embargo against each window's declared bounds, on the bar calendar
+    infos = splitter.split_info(index, calendar=dataset.calendar)
     _prepare_out(out, overwrite)
 
     t1_all = _days(index.get_column("t1"))
@@ -432,21 +433,19 @@ def train_windows(
     parameters: dict[str, int] = {}
     prefix = "holdout" if isinstance(splitter, Holdout) else "wf"
     try:
-        for k, ((train_idx, val_idx, _), bounds) in enumerate(zip(triples, windows, strict=True)):
+        for k, (info, bounds) in enumerate(zip(infos, windows, strict=True)):
             train_start, val_start, test_start, test_end = bounds
             model_id = f"{prefix}{k:02d}"
-            cut = _embargo_cut(dataset.calendar, test_start, settings.embargo_days)
-            keep_train = train_idx[t1_all[train_idx] < cut]
-            keep_val = val_idx[t1_all[val_idx] < cut]
-            dropped = (train_idx.size - keep_train.size) + (val_idx.size - keep_val.size)
+            keep_train, keep_val = info.train, info.validation
+            assert keep_val is not None and info.validation_embargoed is not None  # three-way
+            # samples that passed the purge but not the embargo
+            dropped = info.embargoed.size + info.validation_embargoed.size
             test_rows = np.flatnonzero((score_days >= test_start) & (score_days < test_end))
-            for name, part in (("training", keep_train), ("validation", keep_val),
-                               ("test", test_rows)):  # fmt: skip
-                if part.size == 0:
-                    raise ValueError(
-                        f"window {model_id} ({test_start} test start) has no {name} samples "
-                        "after purge and embargo; use more data or a shorter embargo"
-                    )
+            if test_rows.size == 0:
+                raise ValueError(
+                    f"window {model_id} ({test_start} test start) has no test samples to score; "
+                    "use more data"
+                )
             if progress:
                 progress({"kind": "window", "model_id": model_id, "index": k,
                           "total": len(windows), "train_start": str(train_start),

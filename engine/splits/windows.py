@@ -8,7 +8,15 @@ from typing import Any
 import numpy as np
 
 from engine.splits.base import SplitInfo, _DateSplitter, _idx
-from engine.splits.dates import _add_months, _check_int, _fmt, _label_cut, _Panel, _panel
+from engine.splits.dates import (
+    _add_months,
+    _check_embargo_days,
+    _check_int,
+    _fmt,
+    _label_cut,
+    _Panel,
+    _panel,
+)
 from engine.splits.leakage import _leaks
 
 __all__ = ["Holdout", "WalkForward"]
@@ -163,6 +171,12 @@ class WalkForward(_ThreeWaySplitter):
         windows that overlap, shifted by one month).
     partial_test : bool, default False
         Also yield the first window whose test period extends past the data.
+    embargo_days : int, default 0
+        Trading days of the bar calendar that must lie strictly between every
+        training or validation label end and the declared test start (the
+        gap between the last label a model learns from or is selected on and
+        its first prediction). Counting them needs the calendar: pass
+        ``calendar=`` to :meth:`split` when it is above 0.
 
     Examples
     --------
@@ -179,9 +193,20 @@ class WalkForward(_ThreeWaySplitter):
     >>> train, val, test = next(cv.split_three(d, dates=d, t1=d + 1))
     >>> len(train), len(val), len(test)  # 2020-02-29's label ends on 03-01
     (59, 30, 30)
+    >>> cv = WalkForward(2, 1, 1, step_months=1, embargo_days=5)
+    >>> train, val, test = next(cv.split_three(d, dates=d, t1=d + 1, calendar=d))
+    >>> print(d[val].max(), (d + 1)[val].max())  # 03-27..03-31: 5 days before 04-01
+    2020-03-25 2020-03-26
     """
 
-    _params = ("train_months", "validation_months", "test_months", "step_months", "partial_test")
+    _params = (
+        "train_months",
+        "validation_months",
+        "test_months",
+        "step_months",
+        "partial_test",
+        "embargo_days",
+    )
 
     def __init__(
         self,
@@ -190,12 +215,14 @@ class WalkForward(_ThreeWaySplitter):
         test_months: int = 12,
         step_months: int = 12,
         partial_test: bool = False,
+        embargo_days: int = 0,
     ) -> None:
         self.train_months = train_months
         self.validation_months = validation_months
         self.test_months = test_months
         self.step_months = step_months
         self.partial_test = partial_test
+        self.embargo_days = embargo_days
         self._validate()
 
     def _validate(self) -> None:
@@ -205,6 +232,7 @@ class WalkForward(_ThreeWaySplitter):
             raise TypeError(
                 f"`partial_test` must be a bool, got `partial_test={self.partial_test!r}`."
             )
+        _check_embargo_days(self.embargo_days)
 
     def _bounds(self, panel: _Panel) -> list[tuple[int, int, int, int]]:
         cal = panel.calendar
@@ -264,6 +292,9 @@ class Holdout(_ThreeWaySplitter):
     ----------
     validation_fraction, test_fraction : float, default 0.2
         Shares of the calendar dates, each in (0, 1), together below 1.
+    embargo_days : int, default 0
+        As for :class:`WalkForward`: trading days between every training or
+        validation label end and the test start.
 
     Examples
     --------
@@ -277,11 +308,14 @@ class Holdout(_ThreeWaySplitter):
     (59, 19, 20)
     """
 
-    _params = ("validation_fraction", "test_fraction")
+    _params = ("validation_fraction", "test_fraction", "embargo_days")
 
-    def __init__(self, validation_fraction: float = 0.2, test_fraction: float = 0.2) -> None:
+    def __init__(
+        self, validation_fraction: float = 0.2, test_fraction: float = 0.2, embargo_days: int = 0
+    ) -> None:
         self.validation_fraction = validation_fraction
         self.test_fraction = test_fraction
+        self.embargo_days = embargo_days
         self._validate()
 
     def _validate(self) -> None:
@@ -294,6 +328,7 @@ class Holdout(_ThreeWaySplitter):
                 "`validation_fraction + test_fraction` must be below 1, got "
                 f"{self.validation_fraction} + {self.test_fraction}"
             )
+        _check_embargo_days(self.embargo_days)
 
     def _bounds(self, panel: _Panel) -> list[tuple[int, int, int, int]]:
         cal = panel.calendar
