@@ -2,7 +2,7 @@
 
 The oracle below is written from the SPEC text with pandas rolling/shift per
 ticker; it computes the feature values it needs itself and never calls
-``engine`` (``tests/pandas_reference.py`` is used only to build and convert
+``engine`` (``tests/oracles/bars.py`` is used only to build and convert
 bars). Labels and ``t1`` must be *exactly* equal, nulls included. Hypothesis
 then checks causality (future bars never change a label whose ``t1`` is
 before them, nor any event), row/ticker-order invariance and the null

@@ -20,7 +20,7 @@ from engine.backtest.summary import summarize
 from engine.data.universe import MARKET_BENCHMARK
 from engine.evaluation import PERIODS_PER_YEAR
 from engine.labels.targets import DEFAULT_HORIZON, PATTERN_NAMES
-from kernels.backtest import ORDER_NO_PRICE, simulate_portfolio
+from kernels.backtest import OrderStatus, simulate_portfolio
 
 __all__ = [
     "DEFAULT_COSTS_BPS",
@@ -161,7 +161,7 @@ class Simulation:
             benchmark=benchmark,
         )
         out["costs_paid"] = float(self.costs.sum())
-        out["orders_without_price"] = int((self.orders == ORDER_NO_PRICE).sum())
+        out["orders_without_price"] = int((self.orders == OrderStatus.NO_PRICE).sum())
         out["trades_open_at_end"] = int(np.isfinite(self.open_trade_returns).sum())
         return out
 
