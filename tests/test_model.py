@@ -85,6 +85,12 @@ def test_config_defaults_are_the_spec_values():
         "early_stopping_patience": 15,
         "lr_factor": 0.8,
         "lr_patience": 5,
+        # training options (issue 13): plain cross-entropy in float32 by default
+        "loss": "bce",
+        "focal_gamma": 2.0,
+        "focal_alpha": None,
+        "class_weights": "none",
+        "precision": "float32",
     }
     assert c.to_dict() == spec
     assert ModelConfig.from_dict(c.to_dict()) == c

@@ -1,13 +1,28 @@
-"""The shared-backbone LSTM of SPEC section 6 and its masked loss.
+"""The shared-backbone LSTM of SPEC section 6 and its masked losses.
 
 One model scores every pattern: a two-layer LSTM backbone over the
 (20, 17) feature window, one sigmoid output per pattern head. A head's
-label is NaN where its pattern has no event; :func:`masked_binary_crossentropy`
-skips those entries, so each head learns only from its own events.
+label is NaN where its pattern has no event; the losses here
+(:func:`masked_binary_crossentropy`, :func:`make_masked_loss`) skip those
+entries, so each head learns only from its own events.
 
 Normalization is the first layer, with the per-feature mean and variance of
 the training fold passed in (never adapted on validation or test data) and
 saved with the model, so a served model needs raw features only.
+
+Class imbalance and precision are training options of :class:`ModelConfig`:
+
+* ``loss="focal"`` replaces the cross-entropy of each labelled entry by the
+  focal loss of Lin et al. (2017), ``-alpha_t (1 - p_t)^gamma log(p_t)``;
+  ``gamma = 0`` without ``alpha`` is the cross-entropy itself.
+* ``class_weights="balanced"`` weighs each head's positives and negatives by
+  ``n / (2 n_1)`` and ``n / (2 n_0)``, counted on the training fold
+  (:func:`balanced_class_weights`), so both classes of every head carry the
+  same total weight; the mean weight over the training fold stays 1.
+* ``precision="mixed"`` computes the hidden layers in ``mixed_float16`` on a
+  GPU and ``mixed_bfloat16`` on a CPU (:func:`precision_policy`); the
+  normalization, the sigmoid heads and the loss stay float32, and so do the
+  weights. The inference twin and the model a fit returns compute in float32.
 
 Examples
 --------
@@ -22,6 +37,7 @@ Examples
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -33,14 +49,27 @@ import keras  # noqa: E402
 from keras import layers  # noqa: E402
 
 __all__ = [
+    "CLASS_WEIGHTS",
+    "LOSSES",
+    "PRECISIONS",
     "ModelConfig",
+    "balanced_class_weights",
     "build_model",
     "compile_model",
+    "make_masked_loss",
     "masked_binary_crossentropy",
     "parameter_counts",
+    "precision_policy",
 ]
 
 _EPSILON = 1e-7
+#: ``ModelConfig.loss``: binary cross-entropy or the focal loss.
+LOSSES = ("bce", "focal")
+#: ``ModelConfig.class_weights``: none, or balanced per head on the training fold.
+CLASS_WEIGHTS = ("none", "balanced")
+#: ``ModelConfig.precision``: float32 everywhere, or mixed precision in the hidden layers.
+PRECISIONS = ("float32", "mixed")
+_CHOICES = {"loss": LOSSES, "class_weights": CLASS_WEIGHTS, "precision": PRECISIONS}
 
 
 @dataclass(frozen=True)
@@ -71,6 +100,19 @@ class ModelConfig:
         better validation loss.
     lr_patience : int
         See ``lr_factor``.
+    loss : {"bce", "focal"}
+        Masked binary cross-entropy, or the masked focal loss.
+    focal_gamma : float
+        Focusing exponent of the focal loss (>= 0; 0 gives the cross-entropy).
+    focal_alpha : float or None
+        Weight of the positive class in the focal loss, in (0, 1); the
+        negatives get ``1 - focal_alpha``. ``None``: no alpha weighting.
+    class_weights : {"none", "balanced"}
+        ``"balanced"``: per-head class weights from the training fold
+        (:func:`balanced_class_weights`).
+    precision : {"float32", "mixed"}
+        Compute dtype of the hidden layers during training (see
+        :func:`precision_policy`).
     """
 
     lstm_units: int = 64
@@ -87,10 +129,24 @@ class ModelConfig:
     early_stopping_patience: int = 15
     lr_factor: float = 0.8
     lr_patience: int = 5
+    loss: str = "bce"
+    focal_gamma: float = 2.0
+    focal_alpha: float | None = None
+    class_weights: str = "none"
+    precision: str = "float32"
 
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
+            if f.name in _CHOICES:
+                if value not in _CHOICES[f.name]:
+                    raise ValueError(
+                        f"ModelConfig.{f.name} must be one of {', '.join(_CHOICES[f.name])}, "
+                        f"got {value!r}"
+                    )
+                continue
+            if f.name == "focal_alpha" and value is None:
+                continue
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise TypeError(f"ModelConfig.{f.name} must be a number, got {value!r}")
         for name in ("lstm_units", "lstm2_units", "dense_units", "batch_size", "epochs"):
@@ -113,6 +169,14 @@ class ModelConfig:
         for name in ("early_stopping_patience", "lr_patience"):
             if not (isinstance(getattr(self, name), int) and getattr(self, name) >= 0):
                 raise ValueError(f"ModelConfig.{name} must be an integer >= 0")
+        if not 0.0 <= self.focal_gamma <= 100.0:
+            raise ValueError(
+                f"ModelConfig.focal_gamma must be in [0, 100], got {self.focal_gamma!r}"
+            )
+        if self.focal_alpha is not None and not 0.0 < self.focal_alpha < 1.0:
+            raise ValueError(
+                f"ModelConfig.focal_alpha must be in (0, 1) or None, got {self.focal_alpha!r}"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict for metadata files."""
@@ -126,6 +190,31 @@ class ModelConfig:
         if unknown:
             raise ValueError(f"unknown ModelConfig settings {unknown}")
         return cls(**values)
+
+
+def precision_policy(precision: str) -> str:
+    """The Keras dtype policy of the hidden layers for ``ModelConfig.precision``.
+
+    ``"float32"`` gives ``"float32"``. ``"mixed"`` gives ``"mixed_float16"``
+    when TensorFlow sees a GPU (fast on tensor cores; the optimizer then
+    scales the loss, :func:`compile_model`) and ``"mixed_bfloat16"`` on a CPU
+    (bfloat16 keeps float32's exponent range, so no loss scaling; its speed
+    depends on the CPU's bfloat16 instructions).
+
+    Examples
+    --------
+    >>> precision_policy("float32")
+    'float32'
+    >>> precision_policy("mixed") in ("mixed_float16", "mixed_bfloat16")
+    True
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision == "float32":
+        return "float32"
+    import tensorflow as tf
+
+    return "mixed_float16" if tf.config.list_physical_devices("GPU") else "mixed_bfloat16"
 
 
 def build_model(
@@ -152,14 +241,19 @@ def build_model(
         Rows per input window.
     inference : bool
         Build the inference twin: same layers and weight shapes, without
-        dropout or recurrent dropout. Dropout is inactive at inference
-        anyway; the twin exists so that exporters see plain LSTM cells.
+        dropout or recurrent dropout, always in float32. Dropout is inactive
+        at inference anyway; the twin exists so that exporters see plain
+        LSTM cells.
 
     Returns
     -------
     keras.Model
         Input ``sequences`` ``(batch, sequence_length, n_features)`` float32,
-        output ``pattern_confidence`` ``(batch, n_patterns)``.
+        output ``pattern_confidence`` ``(batch, n_patterns)`` float32. With
+        ``config.precision == "mixed"`` the LSTM, batch-norm and ReLU layers
+        compute in :func:`precision_policy`'s dtype; the weights are float32
+        in every case, so ``get_weights`` / ``set_weights`` move them between
+        a mixed and a float32 build of the same config.
     """
     mean = np.asarray(mean, dtype=np.float64)
     variance = np.asarray(variance, dtype=np.float64)
@@ -171,29 +265,77 @@ def build_model(
     dropout = 0.0 if inference else config.lstm_dropout
     recurrent_dropout = 0.0 if inference else config.lstm_recurrent_dropout
     head_dropout = 0.0 if inference else config.head_dropout
+    hidden = "float32" if inference else precision_policy(config.precision)
 
     inputs = keras.Input((sequence_length, n_features), name="sequences", dtype="float32")
-    x = layers.Normalization(axis=-1, mean=mean, variance=variance, name="normalization")(inputs)
+    # raw features reach 1e3 and more: normalise them in float32 whatever the policy
+    x = layers.Normalization(
+        axis=-1, mean=mean, variance=variance, name="normalization", dtype="float32"
+    )(inputs)
     x = layers.LSTM(
         config.lstm_units,
         return_sequences=True,
         dropout=dropout,
         recurrent_dropout=recurrent_dropout,
         name="lstm_1",
+        dtype=hidden,
     )(x)
-    x = layers.BatchNormalization(name="batch_norm_1")(x)
-    x = layers.LSTM(config.lstm2_units, name="lstm_2")(x)
-    x = layers.BatchNormalization(name="batch_norm_2")(x)
+    x = layers.BatchNormalization(name="batch_norm_1", dtype=hidden)(x)
+    x = layers.LSTM(config.lstm2_units, name="lstm_2", dtype=hidden)(x)
+    x = layers.BatchNormalization(name="batch_norm_2", dtype=hidden)(x)
     x = layers.Dense(
         config.dense_units,
         activation="relu",
         kernel_regularizer=keras.regularizers.L2(config.l2),
         name="dense",
+        dtype=hidden,
     )(x)
     if head_dropout > 0:
-        x = layers.Dropout(head_dropout, name="head_dropout")(x)
-    outputs = layers.Dense(n_patterns, activation="sigmoid", name="pattern_confidence")(x)
+        x = layers.Dropout(head_dropout, name="head_dropout", dtype=hidden)(x)
+    outputs = layers.Dense(
+        n_patterns, activation="sigmoid", name="pattern_confidence", dtype="float32"
+    )(x)
     return keras.Model(inputs, outputs, name="pattern_lstm")
+
+
+def balanced_class_weights(y: np.ndarray) -> np.ndarray:
+    """Per-head weights of the negatives and positives that balance a training fold.
+
+    For head ``j`` with ``n_j`` labelled entries, ``n1_j`` of them positive,
+    the weights are ``n_j / (2 n0_j)`` for a negative and ``n_j / (2 n1_j)``
+    for a positive (scikit-learn's ``class_weight="balanced"``): each class
+    then carries half the head's weight and the mean weight stays 1. A head
+    with one class only (or no labels) gets weight 1 for both.
+
+    Parameters
+    ----------
+    y : ndarray, shape (n, n_patterns)
+        Training labels: 1, 0 or NaN (no event).
+
+    Returns
+    -------
+    ndarray, shape (2, n_patterns), float64
+        Row 0: weight of a negative, row 1: weight of a positive.
+
+    Examples
+    --------
+    >>> y = np.array([[1, 0], [0, 1], [0, np.nan], [0, 1]], dtype="float32")
+    >>> balanced_class_weights(y)
+    array([[0.66666667, 1.5       ],
+           [2.        , 0.75      ]])
+    """
+    y = np.asarray(y, dtype=np.float64)
+    if y.ndim != 2:
+        raise ValueError(f"y must be (n, n_patterns), got shape {y.shape}")
+    labelled = ~np.isnan(y)
+    n1 = np.where(labelled, y == 1, False).sum(axis=0).astype(np.float64)
+    n = labelled.sum(axis=0).astype(np.float64)
+    n0 = n - n1
+    weights = np.ones((2, y.shape[1]))
+    both = (n0 > 0) & (n1 > 0)
+    weights[0, both] = n[both] / (2.0 * n0[both])
+    weights[1, both] = n[both] / (2.0 * n1[both])
+    return weights
 
 
 def masked_binary_crossentropy(y_true: Any, y_pred: Any) -> Any:
@@ -214,6 +356,93 @@ def masked_binary_crossentropy(y_true: Any, y_pred: Any) -> Any:
     tensor
         Scalar loss.
     """
+    return _masked_loss(y_true, y_pred)
+
+
+def make_masked_loss(
+    loss: str = "bce",
+    *,
+    gamma: float = 2.0,
+    alpha: float | None = None,
+    class_weights: np.ndarray | None = None,
+) -> Callable[[Any, Any], Any]:
+    """A masked loss for Keras: cross-entropy or focal loss, optionally class-weighted.
+
+    For a labelled entry with label ``y`` and confidence ``p`` (clipped to
+    ``[1e-7, 1 - 1e-7]``), ``p_t = p`` if ``y = 1`` else ``1 - p``, and the
+    term is
+
+    * ``"bce"``: ``-log(p_t)``;
+    * ``"focal"``: ``-alpha_t (1 - p_t)^gamma log(p_t)`` with ``alpha_t =
+      alpha`` if ``y = 1`` else ``1 - alpha`` (``alpha_t = 1`` when
+      ``alpha`` is None). ``gamma = 0`` without ``alpha`` is ``"bce"``.
+
+    With ``class_weights`` (shape ``(2, n_patterns)``, row 0 negatives, row 1
+    positives; :func:`balanced_class_weights`) each term is multiplied by the
+    weight of its head and class. The loss is the sum of the terms over the
+    labelled entries divided by their number, as
+    :func:`masked_binary_crossentropy`: NaN labels contribute nothing, a
+    head still learns only from its own events.
+
+    Parameters
+    ----------
+    loss : {"bce", "focal"}
+    gamma : float
+        Focal exponent, >= 0 (ignored for ``"bce"``).
+    alpha : float, optional
+        Focal weight of the positive class, in (0, 1) (ignored for ``"bce"``).
+    class_weights : ndarray, optional
+
+    Returns
+    -------
+    callable
+        ``loss(y_true, y_pred) -> scalar tensor``.
+
+    Examples
+    --------
+    >>> y = np.array([[1.0, np.nan], [0.0, 1.0]], dtype="float32")
+    >>> p = np.array([[0.8, 0.5], [0.3, 0.6]], dtype="float32")
+    >>> bce = float(make_masked_loss("bce")(y, p))
+    >>> focal0 = float(make_masked_loss("focal", gamma=0.0)(y, p))
+    >>> abs(bce - focal0) < 1e-7, float(make_masked_loss("focal", gamma=2.0)(y, p)) < bce
+    (True, True)
+    """
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {', '.join(LOSSES)}, got {loss!r}")
+    if not gamma >= 0.0:
+        raise ValueError(f"gamma must be >= 0, got {gamma!r}")
+    if alpha is not None and not 0.0 < alpha < 1.0:
+        raise ValueError(f"alpha must be in (0, 1) or None, got {alpha!r}")
+    weights = None
+    if class_weights is not None:
+        weights = np.asarray(class_weights, dtype=np.float32)
+        if weights.ndim != 2 or weights.shape[0] != 2 or not np.all(weights > 0):
+            raise ValueError(
+                f"class_weights must be a positive (2, n_patterns) array, got {weights.shape}"
+            )
+    focal = loss == "focal"
+
+    def masked_loss(y_true: Any, y_pred: Any) -> Any:
+        return _masked_loss(
+            y_true,
+            y_pred,
+            gamma=gamma if focal else 0.0,
+            alpha=alpha if focal else None,
+            class_weights=weights,
+        )
+
+    masked_loss.__name__ = f"masked_{loss}" + ("_weighted" if weights is not None else "")
+    return masked_loss
+
+
+def _masked_loss(
+    y_true: Any,
+    y_pred: Any,
+    *,
+    gamma: float = 0.0,
+    alpha: float | None = None,
+    class_weights: np.ndarray | None = None,
+) -> Any:
     ops = keras.ops
     y_true = ops.cast(y_true, "float32")
     y_pred = ops.cast(y_pred, "float32")
@@ -222,18 +451,56 @@ def masked_binary_crossentropy(y_true: Any, y_pred: Any) -> Any:
     y = ops.where(mask, y_true, ops.zeros_like(y_true))
     p = ops.clip(y_pred, _EPSILON, 1.0 - _EPSILON)
     terms = -(y * ops.log(p) + (1.0 - y) * ops.log(1.0 - p))
+    if gamma > 0.0:
+        p_t = y * p + (1.0 - y) * (1.0 - p)
+        terms = terms * ops.power(1.0 - p_t, gamma)
+    if alpha is not None:
+        terms = terms * (y * alpha + (1.0 - y) * (1.0 - alpha))
+    if class_weights is not None:
+        w0 = ops.convert_to_tensor(class_weights[0], dtype="float32")
+        w1 = ops.convert_to_tensor(class_weights[1], dtype="float32")
+        terms = terms * (y * w1 + (1.0 - y) * w0)
     weights = ops.cast(mask, "float32")
     return ops.sum(terms * weights) / ops.maximum(ops.sum(weights), 1.0)
 
 
-def compile_model(model: keras.Model, config: ModelConfig) -> keras.Model:
-    """Compile with Adam(``learning_rate``, ``clipnorm``) and the masked loss."""
-    model.compile(
-        optimizer=keras.optimizers.Adam(
-            learning_rate=config.learning_rate, clipnorm=config.clipnorm
-        ),
-        loss=masked_binary_crossentropy,
+def compile_model(
+    model: keras.Model, config: ModelConfig, *, class_weights: np.ndarray | None = None
+) -> keras.Model:
+    """Compile with Adam(``learning_rate``, ``clipnorm``) and the configured masked loss.
+
+    Parameters
+    ----------
+    model : keras.Model
+        From :func:`build_model` with the same ``config``.
+    config : ModelConfig
+        ``loss``, ``focal_gamma`` and ``focal_alpha`` choose the loss
+        (:func:`make_masked_loss`). Under ``mixed_float16`` the optimizer
+        scales the loss (Keras's ``LossScaleOptimizer``) so small float16
+        gradients do not flush to zero.
+    class_weights : ndarray, optional
+        ``(2, n_patterns)`` weights, required when ``config.class_weights``
+        is ``"balanced"`` (the trainer computes them from the training fold).
+    """
+    if config.class_weights == "balanced" and class_weights is None:
+        raise ValueError("class_weights='balanced' needs the training fold's weights")
+    if config.class_weights == "none":
+        class_weights = None
+    optimizer: keras.optimizers.Optimizer = keras.optimizers.Adam(
+        learning_rate=config.learning_rate, clipnorm=config.clipnorm
     )
+    if precision_policy(config.precision) == "mixed_float16":
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    if config.loss == "bce" and class_weights is None:
+        loss = masked_binary_crossentropy
+    else:
+        loss = make_masked_loss(
+            config.loss,
+            gamma=config.focal_gamma,
+            alpha=config.focal_alpha,
+            class_weights=class_weights,
+        )
+    model.compile(optimizer=optimizer, loss=loss)
     return model
 
 

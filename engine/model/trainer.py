@@ -7,6 +7,13 @@ and a per-epoch history that includes the training loss measured the same
 way as the validation loss (inference mode, no dropout), so the
 train/validation gap is an honest overfitting monitor.
 
+The monitor is always the plain masked cross-entropy, whatever loss the
+model trains on (``ModelConfig.loss``, ``class_weights``): a proper scoring
+rule on the probabilities themselves, so early stopping and the best epoch
+mean the same thing for every configuration. A mixed-precision fit returns
+a float32 copy of the model (same weights), which is what is saved, scored
+and exported.
+
 Examples
 --------
 >>> import numpy as np
@@ -23,14 +30,19 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import keras
 import numpy as np
 import polars as pl
 
-from engine.model.network import ModelConfig, build_model, compile_model
+from engine.model.network import (
+    ModelConfig,
+    balanced_class_weights,
+    build_model,
+    compile_model,
+)
 
 __all__ = [
     "EpochProgress",
@@ -73,6 +85,9 @@ class FitResult:
         Whether early stopping ended the fit before ``config.epochs``.
     seconds : float
         Wall time of the fit.
+    class_weights : ndarray or None
+        ``(2, n_patterns)`` weights of negatives and positives per head
+        (``config.class_weights == "balanced"``), counted on the training fold.
     """
 
     model: keras.Model
@@ -82,6 +97,7 @@ class FitResult:
     variance: np.ndarray
     stopped_early: bool
     seconds: float
+    class_weights: np.ndarray | None = None
 
 
 def set_seed(seed: int, *, deterministic: bool = False) -> None:
@@ -214,7 +230,9 @@ def fit_model(
         Validation fold, used for early stopping, the learning-rate schedule
         and the choice of the best epoch; never for normalization.
     config : ModelConfig, optional
-        Defaults to the SPEC settings.
+        Defaults to the SPEC settings; ``loss``, ``focal_gamma``,
+        ``focal_alpha``, ``class_weights`` and ``precision`` choose the
+        training loss and the compute dtype.
     seed : int
         Seeds weight initialisation, dropout and shuffling.
     deterministic : bool
@@ -237,15 +255,16 @@ def fit_model(
     began = time.perf_counter()
     set_seed(seed, deterministic=deterministic)
     mean, variance = normalization_stats(X_train)
-    model = build_model(
-        config,
-        n_features=X_train.shape[2],
-        n_patterns=y_train.shape[1],
-        mean=mean,
-        variance=variance,
-        sequence_length=X_train.shape[1],
-    )
-    compile_model(model, config)
+    shape = {
+        "n_features": X_train.shape[2],
+        "n_patterns": y_train.shape[1],
+        "mean": mean,
+        "variance": variance,
+        "sequence_length": X_train.shape[1],
+    }
+    model = build_model(config, **shape)
+    class_weights = balanced_class_weights(y_train) if config.class_weights == "balanced" else None
+    compile_model(model, config, class_weights=class_weights)
     recorder = _EpochRecorder((X_train, y_train), (X_val, y_val), progress)
     callbacks = [
         recorder,  # first: it adds the monitored validation loss to the epoch's logs
@@ -271,6 +290,11 @@ def fit_model(
     history = pl.DataFrame(recorder.rows)
     # EarlyStopping keeps the first epoch with the lowest value, as argmin does.
     best_epoch = int(np.argmin(history["val_loss"].to_numpy())) + 1
+    if config.precision != "float32":
+        # weights are float32 under every policy: the copy computes what the fit learned
+        float32 = build_model(replace(config, precision="float32"), **shape)
+        float32.set_weights(model.get_weights())
+        model = float32
     return FitResult(
         model=model,
         history=history,
@@ -279,4 +303,5 @@ def fit_model(
         variance=variance,
         stopped_early=history.height < config.epochs,
         seconds=time.perf_counter() - began,
+        class_weights=class_weights,
     )
