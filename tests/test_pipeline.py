@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 
 import numpy as np
@@ -32,10 +33,14 @@ def feature_passes():
     calls: list[tuple[int, tuple[str, ...]]] = []
     kernel = build._run_kernel
 
-    def counted(grid, market_return, sector_r20, vix_term, wanted, progress):
+    signature = inspect.signature(kernel)
+
+    def counted(*args, **kwargs):
+        bound = signature.bind(*args, **kwargs).arguments
+        wanted = bound["wanted"]
         names = tuple(n for n, w in zip(FEATURE_NAMES, wanted, strict=True) if w)
-        calls.append((grid.frame.height, names))
-        return kernel(grid, market_return, sector_r20, vix_term, wanted, progress)
+        calls.append((int(bound["panel"].offsets()[-1]), names))
+        return kernel(*args, **kwargs)
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(build, "_run_kernel", counted)
