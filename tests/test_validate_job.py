@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import math
 import subprocess
 import sys
 from pathlib import Path
@@ -27,6 +28,31 @@ PATTERNS = ("breakout", "reversal")
 TICKERS = ("AAA", "BBB", "CCC")
 N_BOOT = 60
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def naive_adjusted(p: list[float | None], method: str) -> list[float | None]:
+    """Holm / Benjamini-Hochberg by their textbook formulas, O(m^2), nulls left out."""
+    known = sorted((v, i) for i, v in enumerate(p) if v is not None and math.isfinite(v))
+    m = len(known)
+    out: list[float | None] = [None] * len(p)
+    for rank, (_, i) in enumerate(known):
+        if method == "holm":
+            out[i] = min(1.0, max((m - j) * known[j][0] for j in range(rank + 1)))
+        else:
+            out[i] = min(1.0, min(m * known[j][0] / (j + 1) for j in range(rank, m)))
+    return out
+
+
+def with_adjusted(frame: pl.DataFrame, method: str) -> pl.DataFrame:
+    """``frame`` with ``<metric>_p_value_<method>`` after each ``<metric>_p_value``."""
+    order = []
+    for c in frame.columns:
+        order.append(c)
+        if c.endswith("_p_value"):
+            values = naive_adjusted(frame.get_column(c).to_list(), method)
+            frame = frame.with_columns(pl.Series(f"{c}_{method}", values, dtype=pl.Float64))
+            order.append(f"{c}_{method}")
+    return frame.select(order)
 
 
 def make_predictions(
@@ -153,9 +179,9 @@ def test_metrics_equal_evaluate_frame(predictions_file):
     report = run_validate_job(predictions=predictions_file, n_boot=N_BOOT, seed=3)
     frame = pl.read_parquet(predictions_file)
     expected = evaluate_frame(frame, PATTERNS, n_boot=N_BOOT, seed=3)
-    assert_frame_equal(report.metrics, expected)
+    assert_frame_equal(report.metrics, with_adjusted(expected, "holm"))
     by_model = evaluate_frame(frame, PATTERNS, by=("pattern", "model_id"), n_boot=N_BOOT, seed=3)
-    assert_frame_equal(report.by_model, by_model)
+    assert_frame_equal(report.by_model, with_adjusted(by_model, "bh"))
     assert report.by_model.height == len(PATTERNS) * 2
     assert report.by_ticker is None and report.null_metrics is None
     assert report.patterns == list(PATTERNS)
@@ -166,7 +192,7 @@ def test_by_ticker_rows(predictions_file):
     report = run_validate_job(predictions=predictions_file, by_ticker=True, n_boot=N_BOOT)
     frame = pl.read_parquet(predictions_file)
     expected = evaluate_frame(frame, PATTERNS, by=("pattern", "ticker"), n_boot=N_BOOT, seed=0)
-    assert_frame_equal(report.by_ticker, expected)
+    assert_frame_equal(report.by_ticker, with_adjusted(expected, "bh"))
     assert report.by_ticker.select("pattern", "ticker").rows() == [
         (p, t) for p in sorted(PATTERNS) for t in TICKERS
     ]
@@ -187,7 +213,8 @@ def test_planted_skill_is_significant_and_its_null_is_not(predictions_file, info
     assert comparison["confirmed"].all()
     # the null frame is evaluate_frame on permute_outcomes of the same rows
     permuted = permute_outcomes(informative, PATTERNS, block=10, seed=5)
-    assert_frame_equal(report.null_metrics, evaluate_frame(permuted, PATTERNS, n_boot=200, seed=5))
+    expected = evaluate_frame(permuted, PATTERNS, n_boot=200, seed=5)
+    assert_frame_equal(report.null_metrics, with_adjusted(expected, "holm"))
 
 
 def test_null_rejects_at_about_its_level_over_seeds(tmp_path):
@@ -312,7 +339,8 @@ def test_run_directory_uses_every_history(run_dir):
         "val_objective",
     ]
     frame = pl.read_parquet(run_dir / "predictions.parquet")
-    assert_frame_equal(report.metrics, evaluate_frame(frame, PATTERNS, n_boot=N_BOOT))
+    expected = evaluate_frame(frame, PATTERNS, n_boot=N_BOOT)
+    assert_frame_equal(report.metrics, with_adjusted(expected, "holm"))
     payload = report.to_dict()
     json.dumps(payload, allow_nan=False)
     assert payload["overfitting"]["window"] == 5
@@ -328,7 +356,8 @@ def test_domain_validates_a_resolved_run_and_writes_nothing(run_dir):
     assert source.histories == {m: run_dir / "models" / m / "history.csv" for m in ("wf00", "wf01")}
     report = validate_predictions(source, n_boot=N_BOOT, seed=2)
     frame = pl.read_parquet(run_dir / "predictions.parquet")
-    assert_frame_equal(report.metrics, evaluate_frame(frame, PATTERNS, n_boot=N_BOOT, seed=2))
+    expected = evaluate_frame(frame, PATTERNS, n_boot=N_BOOT, seed=2)
+    assert_frame_equal(report.metrics, with_adjusted(expected, "holm"))
     assert dict(report.overfitting.select("model_id", "overfitting").rows()) == {
         "wf00": True,
         "wf01": False,
@@ -371,8 +400,10 @@ def test_model_artifact(tmp_path, informative):
     assert report.source == "model" and report.rows == preds.height
     assert report.overfitting["overfitting"].to_list() == [True]
     expected = evaluate_frame(preds, PATTERNS, by=("pattern", "model_id"), n_boot=N_BOOT, seed=2)
-    assert_frame_equal(report.by_model, expected)  # single window: pooled rows reused
-    assert_frame_equal(report.metrics, evaluate_frame(preds, PATTERNS, n_boot=N_BOOT, seed=2))
+    # single window: pooled rows reused
+    assert_frame_equal(report.by_model, with_adjusted(expected, "bh"))
+    pooled = evaluate_frame(preds, PATTERNS, n_boot=N_BOOT, seed=2)
+    assert_frame_equal(report.metrics, with_adjusted(pooled, "holm"))
 
 
 def test_model_artifact_with_another_models_predictions(tmp_path, informative):

@@ -194,23 +194,24 @@ def validate_command(
     console.print(result.summary_lines()[0], markup=False)
     console.print(
         f"intervals: stationary bootstrap, {n_boot} replicates, 95 %; p: one-sided against "
-        "no skill (4 patterns: Bonferroni level 0.0125)",
+        "no skill; adj. p: p adjusted for the tests of its table (the line under each table)",
         markup=False,
     )
-    console.print(_metrics_table(summary["metrics"], "out-of-sample, all tickers pooled"))
+    tables = [("metrics", summary["metrics"], "out-of-sample, all tickers pooled", "pattern")]
     if summary["null"] is not None:
-        console.print(_metrics_table(
-            summary["null"]["metrics"],
-            f"null: outcomes permuted in blocks of {null_block} dates (should show no skill)",
-        ))  # fmt: skip
+        title = f"null: outcomes permuted in blocks of {null_block} dates (should show no skill)"
+        tables.append(("null_metrics", summary["null"]["metrics"], title, "pattern"))
     if len(summary["windows"]) > 1:
         for pattern in summary["patterns"]:
             rows = [r for r in summary["by_model"] if r["pattern"] == pattern]
-            console.print(_metrics_table(rows, f"{pattern} per window", key="model_id"))
+            tables.append(("by_model", rows, f"{pattern} per window", "model_id"))
     if summary["by_ticker"] is not None:
         for pattern in summary["patterns"]:
             rows = [r for r in summary["by_ticker"] if r["pattern"] == pattern]
-            console.print(_metrics_table(rows, f"{pattern} per ticker", key="ticker"))
+            tables.append(("by_ticker", rows, f"{pattern} per ticker", "ticker"))
+    for name, rows, title, key in tables:
+        family = summary["null"]["metrics"] if name == "null_metrics" else summary[name]
+        console.print(_metrics_table(rows, title, key=key, correction=_correction(name, family)))
     for line in result.summary_lines()[1:]:
         if line.startswith(("null ", "note: ", "wrote ")) or ": " in line and "epochs" in line:
             console.print(line, markup=False)
@@ -238,16 +239,40 @@ def _interval(row: dict[str, Any], name: str, digits: int = 3) -> str:
     return text
 
 
-def _metrics_table(rows: list[dict[str, Any]], title: str, key: str = "pattern") -> Table:
-    """One row of out-of-sample metrics per ``key`` (pattern, model or ticker)."""
-    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
+def _correction(table: str, family: list[dict[str, Any]]) -> tuple[str, str]:
+    """``(column suffix, caption line)`` of the correction a report table applies.
+
+    Examples
+    --------
+    >>> _correction("by_ticker", [{"auc_p_value": 0.2}, {"auc_p_value": None}])[1][:44]
+    'adj. p: Benjamini-Hochberg over the 1 patter'
+    """
+    from engine.evaluation.validation import CORRECTIONS, correction_text
+
+    m = sum(r.get("auc_p_value") is not None for r in family)
+    return CORRECTIONS[table], correction_text(table, m)
+
+
+def _metrics_table(
+    rows: list[dict[str, Any]],
+    title: str,
+    key: str = "pattern",
+    correction: tuple[str, str] | None = None,
+) -> Table:
+    """One row of out-of-sample metrics per ``key`` (pattern, model or ticker).
+
+    ``correction`` is ``(suffix, line)``: the AUC's ``adj. p`` column reads
+    ``auc_p_value_<suffix>`` and ``line`` is the caption naming the correction.
+    """
+    suffix, caption = correction if correction is not None else (None, None)
+    table = Table(title=title, caption=caption, box=box.SIMPLE_HEAD, pad_edge=False)
     table.add_column(key, no_wrap=True)
-    for name in ("labelled", "base\nrate", "AUC [95 % CI]", "p", "accuracy\n(majority)",
+    for name in ("labelled", "base\nrate", "AUC [95 % CI]", "p", "adj. p", "accuracy\n(majority)",
                  "Brier\n(reference)", "log loss\n(reference)", "corr [95 % CI]"):  # fmt: skip
         table.add_column(name, justify="right")
     for r in rows:
         if not r.get("n"):
-            table.add_row(str(r[key]), "0", *["-"] * 7)
+            table.add_row(str(r[key]), "0", *["-"] * 8)
             continue
         table.add_row(
             str(r[key]),
@@ -255,6 +280,7 @@ def _metrics_table(rows: list[dict[str, Any]], title: str, key: str = "pattern")
             f"{r['base_rate']:.3f}",
             _interval(r, "auc"),
             format_or_dash(r.get("auc_p_value"), ".3f"),
+            format_or_dash(r.get(f"auc_p_value_{suffix}"), ".3f"),
             f"{r['accuracy']:.3f} ({r['majority_rate']:.3f})" if r.get("accuracy") is not None
             else "-",
             f"{r['brier']:.4f} ({r['brier_reference']:.4f})" if r.get("brier") is not None

@@ -11,6 +11,8 @@ the modules inside are an implementation detail:
   every metric with an interval and a no-skill p-value.
 * :mod:`~engine.evaluation.sharpe`: the Sharpe ratio, probabilistic and
   deflated Sharpe ratios.
+* :mod:`~engine.evaluation.multiple_testing`: Holm and Benjamini-Hochberg
+  adjusted p-values for a table of tests.
 """
 
 from engine.evaluation.bootstrap import (
@@ -29,6 +31,7 @@ from engine.evaluation.classification import (
     majority_rate,
     point_biserial,
 )
+from engine.evaluation.multiple_testing import adjust_p_values, benjamini_hochberg, holm
 from engine.evaluation.sharpe import (
     PERIODS_PER_YEAR,
     check_periods_per_year,
@@ -47,7 +50,9 @@ __all__ = [
     "Evaluation",
     "MetricResult",
     "accuracy",
+    "adjust_p_values",
     "auc",
+    "benjamini_hochberg",
     "block_length",
     "bootstrap_interval",
     "brier",
@@ -58,6 +63,7 @@ __all__ = [
     "evaluate",
     "evaluate_frame",
     "expected_max_sharpe",
+    "holm",
     "log_loss",
     "majority_rate",
     "point_biserial",

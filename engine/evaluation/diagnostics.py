@@ -2,9 +2,10 @@
 
 :func:`calibration_table` bins confidences against observed frequencies;
 :func:`null_comparison` puts the real AUC beside the AUC on block-permuted
-outcomes; :func:`overfitting_monitor` flags models whose train/validation
-loss gap widens while the validation loss rises (from the training
-histories, :func:`engine.model.run_files.read_history`).
+outcomes, with verdicts on Holm-adjusted p-values; :func:`overfitting_monitor`
+flags models whose train/validation loss gap widens while the validation
+loss rises (from the training histories,
+:func:`engine.model.run_files.read_history`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from engine.evaluation.multiple_testing import holm
 from engine.labels.targets import CONFIDENCE_SUFFIX
 from engine.model.run_files import HISTORY_COLUMNS
 
@@ -27,7 +29,8 @@ __all__ = [
     "overfitting_monitor",
 ]
 
-#: One-sided level at which a p-value counts as significant in the null comparison.
+#: Level an adjusted p-value is compared with: a family-wise error rate for Holm-adjusted
+#: p-values (per-pattern verdicts), a false discovery rate for Benjamini-Hochberg ones.
 SIGNIFICANCE = 0.05
 #: Epochs looked back over by :func:`overfitting_monitor`.
 DEFAULT_OVERFIT_WINDOW = 5
@@ -139,7 +142,12 @@ def calibration_table(
 def null_comparison(
     real: pl.DataFrame, null: pl.DataFrame, *, alpha: float = SIGNIFICANCE
 ) -> pl.DataFrame:
-    """Real AUC beside the permuted-outcome AUC, per pattern.
+    """Real AUC beside the permuted-outcome AUC, per pattern, with Holm-adjusted verdicts.
+
+    The patterns are one family: each AUC p-value is Holm-adjusted over the
+    patterns (:func:`engine.evaluation.multiple_testing.holm`), on the real
+    and on the permuted outcomes separately, and the verdicts compare the
+    adjusted p-values with ``alpha`` (a family-wise error rate).
 
     Parameters
     ----------
@@ -147,16 +155,17 @@ def null_comparison(
         Per-pattern :func:`engine.evaluation.evaluate_frame` output on the real
         and on the block-permuted outcomes.
     alpha : float, default 0.05
-        Level of the one-sided AUC test.
+        Family-wise level of the one-sided AUC tests.
 
     Returns
     -------
     polars.DataFrame
         ``pattern``, ``auc``, ``auc_ci_low``, ``auc_ci_high``,
-        ``auc_p_value``, the same four prefixed ``null_``, then
-        ``real_significant`` (``auc_p_value < alpha``), ``null_significant``
-        (``null_auc_p_value < alpha``) and ``confirmed`` (real significant
-        and null not). Booleans are null where a p-value is missing.
+        ``auc_p_value``, ``auc_p_value_holm``, the same five prefixed
+        ``null_``, then ``real_significant`` (``auc_p_value_holm < alpha``),
+        ``null_significant`` (``null_auc_p_value_holm < alpha``) and
+        ``confirmed`` (real significant and null not). Booleans are null
+        where a p-value is missing.
 
     Examples
     --------
@@ -167,20 +176,27 @@ def null_comparison(
     >>> null_comparison(real, null)["confirmed"].to_list()
     [True]
     """
-    cols = ["auc", "auc_ci_low", "auc_ci_high", "auc_p_value"]
+    cols = ["auc", "auc_ci_low", "auc_ci_high", "auc_p_value", "auc_p_value_holm"]
+    real, null = _with_holm(real), _with_holm(null)
     joined = real.select("pattern", *cols).join(
         null.select("pattern", *(pl.col(c).alias("null_" + c) for c in cols)),
         on="pattern",
         how="left",
         maintain_order="left",
     )
-    real_sig = pl.col("auc_p_value") < alpha
-    null_sig = pl.col("null_auc_p_value") < alpha
+    real_sig = pl.col("auc_p_value_holm") < alpha
+    null_sig = pl.col("null_auc_p_value_holm") < alpha
     return joined.with_columns(
         real_sig.alias("real_significant"),
         null_sig.alias("null_significant"),
         (real_sig & ~null_sig).alias("confirmed"),
     )
+
+
+def _with_holm(frame: pl.DataFrame) -> pl.DataFrame:
+    """``auc_p_value_holm``: the AUC p-values Holm-adjusted over the rows (the patterns)."""
+    raw = frame.get_column("auc_p_value").cast(pl.Float64).fill_null(np.nan).to_numpy()
+    return frame.with_columns(pl.Series("auc_p_value_holm", holm(raw)).fill_nan(None))
 
 
 def overfitting_monitor(

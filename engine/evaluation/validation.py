@@ -66,6 +66,7 @@ from engine.evaluation.diagnostics import (
     null_comparison,
     overfitting_monitor,
 )
+from engine.evaluation.multiple_testing import adjust_p_values, correction_line
 from engine.labels.permutations import DEFAULT_NULL_BLOCK, permute_outcomes
 from engine.model.run_files import (
     RUN_FILE,
@@ -77,12 +78,43 @@ from engine.model.run_files import (
 )
 
 __all__ = [
+    "CORRECTIONS",
     "ValidateReport",
     "check_validation_settings",
+    "correction_text",
     "metric_text",
     "number_text",
     "validate_predictions",
 ]
+
+
+#: Report table -> the multiple-testing correction of its ``adj. p`` (its rows are one family):
+#: Holm for the per-pattern (per-head) verdicts, Benjamini-Hochberg for the screens.
+CORRECTIONS = {"metrics": "holm", "null_metrics": "holm", "by_model": "bh", "by_ticker": "bh"}
+_FAMILIES = {
+    "metrics": "patterns",
+    "null_metrics": "patterns",
+    "by_model": "pattern x window rows",
+    "by_ticker": "pattern x ticker rows",
+}
+
+
+def correction_text(table: str, m: int) -> str:
+    """The one line that says which correction the ``adj. p`` of a report table applies.
+
+    Parameters
+    ----------
+    table : {"metrics", "null_metrics", "by_model", "by_ticker"}
+        A key of :data:`CORRECTIONS`.
+    m : int
+        Tests in the family: the table's rows with an AUC p-value.
+
+    Examples
+    --------
+    >>> correction_text("by_ticker", 136)
+    'adj. p: Benjamini-Hochberg over the 136 pattern x ticker rows (controls the false discovery rate; flagged: adj. p < 0.05)'
+    """  # noqa: E501
+    return correction_line(CORRECTIONS[table], m, _FAMILIES[table], SIGNIFICANCE)
 
 
 @dataclass
@@ -105,12 +137,17 @@ class ValidateReport:
         Per ``model_id``: ``train_end``, ``embargo_end``, ``first_date``,
         ``last_date``, ``rows``, ``tickers`` (from the predictions).
     metrics : polars.DataFrame
-        Per pattern: :func:`engine.evaluation.evaluate_frame` output. A pattern
-        with no labelled row has ``n = 0`` and null metrics.
+        Per pattern: :func:`engine.evaluation.evaluate_frame` output, with
+        ``<metric>_p_value_holm`` beside every ``<metric>_p_value`` (Holm over
+        the patterns). A pattern with no labelled row has ``n = 0`` and null
+        metrics.
     by_model : polars.DataFrame
-        Per pattern and ``model_id`` (the AUC per window and every other metric).
+        Per pattern and ``model_id`` (the AUC per window and every other
+        metric), with ``<metric>_p_value_bh`` (Benjamini-Hochberg over every
+        row of the table).
     by_ticker : polars.DataFrame or None
-        Per pattern and ticker, when asked for.
+        Per pattern and ticker, when asked for; ``<metric>_p_value_bh`` as
+        ``by_model``.
     null_metrics : polars.DataFrame or None
         ``metrics`` recomputed on block-permuted outcomes (same schema).
     null_comparison : polars.DataFrame or None
@@ -235,7 +272,8 @@ class ValidateReport:
                 continue
             text = (
                 f"{row['pattern']}: n={row['n']} events={row['events']} "
-                f"base rate {num(row['base_rate'], 3)}; AUC {metric_text(row, 'auc')}; "
+                f"base rate {num(row['base_rate'], 3)}; "
+                f"AUC {metric_text(row, 'auc', correction=CORRECTIONS['metrics'])}; "
                 f"accuracy {num(row['accuracy'], 3)} vs majority {num(row['majority_rate'], 3)}; "
                 f"Brier {num(row['brier'], 4)} vs {num(row['brier_reference'], 4)}"
             )
@@ -247,8 +285,10 @@ class ValidateReport:
                 )
                 lines.append(
                     f"null {row['pattern']}: real AUC {num(row['auc'], 3)} "
-                    f"(p={num(row['auc_p_value'], 4)}), permuted AUC {num(row['null_auc'], 3)} "
-                    f"(p={num(row['null_auc_p_value'], 4)}): {verdict}"
+                    f"(p={num(row['auc_p_value'], 4)}, Holm {num(row['auc_p_value_holm'], 4)}), "
+                    f"permuted AUC {num(row['null_auc'], 3)} "
+                    f"(p={num(row['null_auc_p_value'], 4)}, "
+                    f"Holm {num(row['null_auc_p_value_holm'], 4)}): {verdict}"
                 )
         if self.overfitting is not None:
             for row in self.overfitting.iter_rows(named=True):
@@ -280,7 +320,9 @@ def number_text(value: Any, digits: int) -> str:
     return f"{value:.{digits}f}"
 
 
-def metric_text(row: dict[str, Any], name: str, digits: int = 3) -> str:
+def metric_text(
+    row: dict[str, Any], name: str, digits: int = 3, *, correction: str | None = None
+) -> str:
     """A metric of an evaluation row as ``estimate [low, high] p=p_value``.
 
     Parameters
@@ -291,21 +333,31 @@ def metric_text(row: dict[str, Any], name: str, digits: int = 3) -> str:
     name : str
         The metric.
     digits : int, default 3
-        Decimals of the estimate and interval; the p-value has 4.
+        Decimals of the estimate and interval; the p-values have 4.
+    correction : {"holm", "bh"}, optional
+        Also show the adjusted p-value ``name_p_value_<correction>`` when the
+        row has it.
 
     Examples
     --------
-    >>> row = {"auc": 0.61, "auc_ci_low": 0.55, "auc_ci_high": 0.67, "auc_p_value": 0.0012}
+    >>> row = {"auc": 0.61, "auc_ci_low": 0.55, "auc_ci_high": 0.67, "auc_p_value": 0.0012,
+    ...        "auc_p_value_holm": 0.0048}
     >>> metric_text(row, "auc")
     '0.610 [0.550, 0.670] p=0.0012'
+    >>> metric_text(row, "auc", correction="holm")
+    '0.610 [0.550, 0.670] p=0.0012 adj. p=0.0048'
     """
     est = row.get(name)
     if est is None or not math.isfinite(est):
         return "-"
-    return (
+    text = (
         f"{est:.{digits}f} [{number_text(row[name + '_ci_low'], digits)}, "
         f"{number_text(row[name + '_ci_high'], digits)}] p={number_text(row[name + '_p_value'], 4)}"
     )
+    adjusted = f"{name}_p_value_{correction}"
+    if correction is not None and adjusted in row:
+        text += f" adj. p={number_text(row[adjusted], 4)}"
+    return text
 
 
 def check_validation_settings(
@@ -399,8 +451,12 @@ def validate_predictions(
     Metrics come from :func:`engine.evaluation.evaluate_frame` (rows in date
     order, stationary bootstrap, one-sided no-skill p-values). The by-window
     rows of a single-window source are the pooled rows (same sample, same
-    order, same seed). Nothing here corrects for testing several patterns;
-    with four patterns a Bonferroni level is 0.0125.
+    order, same seed). Each table is one family of tests
+    (:data:`CORRECTIONS`): beside every raw p-value stands its Holm-adjusted
+    value over the patterns (the per-head verdicts) or its
+    Benjamini-Hochberg-adjusted value over every row of the per-window and
+    per-ticker tables (screens); a result is flagged when the adjusted value
+    is below ``SIGNIFICANCE``.
     """
     began = time.perf_counter()
     check_validation_settings(
@@ -443,14 +499,22 @@ def validate_predictions(
         notes.append(f"patterns {unlabelled} have no labelled outcome: no metrics")
 
     metrics = _evaluate(frame, patterns, ("pattern",), n_boot, seed)
-    by_model = _by_model(frame, patterns, metrics, n_boot, seed)
-    per_ticker = (
-        _evaluate(frame, patterns, ("pattern", "ticker"), n_boot, seed) if by_ticker else None
+    by_model = adjust_p_values(
+        _by_model(frame, patterns, metrics, n_boot, seed), CORRECTIONS["by_model"]
     )
+    metrics = adjust_p_values(metrics, CORRECTIONS["metrics"])
+    per_ticker = None
+    if by_ticker:
+        per_ticker = adjust_p_values(
+            _evaluate(frame, patterns, ("pattern", "ticker"), n_boot, seed),
+            CORRECTIONS["by_ticker"],
+        )
     null_metrics = comparison = None
     if null:
         shuffled = _permuted(frame, patterns, int(null_block), seed)
-        null_metrics = _evaluate(shuffled, patterns, ("pattern",), n_boot, seed)
+        null_metrics = adjust_p_values(
+            _evaluate(shuffled, patterns, ("pattern",), n_boot, seed), CORRECTIONS["null_metrics"]
+        )
         comparison = null_comparison(metrics, null_metrics)
 
     history = monitor = None
@@ -484,6 +548,7 @@ def validate_predictions(
             "overfit_tolerance": float(overfit_tolerance),
             "calibration_bins": CALIBRATION_BINS,
             "significance": SIGNIFICANCE,
+            "corrections": dict(CORRECTIONS),
         },
         notes=notes,
         run_status=source.run_status,

@@ -45,6 +45,7 @@ from engine.backtest.simulation import DEFAULT_COSTS_BPS, BacktestSettings
 from engine.data.importer import import_demo
 from engine.data.loading import keep_dates, load_job_bars, synthetic_flags
 from engine.data.store import BarStore
+from engine.evaluation.multiple_testing import correction_line
 from engine.evaluation.validation import validate_predictions
 from engine.features.build import bars_fingerprint, build_features
 from engine.features.files import write_feature_file
@@ -196,6 +197,16 @@ def _auc_text(row: dict[str, Any]) -> str:
 
 
 def _validation_summary(summary: dict[str, Any]) -> dict[str, Any]:
+    """Every head with its AUC, interval and Holm-adjusted p (never only the best one).
+
+    Examples
+    --------
+    >>> row = {"pattern": "a", "n": 9, "base_rate": 0.5, "auc": 0.6, "auc_ci_low": 0.5,
+    ...        "auc_ci_high": 0.7, "auc_p_value": 0.02, "auc_p_value_holm": 0.04}
+    >>> empty = {"pattern": "b", "n": 0, "auc": None, "auc_p_value": None}
+    >>> _validation_summary({"metrics": [row, empty]})["summary"]
+    'a AUC 0.600 [0.500, 0.700] Holm p 0.040; b no AUC (Holm over 1 heads)'
+    """
     null_rows = {r["pattern"]: r for r in (summary.get("null") or {}).get("metrics", [])}
     rows = [
         {
@@ -204,14 +215,23 @@ def _validation_summary(summary: dict[str, Any]) -> dict[str, Any]:
             "base_rate": r.get("base_rate"),
             "auc": _auc_text(r),
             "p_value": r.get("auc_p_value"),
+            "p_value_holm": r.get("auc_p_value_holm"),
             "null_auc": _auc_text(null_rows.get(r["pattern"], {})),
         }
         for r in summary["metrics"]
     ]
-    best = max((r for r in summary["metrics"] if r.get("auc") is not None),
-               key=lambda r: r["auc"], default=None)  # fmt: skip
-    text = f"best head {best['pattern']} AUC {_auc_text(best)}" if best else "no labelled events"
+    heads = [
+        f"{r['pattern']} AUC {_auc_text(r)} Holm p {_p_text(r.get('auc_p_value_holm'))}"
+        if r.get("auc") is not None else f"{r['pattern']} no AUC"
+        for r in summary["metrics"]
+    ]  # fmt: skip
+    tested = sum(r.get("auc_p_value") is not None for r in summary["metrics"])
+    text = f"{'; '.join(heads)} (Holm over {tested} heads)" if heads else "no labelled events"
     return {"summary": text, "patterns": rows}
+
+
+def _p_text(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
 
 
 def run_pipeline(
@@ -429,17 +449,21 @@ def _write_report(report: PipelineReport, validated: dict, exported: dict) -> Pa
         parts.append(f"<tr><td class='l'>{esc(name)}</td><td class='l'>{esc(summary)}</td>"
                      f"<td>{seconds}</td></tr>")  # fmt: skip
     parts.append("</table>")
+    tested = sum(r["p_value"] is not None for r in validated["patterns"])
     parts.append(
-        "<h2>Validation (walk-forward, out-of-sample)</h2><table><tr><th class='l'>pattern</th>"
-        "<th>labelled</th><th>base rate</th><th>AUC [95 % CI]</th><th>p</th>"
+        "<h2>Validation (walk-forward, out-of-sample)</h2>"
+        f"<p><small>{esc(correction_line('holm', tested, 'patterns'))}.</small></p>"
+        "<table><tr><th class='l'>pattern</th>"
+        "<th>labelled</th><th>base rate</th><th>AUC [95 % CI]</th><th>p</th><th>adj. p</th>"
         "<th>null AUC [95 % CI]</th></tr>"
     )
     for r in validated["patterns"]:
         base = "-" if r["base_rate"] is None else f"{r['base_rate']:.3f}"
-        p = "-" if r["p_value"] is None else f"{r['p_value']:.3f}"
+        p, adjusted = _p_text(r["p_value"]), _p_text(r.get("p_value_holm"))
         parts.append(
             f"<tr><td class='l'>{esc(r['pattern'])}</td><td>{r['labelled'] or 0:,}</td>"
-            f"<td>{base}</td><td>{esc(r['auc'])}</td><td>{p}</td><td>{esc(r['null_auc'])}</td></tr>"
+            f"<td>{base}</td><td>{esc(r['auc'])}</td><td>{p}</td><td>{adjusted}</td>"
+            f"<td>{esc(r['null_auc'])}</td></tr>"
         )
     parts.append(
         f"</table><p>Full validation report: <a href='validation/report.html'>"

@@ -16,7 +16,13 @@ import polars as pl
 
 from engine.evaluation import METRICS
 from engine.evaluation.diagnostics import SIGNIFICANCE
-from engine.evaluation.validation import ValidateReport, metric_text, number_text
+from engine.evaluation.validation import (
+    CORRECTIONS,
+    ValidateReport,
+    correction_text,
+    metric_text,
+    number_text,
+)
 from engine.io import atomic_write_bytes
 from engine.model.run_files import json_value
 from engine.reports.html import REPORT_FILE, escape, figure, file_link, page, table
@@ -61,19 +67,26 @@ def _cell(value: Any, digits: int = 4) -> str:
     return escape(json_value(value))
 
 
-def _metric_cell(row: dict[str, Any], name: str) -> str:
-    text = escape(metric_text(row, name))
+def _metric_cell(row: dict[str, Any], name: str, correction: str) -> str:
+    text = escape(metric_text(row, name, correction=correction))
     ref = _REFERENCES.get(name)
     if ref is not None and row.get(ref) is not None and row.get(name) is not None:
         text += f" <small>(ref {number_text(row[ref], 3)})</small>"
-    p = row.get(f"{name}_p_value")
+    p = row.get(f"{name}_p_value_{correction}")
     if p is not None and math.isfinite(p) and p < SIGNIFICANCE:
         text = f"<b>{text}</b>"
     return text
 
 
-def _metrics_table(frame: pl.DataFrame, keys: list[str]) -> str:
-    """Evaluation rows: the ``keys`` columns, counts, then every metric with its interval."""
+def _metrics_table(frame: pl.DataFrame, keys: list[str], table_name: str) -> str:
+    """Evaluation rows: the ``keys`` columns, counts, then every metric with its interval.
+
+    Each metric cell shows the raw p-value and its adjusted value (``adj. p``,
+    the correction of :data:`engine.evaluation.validation.CORRECTIONS` for
+    ``table_name``), bold when the adjusted value is below the level; one line
+    above the table names the correction.
+    """
+    correction = CORRECTIONS[table_name]
     head = [f'<th class="l">{escape(k)}</th>' for k in keys]
     head += ["<th>n</th>", "<th>events</th>", "<th>base rate</th>"]
     head += [f"<th>{escape(_METRIC_LABELS[m])}</th>" for m in METRICS]
@@ -82,9 +95,16 @@ def _metrics_table(frame: pl.DataFrame, keys: list[str]) -> str:
         cells = [f'<td class="l">{_cell(row[k])}</td>' for k in keys]
         cells += [f"<td>{row['n']}</td>", f"<td>{row['events']}</td>"]
         cells.append(f"<td>{_cell(row['base_rate'], 3)}</td>")
-        cells += [f"<td>{_metric_cell(row, m)}</td>" for m in METRICS]
+        cells += [f"<td>{_metric_cell(row, m, correction)}</td>" for m in METRICS]
         rows.append(cells)
-    return table(head, rows)
+    m = _tests(frame)
+    line = f"<p><small>{escape(correction_text(table_name, m))}, per metric.</small></p>"
+    return line + "\n" + table(head, rows)
+
+
+def _tests(frame: pl.DataFrame) -> int:
+    """Tests in a table's family: its rows with an AUC p-value."""
+    return frame.height - frame.get_column("auc_p_value").null_count()
 
 
 def _frame_table(frame: pl.DataFrame, flag: str | None = None) -> str:
@@ -116,30 +136,34 @@ def _body(report: ValidateReport, figures: dict[str, tuple[str, bytes]]) -> list
         f"{report.windows.height} model{'' if report.windows.height == 1 else 's'}, "
         f"{_cell(report.start)} to {_cell(report.end)}<br>"
         f"Stationary bootstrap: {s['n_boot']} replicates, seed {s['seed']}; 95 % percentile "
-        "intervals; one-sided p-values against no skill (bold: p &lt; 0.05). "
+        "intervals; one-sided p-values against no skill, each beside its value adjusted for "
+        f"the table's multiple tests (adj. p: Holm over the patterns, Benjamini-Hochberg over "
+        f"the rows of the per-window and per-ticker tables; bold: adj. p &lt; {SIGNIFICANCE}). "
         "Brier and log loss are compared with the base-rate forecast (ref), accuracy with "
         "the majority-class rate.</p>",
     ]
     parts += [f'<p class="note">Note: {esc(n)}</p>' for n in report.notes]
-    parts += ["<h2>Per pattern</h2>", _metrics_table(report.metrics, ["pattern"])]
+    parts += ["<h2>Per pattern</h2>", _metrics_table(report.metrics, ["pattern"], "metrics")]
     if report.null_comparison is not None and report.null_metrics is not None:
         parts += [
             "<h2>Null test: outcomes permuted in blocks of dates</h2>",
             f"<p>Block {s['null_block']} dates, seed {s['seed']}. A pattern is confirmed when "
-            f"its real AUC p-value is below {SIGNIFICANCE} and the permuted one is not.</p>",
+            f"its real AUC p-value, Holm-adjusted over the patterns, is below {SIGNIFICANCE} "
+            "and the permuted one is not.</p>",
+            f"<p><small>{escape(correction_text('metrics', _tests(report.metrics)))}.</small></p>",
             _frame_table(report.null_comparison, flag="null_significant"),
             "<h3>Every metric on permuted outcomes</h3>",
-            _metrics_table(report.null_metrics, ["pattern"]),
+            _metrics_table(report.null_metrics, ["pattern"], "null_metrics"),
         ]
     parts += [
         "<h2>Per window (model)</h2>",
-        _metrics_table(report.by_model, ["pattern", "model_id"]),
+        _metrics_table(report.by_model, ["pattern", "model_id"], "by_model"),
     ]
     parts += ["<h3>Windows</h3>", _frame_table(report.windows)]
     if report.by_ticker is not None:
         parts += [
             "<h2>Per pattern and ticker</h2>",
-            _metrics_table(report.by_ticker, ["pattern", "ticker"]),
+            _metrics_table(report.by_ticker, ["pattern", "ticker"], "by_ticker"),
         ]
     if report.overfitting is not None:
         parts += [
