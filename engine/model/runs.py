@@ -32,6 +32,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -61,6 +62,7 @@ from engine.model.run_files import (
     write_run_file,
 )
 from engine.model.sequences import SEQUENCE_LENGTH, TRAIN_STRIDE, SequenceSet, build_sequences
+from engine.monitoring.reference import training_reference
 from engine.splits import Holdout, WalkForward
 
 __all__ = [
@@ -514,6 +516,15 @@ def train_windows(
                     "seconds": round(fit.seconds, 3),
                 },
                 "metrics": metrics,
+                # drift monitoring: training-fold features, validation-fold confidence
+                "reference": training_reference(
+                    partial(predict, fit.model),
+                    train_set.X[keep_train],
+                    train_set.X[keep_val],
+                    train_set.y[keep_val],
+                    train_set.feature_names,
+                    patterns,
+                ),
                 "versions": versions,
             }
             artifact = write_model_artifact(
