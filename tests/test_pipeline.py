@@ -178,3 +178,92 @@ def test_pipeline_refuses_a_non_empty_out_without_overwrite(quick_run):
                                  "--out", str(out)])  # fmt: skip
     assert result.exit_code == 1
     assert "--overwrite" in result.output
+
+
+@pytest.mark.slow
+def test_quick_pipeline_gives_every_backtest_sharpe_its_psr_and_dsr(quick_run):
+    """N = every (strategy, unfiltered/filtered) run; PSR and DSR from the formulas directly."""
+    from tests.test_backtest_inference import expected_max_formula, psr_formula, variance_used
+
+    _, out, summary = quick_run
+    stage = summary["stages"]["backtest"]
+    assert "seeds" not in stage and "seeds" not in summary["stages"]["train"]
+    assert summary["settings"]["seeds"] == 1
+    runs = {}
+    for strategy in STRATEGIES:
+        daily = pl.read_parquet(out / "backtest" / strategy / "daily.parquet")
+        for run in ("unfiltered", "filtered"):
+            runs[strategy, run] = daily[f"{run}_return"].to_numpy()
+    inference = stage["sharpe_inference"]
+    assert inference["n_trials"] == 2 * len(STRATEGIES) == 6
+    v = variance_used(list(runs.values()))
+    sr0 = expected_max_formula(6, v)
+    assert inference["sr_variance"] == pytest.approx(v, rel=1e-9)
+    for (strategy, run), r in runs.items():
+        row = stage["strategies"][strategy]
+        assert row[f"psr_{run}"] == pytest.approx(psr_formula(r), rel=1e-9)
+        assert row[f"dsr_{run}"] == pytest.approx(psr_formula(r, sr0), rel=1e-9)
+        metrics = json.loads((out / "backtest" / strategy / "metrics.json").read_text())
+        assert metrics["sharpe_inference"]["n_trials"] == 6
+        assert metrics["metrics"][run]["dsr"] == row[f"dsr_{run}"]
+    page = (out / "report.html").read_text()
+    assert "N = 6 skill-less trials" in page and "DSR (deflated for N trials)" in page
+
+
+@pytest.fixture(scope="module")
+def seeds_run(tmp_path_factory, quick_run):
+    data_dir, _, _ = quick_run  # the demo data the quick run stored
+    out = tmp_path_factory.mktemp("pipeline_seeds") / "out"
+    args = ["pipeline", "--quick", "--deterministic", "--seeds", "2", "--data-dir",
+            str(data_dir), "--out", str(out), "--json"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    return out, json.loads(result.stdout)
+
+
+@pytest.mark.slow
+def test_pipeline_seeds_backtests_each_seed_and_states_the_verdict_rule(seeds_run):
+    from engine.backtest.robustness import DISAGREE, VERDICTS
+
+    out, summary = seeds_run
+    stages = summary["stages"]
+    assert summary["settings"]["seeds"] == 2
+    other = stages["train"]["seeds"]["1"]
+    assert other["predictions"] == str(out / "seeds" / "seed-1" / "run" / "predictions.parquet")
+    first = pl.read_parquet(out / "run" / "predictions.parquet")
+    second = pl.read_parquet(other["predictions"])
+    assert first.select("ticker", "date").equals(second.select("ticker", "date"))
+    assert not first.get_column("momentum_persistence_p").equals(
+        second.get_column("momentum_persistence_p")
+    )
+    # the first seed is the default pipeline's run: the pinned figures do not move
+    for window in stages["train"]["windows"]:
+        got = tuple(window["test_auc"][p] for p in PATTERN_NAMES)
+        assert got == pytest.approx(PINNED_WINDOW_AUC[window["model_id"]], abs=1e-4)
+    backtest = stages["backtest"]
+    for strategy, (unfiltered, filtered, p) in PINNED_BACKTEST.items():
+        row = backtest["strategies"][strategy]
+        assert row["sharpe_unfiltered"] == pytest.approx(unfiltered, abs=1e-4)
+        assert row["sharpe_filtered"] == pytest.approx(filtered, abs=1e-4)
+        assert row["null_p_value"] == pytest.approx(p, abs=1e-4)
+    # every run of every seed is a trial
+    assert backtest["sharpe_inference"]["n_trials"] == 2 * 2 * len(STRATEGIES)
+    assert backtest["seeds"]["seeds"] == [0, 1]
+    for strategy in STRATEGIES:
+        robustness = backtest["seeds"]["strategies"][strategy]
+        files = robustness["files"]
+        assert [f["label"] for f in files] == ["0", "1"]
+        assert files[0]["sharpe_filtered"] == backtest["strategies"][strategy]["sharpe_filtered"]
+        seed_1 = json.loads(
+            (out / "seeds" / "seed-1" / "backtest" / strategy / "metrics.json").read_text()
+        )
+        assert files[1]["sharpe_filtered"] == seed_1["metrics"]["filtered"]["sharpe"]
+        assert files[1]["null_p"] == seed_1["null"]["p_value"]
+        assert seed_1["predictions"] == other["predictions"]
+        verdicts = {f["verdict"] for f in files}
+        assert robustness["verdict"] == (verdicts.pop() if len(verdicts) == 1 else DISAGREE)
+        assert robustness["verdict"] in (*VERDICTS, DISAGREE)
+        assert "every seed agrees" in robustness["rule"]
+    assert "filter across 2 seeds" in backtest["summary"]
+    page = (out / "report.html").read_text()
+    assert "The filter across 2 training seeds" in page and "verdict rule: per seed" in page

@@ -48,11 +48,13 @@ class FillChoice(StrEnum):
 
 def backtest_command(
     predictions: Annotated[
-        Path,
+        list[Path],
         typer.Option(
             "--predictions",
             show_default=False,
-            help="predictions.parquet of a training run (out-of-sample only).",
+            help="predictions.parquet of a training run (out-of-sample only). Repeat it "
+            "with the runs of other training seeds to see whether the filter's verdict "
+            "holds across them.",
         ),
     ],
     strategy: Annotated[
@@ -113,13 +115,21 @@ def backtest_command(
     as_json: JsonOption = False,
 ) -> None:
     """Backtest a base strategy with and without the model's out-of-sample filter."""
-    from engine.jobs.backtest import BacktestSettings, run_backtest_job
+    from engine.jobs.backtest import BacktestSettings, run_backtest_files, run_backtest_job
 
     settings = call_or_exit(BacktestSettings, strategy=strategy.value, threshold=threshold,
                             costs_bps=costs_bps, slippage_bps=slippage_bps, fill=fill.value,
                             long_only=long_only, head=head, n_boot=n_boot, n_null=n_null,
                             seed=seed, trials=trials)  # fmt: skip
-    result = call_or_exit(run_backtest_job, predictions, settings, data_dir=data_dir,
+    if len(predictions) > 1:
+        series = call_or_exit(run_backtest_files, predictions, settings, data_dir=data_dir,
+                              report_dir=report)  # fmt: skip
+        if as_json:
+            print_json(series.to_dict())
+            return
+        _print_seed_backtests(series, wide_console())
+        return
+    result = call_or_exit(run_backtest_job, predictions[0], settings, data_dir=data_dir,
                           report_dir=report)  # fmt: skip
     if as_json:
         print_json(result.to_dict())
@@ -163,3 +173,36 @@ def _backtest_table(report: Any, title: str) -> Table:
     for row in rows:
         table.add_row(*row)
     return table
+
+
+def _print_seed_backtests(series: Any, console: Console) -> None:
+    """Print the per-file table, the spread, the verdict with its rule, and N and V."""
+    from engine.backtest.inference import inference_line
+    from engine.reports.backtest import robustness_lines, robustness_rows
+
+    s = series.settings
+    first = series.reports[0]
+    console.print(
+        f"{s.strategy} filtered by {s.pattern_head} on {len(series.reports)} prediction files; "
+        f"fill at the next {s.fill}, costs {s.costs_bps:g} bps + slippage {s.slippage_bps:g} "
+        f"bps; {'long only' if s.long_only else 'long/short'}; {first.dates[0]} to "
+        f"{first.dates[-1]} in file 1; Sharpe annualised",
+        markup=False,
+    )
+    columns, rows = robustness_rows(series.robustness)
+    table = Table(title="filter across prediction files", box=box.SIMPLE_HEAD, pad_edge=False)
+    for k, name in enumerate(columns):
+        table.add_column(name, justify="left" if k in (0, len(columns) - 1) else "right",
+                         no_wrap=True)  # fmt: skip
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+    for line in robustness_lines(series.robustness):
+        console.print(line, markup=False)
+    console.print(inference_line(series.inference), markup=False)
+    for label, report in zip(series.labels, series.reports, strict=True):
+        for note in report.notes:
+            console.print(f"note (file {label}): {note}", style="yellow", markup=False)
+    if series.files:
+        console.print(f"wrote {series.files[0]} (and {len(series.files) - 1} more files)",
+                      markup=False)  # fmt: skip

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich import box
+from rich.console import Console
 from rich.table import Table
 
 from engine.cli.options import (
@@ -50,6 +51,15 @@ def pipeline_command(
         ),
     ] = None,
     seed: SeedOption = 0,
+    seeds: Annotated[
+        int,
+        typer.Option(
+            "--seeds",
+            min=1,
+            help="Train the model with seeds --seed to --seed + N - 1, backtest each, and "
+            "state the filter's verdict only where every seed agrees.",
+        ),
+    ] = 1,
     deterministic: DeterministicOption = False,
     data_dir: DataDirOption = None,
     as_json: JsonOption = False,
@@ -59,7 +69,7 @@ def pipeline_command(
 
     settings = QUICK if quick else FULL
     settings = call_or_exit(replace, settings, seed=seed, epochs=epochs or settings.epochs,
-                            deterministic=deterministic)  # fmt: skip
+                            deterministic=deterministic, seeds=seeds)  # fmt: skip
     store = bar_store(data_dir)
     if out is None:
         out = store.data_dir / "runs" / f"pipeline-{datetime.now():%Y%m%d-%H%M%S}"
@@ -103,4 +113,42 @@ def pipeline_command(
             f"({format_or_dash(row['base_rate'], '.3f')})",
         )
     console.print(bt)
+    _print_inference(report.stages["backtest"], console)
     console.print(f"report: {report.report}", markup=False)
+
+
+def _print_inference(stage: dict[str, Any], console: Console) -> None:
+    """PSR and DSR of each strategy's runs with N and V; the filter across seeds, if several."""
+    from engine.backtest.inference import inference_line
+    from engine.reports.backtest import robustness_lines
+
+    table = Table(title="Sharpe inference (PSR: true Sharpe > 0; DSR: deflated)",
+                  box=box.SIMPLE_HEAD, pad_edge=False)  # fmt: skip
+    for name in ("strategy", "PSR unfiltered", "PSR filtered", "DSR unfiltered", "DSR filtered"):
+        table.add_column(name, justify="left" if name == "strategy" else "right", no_wrap=True)
+    for strategy, row in stage["strategies"].items():
+        table.add_row(strategy, *(format_or_dash(row[key], ".3f") for key in (
+            "psr_unfiltered", "psr_filtered", "dsr_unfiltered", "dsr_filtered")))  # fmt: skip
+    console.print(table)
+    console.print(inference_line(stage["sharpe_inference"]), markup=False)
+    seeds = stage.get("seeds")
+    if not seeds:
+        return
+    across = Table(title=f"the filter across {len(seeds['seeds'])} seeds (min / median / max)",
+                   box=box.SIMPLE_HEAD, pad_edge=False)  # fmt: skip
+    for name in ("strategy", "filtered Sharpe", "difference", "verdict"):
+        across.add_column(name, justify="right" if name in ("filtered Sharpe", "difference")
+                          else "left", no_wrap=name != "verdict")  # fmt: skip
+    for strategy, r in seeds["strategies"].items():
+        spread = r["spread"]
+        across.add_row(
+            strategy,
+            " / ".join(format_or_dash(spread["sharpe_filtered"][k], ".2f") for k in
+                       ("min", "median", "max")),
+            " / ".join(format_or_dash(spread["difference"][k], "+.2f") for k in
+                       ("min", "median", "max")),
+            r["verdict"],
+        )  # fmt: skip
+    console.print(across)
+    first = next(iter(seeds["strategies"].values()))
+    console.print(robustness_lines(first, paths=False)[-1], markup=False)  # the rule

@@ -3,15 +3,20 @@
 The work is :func:`engine.backtest.run.run_backtest`; this job finds the
 bars (the training run's data directory by default), checks that they are
 the bars the model was trained on, and writes the report.
+:func:`run_backtest_files` backtests several prediction files (e.g.
+training seeds) and states the filter's verdict only where they all agree
+(:mod:`engine.backtest.robustness`).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from engine.backtest.meta_labeling import load_out_of_sample_confidence
+from engine.backtest.robustness import SeedBacktests, combine_seed_backtests
 from engine.backtest.run import BacktestProgress, BacktestReport, run_backtest
 from engine.backtest.simulation import DEFAULT_COSTS_BPS, BacktestSettings
 from engine.data.loading import benchmark_inputs, synthetic_flags
@@ -21,7 +26,14 @@ from engine.data.universe import MARKET_BENCHMARK
 from engine.features.build import bars_fingerprint
 from engine.model.run_files import RUN_FILE, bar_calendar, embargo_days_of
 
-__all__ = ["DEFAULT_COSTS_BPS", "BacktestReport", "BacktestSettings", "run_backtest_job"]
+__all__ = [
+    "DEFAULT_COSTS_BPS",
+    "BacktestReport",
+    "BacktestSettings",
+    "SeedBacktests",
+    "run_backtest_files",
+    "run_backtest_job",
+]
 
 
 def _run_record(predictions: Path) -> dict[str, Any]:
@@ -111,3 +123,60 @@ def run_backtest_job(
         say("report")
         report.files = [str(p) for p in write_backtest_report(report, Path(report_dir))]
     return report
+
+
+def run_backtest_files(
+    predictions: Sequence[str | Path],
+    settings: BacktestSettings | None = None,
+    *,
+    data_dir: str | Path | None = None,
+    report_dir: str | Path | None = None,
+    progress: BacktestProgress | None = None,
+) -> SeedBacktests:
+    """``engine backtest`` on several prediction files: each backtested, then compared.
+
+    Each file goes through :func:`run_backtest_job` (its own ``run.json``,
+    bars and out-of-sample guard). Their runs are then deflated as one
+    selection (``N``: ``settings.trials`` or every run of every file) and
+    the filter's verdict is stated only where every file agrees
+    (:func:`engine.backtest.robustness.seed_robustness`).
+
+    Parameters
+    ----------
+    predictions : sequence of path
+        At least two distinct prediction files (e.g. one per training seed).
+    settings : BacktestSettings, optional
+    data_dir : path, optional
+        As :func:`run_backtest_job`, for every file.
+    report_dir : path, optional
+        Write ``report.html`` and ``metrics.json`` (the comparison) there,
+        and each file's report to ``<report_dir>/<k>/`` (``k`` from 1).
+    progress : callable, optional
+
+    Returns
+    -------
+    SeedBacktests
+    """
+    settings = settings or BacktestSettings()
+    paths = [Path(p) for p in predictions]
+    if len(paths) < 2:
+        raise ValueError(f"give at least 2 prediction files to compare, got {len(paths)}")
+    seen: dict[Path, Path] = {}
+    for path in paths:
+        key = path.resolve()
+        if key in seen:
+            raise ValueError(f"{path} is given twice (as {seen[key]}): each file counts once")
+        seen[key] = path
+    say = progress or (lambda stage: None)
+    reports = []
+    for k, path in enumerate(paths, start=1):
+        say(f"file {k} of {len(paths)}: {path}")
+        reports.append(run_backtest_job(path, settings, data_dir=data_dir, progress=progress))
+    labels = [str(k) for k in range(1, len(paths) + 1)]
+    series = combine_seed_backtests(reports, labels, settings)
+    if report_dir is not None:
+        from engine.reports.backtest import write_seed_report
+
+        say("report")
+        series.files = [str(p) for p in write_seed_report(series, Path(report_dir))]
+    return series

@@ -15,12 +15,21 @@ Stages, each feeding the next (data flows one way):
    sequences (``onnx/model.onnx``);
 7. **backtest**: each base strategy, unfiltered and filtered by its head's
    out-of-sample confidence (``backtest/<strategy>/``), all from one load
-   of the bars and one read of the predictions;
+   of the bars and one read of the predictions; every run's PSR and DSR,
+   deflated over every (strategy, unfiltered/filtered) run backtested;
 
 then ``report.html`` (one page with every stage) and ``summary.json``.
 
 The pipeline calls the domain directly (it imports no other job), so each
 stage's result is computed once and handed on.
+
+With ``seeds > 1`` the walk-forward model is trained once per seed
+(``seed`` to ``seed + seeds - 1``; the first in ``run/``, the others in
+``seeds/seed-<s>/run/``), each seed's predictions are backtested
+(``seeds/seed-<s>/backtest/<strategy>/``), and the summary shows, per
+strategy, the spread across seeds and the filter's verdict, stated only
+where every seed agrees (:mod:`engine.backtest.robustness`). Validation and
+export use the first seed.
 
 ``quick=True`` runs the same stages on a small slice (6 tickers from 2011,
 2 epochs per window): a smoke run of the whole product in a few minutes on
@@ -33,13 +42,14 @@ import html
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from engine.backtest.meta_labeling import DEFAULT_THRESHOLD, head_confidence
-from engine.backtest.run import run_backtest
+from engine.backtest.robustness import seed_robustness
+from engine.backtest.run import BacktestReport, deflate_together, run_backtest
 from engine.backtest.signals import STRATEGIES
 from engine.backtest.simulation import DEFAULT_COSTS_BPS, BacktestSettings
 from engine.data.importer import import_demo
@@ -53,7 +63,12 @@ from engine.io import atomic_write_bytes, iso, write_parquet_atomic
 from engine.labels.targets import EVENT_COLUMNS, compute_targets, target_summary
 from engine.model.run_files import check_predictions, read_predictions, resolve_prediction_source
 from engine.model.runs import RunSettings, prepare_dataset, train_windows
-from engine.reports.backtest import FIGURE_FILES, backtest_section, write_backtest_report
+from engine.reports.backtest import (
+    FIGURE_FILES,
+    backtest_section,
+    robustness_section,
+    write_backtest_report,
+)
 from engine.reports.html import CSS
 from engine.reports.validation import write_report
 
@@ -89,6 +104,10 @@ class PipelineSettings:
         Bootstrap replicates (validation and backtest) and null draws of the backtest filter.
     demo_seed : int
         Seed of the demo universe, when one is generated.
+    seeds : int
+        Training seeds: the model is trained with ``seed`` to ``seed + seeds -
+        1`` (otherwise the same settings), each seed's predictions are
+        backtested, and the filter's verdict is stated only where all agree.
     """
 
     tickers: str = "all"
@@ -104,10 +123,13 @@ class PipelineSettings:
     n_boot: int = 1000
     n_null: int = 200
     demo_seed: int = 7
+    seeds: int = 1
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
             raise ValueError(f"`epochs` must be >= 1, got `epochs={self.epochs}`")
+        if self.seeds < 1:
+            raise ValueError(f"`seeds` must be >= 1, got `seeds={self.seeds}`")
         if not self.strategies:
             raise ValueError("`strategies` must name at least one strategy")
         for s in self.strategies:
@@ -122,6 +144,11 @@ class PipelineSettings:
             strategy=strategy, threshold=self.threshold, costs_bps=self.costs_bps,
             fill=self.fill, n_boot=self.n_boot, n_null=self.n_null, seed=self.seed,
         )  # fmt: skip
+
+    @property
+    def training_seeds(self) -> list[int]:
+        """``seed`` to ``seed + seeds - 1``: the first is the pipeline's main run."""
+        return list(range(self.seed, self.seed + self.seeds))
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready settings."""
@@ -338,13 +365,19 @@ def run_pipeline(
             raise ValueError(f"training ended with status {r.status!r} and no predictions")
         held["dataset"] = dataset
         s = r.to_dict()
-        return {"summary": f"{len(r.windows)} walk-forward windows, "
-                f"{s['parameters'].get('trainable', 0):,} trainable parameters",
-                "run": str(r.out), "predictions": str(r.predictions),
-                "windows": [{"model_id": w.model_id, "test_start": w.test_start,
-                             "test_end": w.test_end, "best_epoch": w.best_epoch,
-                             "test_auc": w.test_auc} for w in r.windows],
-                "latest_model": str(Path(r.out) / r.windows[-1].artifact)}  # fmt: skip
+        result = {"summary": f"{len(r.windows)} walk-forward windows, "
+                  f"{s['parameters'].get('trainable', 0):,} trainable parameters",
+                  "run": str(r.out), "predictions": str(r.predictions),
+                  "windows": [{"model_id": w.model_id, "test_start": w.test_start,
+                               "test_end": w.test_end, "best_epoch": w.best_epoch,
+                               "test_auc": w.test_auc} for w in r.windows],
+                  "latest_model": str(Path(r.out) / r.windows[-1].artifact)}  # fmt: skip
+        if settings.seeds > 1:
+            result["seeds"] = _train_other_seeds(dataset, out, settings, run_settings, emit)
+            result["summary"] += (
+                f"; {settings.seeds} seeds ({settings.seed} to {settings.training_seeds[-1]})"
+            )
+        return result
 
     trained = stage("train", train)
 
@@ -384,31 +417,19 @@ def run_pipeline(
         bars, tickers = held["bars"], sorted(predictions.get_column("ticker").unique())
         match = bars_fingerprint(bars) == held["dataset"].info["fingerprint"]
         synthetic = sorted(t for t in tickers if held["synthetic"].get(t))
-        rows = {}
-        for strategy in settings.strategies:
-            bt_settings = settings.backtest(strategy)
-            confidence = head_confidence(predictions, bt_settings.pattern_head, source=source)
-            r = run_backtest(bars, confidence, bt_settings, source=source)
-            r.info.update(data_dir=str(store.data_dir), synthetic_tickers=synthetic,
-                          fingerprint_match=match)  # fmt: skip
-            written = write_backtest_report(r, out / "backtest" / strategy)
-            r.files = [str(p) for p in written]
-            report.backtests[strategy] = r
-            m, d, f = r.metrics, r.sharpe_difference, r.filter
-            rows[strategy] = {
-                "head": r.settings.pattern_head,
-                "sharpe_unfiltered": m["unfiltered"]["sharpe"],
-                "sharpe_filtered": m["filtered"]["sharpe"],
-                "sharpe_difference": d,
-                "null_p_value": (r.null or {}).get("p_value"),
-                "take_rate": f["take_rate"],
-                "precision": f["precision"],
-                "base_rate": f["base_rate"],
-                "report": str(out / "backtest" / strategy / "report.html"),
-            }
-        parts = [f"{k} Sharpe {_num(v['sharpe_unfiltered'])} -> {_num(v['sharpe_filtered'])}"
-                 for k, v in rows.items()]  # fmt: skip
-        return {"summary": "; ".join(parts), "strategies": rows}
+        info = {"data_dir": str(store.data_dir), "synthetic_tickers": synthetic,
+                "fingerprint_match": match}  # fmt: skip
+        runs = {settings.seed: _backtest_strategies(bars, predictions, source, settings, info)}
+        for seed, other in trained.get("seeds", {}).items():
+            other_predictions, _ = check_predictions(  # the same guard for every seed
+                read_predictions(Path(other["predictions"])), source=other["predictions"],
+                calendar=held["dataset"].calendar, embargo_days=run_settings.embargo_days,
+            )  # fmt: skip
+            runs[int(seed)] = _backtest_strategies(
+                bars, other_predictions, other["predictions"], settings, info
+            )
+        report.backtests = runs[settings.seed]
+        return _backtest_results(runs, out, settings)
 
     stage("backtest", backtest)
     report.report = _write_report(report, validated, exported)
@@ -425,6 +446,103 @@ def _validate_run(run: Path, report_dir: Path, settings: PipelineSettings) -> di
     )
     r.report, r.figures = write_report(r, report_dir)
     return r.to_dict()
+
+
+def _train_other_seeds(
+    dataset: Any,
+    out: Path,
+    settings: PipelineSettings,
+    run_settings: RunSettings,
+    emit: PipelineProgress,
+) -> dict[str, dict[str, str]]:
+    """Train the same walk-forward model with each further seed; seed -> run and predictions."""
+    from engine.model.network import ModelConfig
+
+    trained = {}
+    for seed in settings.training_seeds[1:]:
+        r = train_windows(
+            dataset, out / "seeds" / f"seed-{seed}" / "run",
+            settings=replace(run_settings, seed=seed), config=ModelConfig(epochs=settings.epochs),
+            overwrite=True, progress=emit,
+        )  # fmt: skip
+        if r.status != "complete" or r.predictions is None or not r.windows:
+            raise ValueError(
+                f"training with seed {seed} ended with status {r.status!r} and no predictions"
+            )
+        trained[str(seed)] = {"run": str(r.out), "predictions": str(r.predictions)}
+    return trained
+
+
+def _backtest_strategies(
+    bars: Any, predictions: Any, source: str, settings: PipelineSettings, info: dict[str, Any]
+) -> dict[str, BacktestReport]:
+    """Each strategy backtested on one predictions frame (reports not written yet)."""
+    out = {}
+    for strategy in settings.strategies:
+        bt_settings = settings.backtest(strategy)
+        confidence = head_confidence(predictions, bt_settings.pattern_head, source=source)
+        r = run_backtest(bars, confidence, bt_settings, source=source)
+        r.info.update(info)
+        out[strategy] = r
+    return out
+
+
+def _backtest_results(
+    runs: dict[int, dict[str, BacktestReport]], out: Path, settings: PipelineSettings
+) -> dict[str, Any]:
+    """Deflate every run as one selection, write the reports, and summarise the stage.
+
+    ``N`` counts every (strategy, unfiltered/filtered) run of every seed; the
+    first seed's backtests are the stage's rows, and with several seeds each
+    strategy gets its spread and verdict across them.
+    """
+    seeds = list(runs)
+    trials = "every strategy's unfiltered and filtered run"
+    if len(seeds) > 1:
+        trials += f" of each of {len(seeds)} seeds"
+    shared = deflate_together([r for by in runs.values() for r in by.values()], trials)
+    for seed, by_strategy in runs.items():
+        root = out if seed == settings.seed else out / "seeds" / f"seed-{seed}"
+        for strategy, r in by_strategy.items():
+            r.files = [str(p) for p in write_backtest_report(r, root / "backtest" / strategy)]
+    rows = {}
+    for strategy, r in runs[settings.seed].items():
+        m, d, f = r.metrics, r.sharpe_difference, r.filter
+        rows[strategy] = {
+            "head": r.settings.pattern_head,
+            "sharpe_unfiltered": m["unfiltered"]["sharpe"],
+            "sharpe_filtered": m["filtered"]["sharpe"],
+            "psr_unfiltered": m["unfiltered"]["psr"],
+            "psr_filtered": m["filtered"]["psr"],
+            "dsr_unfiltered": m["unfiltered"]["dsr"],
+            "dsr_filtered": m["filtered"]["dsr"],
+            "sharpe_difference": d,
+            "null_p_value": (r.null or {}).get("p_value"),
+            "take_rate": f["take_rate"],
+            "precision": f["precision"],
+            "base_rate": f["base_rate"],
+            "report": str(out / "backtest" / strategy / "report.html"),
+        }
+    parts = [f"{k} Sharpe {_num(v['sharpe_unfiltered'])} -> {_num(v['sharpe_filtered'])}"
+             for k, v in rows.items()]  # fmt: skip
+    result = {
+        "summary": "; ".join(parts),
+        "strategies": rows,
+        "sharpe_inference": {
+            **{k: v for k, v in shared.items() if k not in ("psr", "dsr")},
+            "trials": trials,
+        },  # fmt: skip
+    }
+    if len(seeds) > 1:
+        across = {
+            strategy: seed_robustness([runs[seed][strategy] for seed in seeds],
+                                      [str(seed) for seed in seeds], label_name="seed")
+            for strategy in settings.strategies
+        }  # fmt: skip
+        result["seeds"] = {"seeds": seeds, "strategies": across}
+        verdicts = ", ".join(f"{k} {v['verdict']}" for k, v in across.items())
+        result["summary"] += f"; filter across {len(seeds)} seeds: {verdicts}"
+    return result
 
 
 def _num(value: float | None) -> str:
@@ -477,6 +595,11 @@ def _write_report(report: PipelineReport, validated: dict, exported: dict) -> Pa
         parts.append(backtest_section(bt, figures, heading="h3", link=False))
         parts.append(f"<p><a href='backtest/{esc(strategy)}/report.html'>"
                      f"backtest/{esc(strategy)}/report.html</a></p>")  # fmt: skip
+    seeds = report.stages.get("backtest", {}).get("seeds")
+    if seeds:
+        parts.append(f"<h2>The filter across {len(seeds['seeds'])} training seeds</h2>")
+        for strategy, robustness in seeds["strategies"].items():
+            parts.append(robustness_section(robustness, strategy, heading="h3"))
     parts.append("</body></html>")
     path = report.out / "report.html"
     atomic_write_bytes(path, "\n".join(parts).encode("utf-8"))

@@ -4,6 +4,9 @@
 pipeline summary); :func:`backtest_section` renders one backtest as an HTML
 fragment (the pipeline report stacks several); :func:`write_backtest_report`
 writes a standalone report directory atomically, file by file.
+:func:`robustness_rows`, :func:`robustness_lines` and
+:func:`robustness_section` show one strategy across several prediction
+files (training seeds); :func:`write_seed_report` writes their report.
 """
 
 from __future__ import annotations
@@ -15,11 +18,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from engine.backtest.inference import inference_line
+from engine.backtest.robustness import DISAGREE
 from engine.data.universe import MARKET_BENCHMARK
 from engine.io import atomic_write_bytes
 from engine.reports.html import REPORT_FILE, figure, file_link, page, text_table
 
 if TYPE_CHECKING:
+    from engine.backtest.robustness import SeedBacktests
     from engine.backtest.run import BacktestReport
 
 __all__ = [
@@ -27,7 +32,11 @@ __all__ = [
     "backtest_section",
     "backtest_figures",
     "metric_rows",
+    "robustness_lines",
+    "robustness_rows",
+    "robustness_section",
     "write_backtest_report",
+    "write_seed_report",
 ]
 
 FIGURE_FILES = {"equity": "equity.png", "drawdown": "drawdown.png"}
@@ -206,3 +215,113 @@ def write_backtest_report(report: BacktestReport, report_dir: Path) -> list[Path
     )
     atomic_write_bytes(paths[0], page(f"engine backtest: {report.source}", body).encode("utf-8"))
     return paths
+
+
+def _signed(value: float | None, spec: str = "+.3f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def robustness_rows(robustness: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    """One row per prediction file: filtered Sharpe, difference [CI], null p (raw, Holm), DSR.
+
+    Narrow enough for an 80-column terminal; the files' paths are in
+    :func:`robustness_lines` and the JSON.
+    """
+    columns = [robustness.get("label_name", "file"), "filtered", "difference [95 % CI]",
+               "null p", "Holm p", "DSR", "verdict"]  # fmt: skip
+    rows = []
+    for f in robustness["files"]:
+        interval = "" if f["ci_low"] is None else f" [{f['ci_low']:+.2f}, {f['ci_high']:+.2f}]"
+        rows.append([
+            f["label"], _signed(f["sharpe_filtered"], ".3f"), _signed(f["difference"]) + interval,
+            _signed(f["null_p"], ".3f"), _signed(f["null_p_holm"], ".3f"),
+            _signed(f["dsr_filtered"], ".3f"), f["verdict"],
+        ])  # fmt: skip
+    return columns, rows
+
+
+def robustness_lines(robustness: dict[str, Any], *, paths: bool = True) -> list[str]:
+    """The spread across files, the verdict and its rule (and each file's path) as sentences."""
+    spread = robustness["spread"]
+    n = len(robustness["files"])
+
+    def span(key: str, spec: str) -> str:
+        v = spread[key]
+        if v["min"] is None:
+            return "-"
+        return f"{v['min']:{spec}} / {v['median']:{spec}} / {v['max']:{spec}}"
+
+    lines = []
+    if paths:
+        name = robustness.get("label_name", "file")
+        lines += [f"{name} {f['label']}: {f['predictions']}" for f in robustness["files"]]
+    lines += [
+        f"across the {n} {robustness.get('label_name', 'file')}s (min / median / max): "
+        "filtered Sharpe "
+        f"{span('sharpe_filtered', '.3f')}; difference {span('difference', '+.3f')}; "
+        f"null p {span('null_p', '.3f')}",
+    ]
+    if robustness["verdict"] == DISAGREE:
+        counts = ", ".join(f"{v} {k}" for k, v in robustness["verdicts"].items())
+        lines.append(f"filter verdict: {DISAGREE} ({counts})")
+    else:
+        lines.append(
+            f"filter verdict: {robustness['verdict']} (every one of the {n} "
+            f"{robustness.get('label_name', 'file')}s)"
+        )
+    lines.append(f"verdict rule: {robustness['rule']}")
+    return lines
+
+
+def robustness_section(robustness: dict[str, Any], title: str, *, heading: str = "h2") -> str:
+    """One strategy across prediction files as an HTML fragment."""
+    esc = html.escape
+    return "\n".join([
+        f"<{heading}>{esc(title)}</{heading}>",
+        text_table(*robustness_rows(robustness)),
+        "<ul>" + "".join(f"<li>{esc(x)}</li>" for x in robustness_lines(robustness)) + "</ul>",
+    ])  # fmt: skip
+
+
+def write_seed_report(series: SeedBacktests, report_dir: Path) -> list[Path]:
+    """Write each file's report to ``<report_dir>/<label>/``, then the comparison.
+
+    ``report.html`` holds the comparison and every file's backtest;
+    ``metrics.json`` is :meth:`SeedBacktests.to_dict`.
+
+    Returns
+    -------
+    list of Path
+        ``report.html``, ``metrics.json``, then each file's report files.
+    """
+    report_dir = Path(report_dir)
+    if report_dir.exists() and not report_dir.is_dir():
+        raise ValueError(f"report directory {report_dir} exists and is not a directory")
+    report_dir.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    sections = []
+    s = series.settings
+    for label, report in zip(series.labels, series.reports, strict=True):
+        files = write_backtest_report(report, report_dir / label)
+        report.files = [str(p) for p in files]
+        written += files
+        figures = {name: (report_dir / label / file).read_bytes()
+                   for name, file in FIGURE_FILES.items()}  # fmt: skip
+        sections.append(f"<h2>File {html.escape(label)}: <code>{html.escape(report.source)}"
+                        "</code></h2>")  # fmt: skip
+        sections.append(backtest_section(report, figures, heading="h3", link=False))
+        sections.append(f"<p>{file_link(f'{label}/{REPORT_FILE}')}</p>")
+    title = f"{s.strategy} filtered by {s.pattern_head} across {len(series.reports)} files"
+    body = (
+        "<h1>Meta-labeling backtest across prediction files</h1>\n"
+        + robustness_section(series.robustness, title)
+        + "\n"
+        + "\n".join(sections)
+    )
+    paths = [report_dir / REPORT_FILE, report_dir / "metrics.json"]
+    series.files = [str(p) for p in paths + written]
+    atomic_write_bytes(
+        paths[1], json.dumps(series.to_dict(), indent=2, default=str).encode("utf-8")
+    )
+    atomic_write_bytes(paths[0], page(f"engine backtest: {title}", body).encode("utf-8"))
+    return paths + written
