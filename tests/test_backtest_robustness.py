@@ -93,14 +93,17 @@ def planted(bars: pl.DataFrame, kind: str, seed: int) -> pl.DataFrame:
         .select("ticker", "date", right=pl.col("signal").cast(pl.Float64) * pl.col("move") > 0)
     )
     joined = predictions.join(move, on=["ticker", "date"], how="left")
-    noise = np.random.default_rng(seed).uniform(size=joined.height)
-    good = pl.col("right").fill_null(False)
+    rng = np.random.default_rng(seed)
+    noise = pl.Series(rng.uniform(size=joined.height))
+    # each seed sees the next day through its own noise: 15 % of its rows are guesses
+    good = pl.col("right").fill_null(False) ^ pl.Series(rng.uniform(size=joined.height) < 0.15)
+    high, low = 0.6 + 0.4 * noise, 0.6 * noise
     if kind == "foresight":
-        value = pl.when(good).then(0.9).otherwise(0.1)
+        value = pl.when(good).then(high).otherwise(low)
     elif kind == "anti":
-        value = pl.when(good).then(0.1).otherwise(0.9)
+        value = pl.when(good).then(low).otherwise(high)
     else:
-        value = pl.Series(noise)
+        value = noise
     return joined.with_columns(value.cast(pl.Float32).alias(HEAD)).select(predictions.columns)
 
 
