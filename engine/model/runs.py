@@ -370,7 +370,9 @@ def train_windows(
     out : path
         Run directory; must be new or empty (or a previous run with ``overwrite``).
     settings : RunSettings, optional
-    config : engine.model.network.ModelConfig, optional
+    config : engine.model.network.ModelConfig or engine.model.gbm.GBMConfig, optional
+        The model kind and its settings (:mod:`engine.model.kinds`); default
+        the LSTM's ``ModelConfig()``.
     splitter : Holdout or WalkForward, optional
         Default ``settings.splitter()``; its ``embargo_days`` must equal
         ``settings.embargo_days`` (the run records the latter).
@@ -388,8 +390,8 @@ def train_windows(
         finished windows are safely on disk. Any other error is recorded as
         ``"failed"`` with the error, and propagates.
     """
-    from engine.model.network import ModelConfig, parameter_counts
-    from engine.model.trainer import fit_model, predict
+    from engine.model.kinds import window_fitter
+    from engine.model.network import ModelConfig
 
     settings = settings or RunSettings()
     config = config or ModelConfig()
@@ -406,6 +408,7 @@ def train_windows(
             "settings' embargo, so build the splitter with embargo_days=settings.embargo_days"
         )
     patterns = train_set.pattern_names
+    fitter = window_fitter(config, train_set.feature_names, patterns)
     index = train_set.index
     windows = splitter.windows(index)
     # purge and embargo against each window's declared bounds, on the bar calendar
@@ -420,6 +423,7 @@ def train_windows(
         "started": datetime.now().isoformat(timespec="seconds"),
         "settings": asdict(settings),
         "config": config.to_dict(),
+        **fitter.metadata,
         "splitter": repr(splitter),
         "data": dataset.info,
         "feature_names": list(train_set.feature_names),
@@ -460,13 +464,13 @@ def train_windows(
                     progress({"kind": "epoch", "model_id": model_id, "epochs": config.epochs,
                               **row})  # fmt: skip
 
-            fit = fit_model(
+            fit = fitter.fit(
                 train_set.X[keep_train], train_set.y[keep_train],
                 train_set.X[keep_val], train_set.y[keep_val],
                 config, seed=settings.seed + k, deterministic=settings.deterministic,
                 progress=on_epoch,
             )  # fmt: skip
-            parameters = parameter_counts(fit.model)
+            parameters = fitter.parameters(fit)
             used = np.concatenate([keep_train, keep_val])
             train_end = t1_all[used].max()
             embargo_end = _embargo_end(dataset.calendar, train_end, settings.embargo_days)
@@ -475,7 +479,7 @@ def train_windows(
                     f"window {model_id}: a prediction dated {score_days[test_rows].min()} is "
                     f"not after embargo end {embargo_end}"
                 )
-            confidence = predict(fit.model, score_set.X[test_rows])
+            confidence = fitter.predict(fit, score_set.X[test_rows])
             window_predictions = _prediction_frame(
                 score_set, test_rows, confidence, model_id, train_end, embargo_end
             )
@@ -505,6 +509,7 @@ def train_windows(
                     "embargo_dropped": int(dropped),
                 },
                 "config": config.to_dict(),
+                **fitter.metadata,
                 "settings": asdict(settings),
                 "seed": settings.seed + k,
                 "deterministic": settings.deterministic,
@@ -514,11 +519,12 @@ def train_windows(
                     "best_epoch": fit.best_epoch,
                     "stopped_early": fit.stopped_early,
                     "seconds": round(fit.seconds, 3),
+                    **fitter.training(fit),
                 },
                 "metrics": metrics,
                 # drift monitoring: training-fold features, validation-fold confidence
                 "reference": training_reference(
-                    partial(predict, fit.model),
+                    partial(fitter.predict, fit),
                     train_set.X[keep_train],
                     train_set.X[keep_val],
                     train_set.y[keep_val],
