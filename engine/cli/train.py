@@ -1,4 +1,4 @@
-"""``engine train`` and ``engine validate``: fit the pattern LSTM, then measure it out of sample.
+"""``engine train`` and ``engine validate``: fit a pattern model, then measure it out of sample.
 
 TensorFlow is imported inside ``train_command`` only (through
 ``engine.model``), so the rest of the command line starts fast.
@@ -39,7 +39,7 @@ from engine.cli.output import (
 )
 from engine.cli.progress import train_progress
 
-__all__ = ["SplitChoice", "train_command", "validate_command"]
+__all__ = ["ModelChoice", "SplitChoice", "train_command", "validate_command"]
 
 TrainSeedOption = seed_option("Seed of window 0 (k: seed+k).")
 TrainStartOption = start_option("First sample date (earlier bars still warm up the features).")
@@ -49,6 +49,13 @@ TrainOverwriteOption = overwrite_option("Replace an earlier run in --out.")
 ValidateSeedOption = seed_option("Bootstrap/permutation seed.")
 ValidateNBootOption = n_boot_option("Stationary-bootstrap replicates.")
 ValidateReportOption = report_option("Write report.html and its PNG figures to this directory.")
+
+
+class ModelChoice(StrEnum):
+    """Which model kind ``engine train`` fits (:data:`engine.model.kinds.MODEL_KINDS`)."""
+
+    lstm = "lstm"
+    lightgbm = "lightgbm"
 
 
 class SplitChoice(StrEnum):
@@ -68,9 +75,24 @@ def train_command(
             "walk-forward: one model per 36/12/12-month window, stepping 12 months.",
         ),
     ] = SplitChoice.walk_forward,
+    model: Annotated[
+        ModelChoice,
+        typer.Option(
+            "--model",
+            help="lstm: the shared-backbone LSTM; lightgbm: one LightGBM classifier per head on "
+            "summaries of the 20-day window (the baseline), same windows and embargo.",
+        ),
+    ] = ModelChoice.lstm,
     epochs: Annotated[
-        int, typer.Option("--epochs", min=1, help="Most epochs per model (early stopping).")
-    ] = 25,
+        int | None,
+        typer.Option(
+            "--epochs",
+            min=1,
+            show_default=False,
+            help="Most epochs per LSTM (early stopping; default 25). LightGBM stops on its "
+            "validation fold instead.",
+        ),
+    ] = None,
     seed: TrainSeedOption = 0,
     deterministic: DeterministicOption = False,
     null_labels: Annotated[
@@ -88,14 +110,24 @@ def train_command(
     data_dir: DataDirOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Train the pattern LSTM with leakage-free splits; write artifacts and predictions."""
+    """Train a pattern model with leakage-free splits; write artifacts and predictions."""
     from engine.jobs.train import run_train_job
+    from engine.model.gbm import GBMConfig
     from engine.model.network import ModelConfig
     from engine.model.runs import RunSettings
 
+    if model is ModelChoice.lightgbm and epochs is not None:
+        error_console().print(
+            "error: --epochs applies to --model lstm; LightGBM early-stops each head on the "
+            "validation fold (at most 500 rounds)", style="bold red", markup=False,
+        )  # fmt: skip
+        raise typer.Exit(code=1)
     settings = call_or_exit(RunSettings, split=split.value, seed=seed,
                             deterministic=deterministic, null_labels=null_labels)  # fmt: skip
-    config = call_or_exit(ModelConfig, epochs=epochs)
+    if model is ModelChoice.lightgbm:
+        config: Any = call_or_exit(GBMConfig)
+    else:
+        config = call_or_exit(ModelConfig, epochs=25 if epochs is None else epochs)
     err = error_console()
     try:
         report = call_or_exit(
@@ -120,11 +152,15 @@ def train_command(
         return
     console = stdout_console()
     params = summary["parameters"]
-    console.print(
-        f"{len(summary['windows'])} model(s), {params.get('trainable', 0):,} trainable "
-        f"parameters ({params.get('total', 0):,} with normalization and batch-norm "
-        f"statistics), in {summary['seconds']:.1f} s",
-    )
+    if model is ModelChoice.lightgbm:
+        size = f"{params.get('trees', 0):,} trees, {params.get('leaves', 0):,} leaves (last window)"
+    else:
+        size = (
+            f"{params.get('trainable', 0):,} trainable parameters ({params.get('total', 0):,} "
+            "with normalization and batch-norm statistics)"
+        )
+    console.print(f"{len(summary['windows'])} {model.value} model(s), {size}, in "
+                  f"{summary['seconds']:.1f} s")  # fmt: skip
     table = Table(
         title="out-of-sample test AUC per window (`engine validate` adds intervals)",
         box=box.SIMPLE_HEAD,
@@ -134,7 +170,8 @@ def train_command(
     )
     table.add_column("model", no_wrap=True, min_width=9)
     table.add_column("test from", no_wrap=True, min_width=10)
-    table.add_column("best\nepoch", justify="right", no_wrap=True, min_width=5)
+    best = "best\nround" if model is ModelChoice.lightgbm else "best\nepoch"
+    table.add_column(best, justify="right", no_wrap=True, min_width=5)
     patterns = list(summary["windows"][0]["test_auc"]) if summary["windows"] else []
     for p in patterns:
         header = p.replace("_", "\n")
