@@ -4,10 +4,17 @@ The bytes go to a hidden temporary file in the target's directory, are
 fsync'ed, and the temporary file is renamed over the target with
 :func:`os.replace`. A failed write leaves the old file intact and no
 temporary file behind.
+
+Files and staging directories get the permissions an ordinary ``open`` or
+``mkdir`` would give them under the process umask (``0o666`` and ``0o777``
+less the umask: 644 and 755 under the usual 022), not the private 600 and
+700 of :mod:`tempfile`. A directory that cannot be written is reported as a
+:class:`PermissionError` naming the path, never as a bare ``[Errno 13]``.
 """
 
 from __future__ import annotations
 
+import errno
 import io
 import json
 import os
@@ -19,15 +26,100 @@ from typing import Any
 import polars as pl
 
 __all__ = [
+    "FILE_MODE",
+    "DIR_MODE",
     "atomic_write_bytes",
     "atomic_write_json",
     "csv_bytes",
+    "current_umask",
     "fsync_dir",
     "iso",
+    "make_dirs",
     "parquet_bytes",
     "stage_bytes",
+    "staging_dir",
     "write_parquet_atomic",
 ]
+
+#: Permissions before the umask: what ``open(path, "w")`` and ``mkdir`` use.
+FILE_MODE = 0o666
+DIR_MODE = 0o777
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where the platform allows.
+
+    Linux reports it in ``/proc/self/status``; elsewhere it is read by
+    setting and restoring it (:func:`os.umask` has no getter).
+
+    Examples
+    --------
+    >>> 0 <= current_umask() <= 0o777
+    True
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):  # pragma: no cover - not Linux
+        pass
+    mask = os.umask(0o022)  # pragma: no cover
+    os.umask(mask)  # pragma: no cover
+    return mask  # pragma: no cover
+
+
+#: errnos that mean "this location cannot be written": permission, read-only file system.
+_UNWRITABLE = (errno.EACCES, errno.EPERM, errno.EROFS)
+
+
+def _unwritable(path: Path, exc: OSError) -> PermissionError:
+    """A permission error that names the path, the reason and what to do."""
+    reason = os.strerror(exc.errno).lower() if exc.errno else "permission denied"
+    return PermissionError(
+        f"cannot write to {path}: {reason}; make it writable or choose another "
+        "location (--out, --data-dir)",
+    )
+
+
+def make_dirs(directory: str | os.PathLike[str]) -> Path:
+    """Create ``directory`` and its parents (umask permissions); name it when it cannot be made.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> made = make_dirs(pathlib.Path(tempfile.mkdtemp()) / "a" / "b")
+    >>> made.is_dir()
+    True
+    """
+    directory = Path(directory)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise FileExistsError(
+            f"cannot create directory {directory}: a file is in the way"
+        ) from None
+    except OSError as exc:
+        if exc.errno not in _UNWRITABLE:
+            raise
+        raise _unwritable(directory, exc) from None
+    return directory
+
+
+def staging_dir(parent: Path, prefix: str) -> Path:
+    """A new hidden directory in ``parent`` with the umask's permissions (not 700).
+
+    It is meant to be filled and then renamed into place with :func:`os.replace`.
+    """
+    make_dirs(parent)
+    try:
+        path = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    except OSError as exc:
+        if exc.errno not in _UNWRITABLE:
+            raise
+        raise _unwritable(parent, exc) from None
+    os.chmod(path, DIR_MODE & ~current_umask())
+    return path
 
 
 def fsync_dir(directory: Path) -> None:
@@ -45,11 +137,20 @@ def fsync_dir(directory: Path) -> None:
 
 
 def stage_bytes(path: Path, data: bytes) -> Path:
-    """Write ``data`` to a hidden temporary file next to ``path`` and fsync it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """Write ``data`` to a hidden temporary file next to ``path`` and fsync it.
+
+    The file gets the umask's permissions, as the renamed target should.
+    """
+    make_dirs(path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        if exc.errno not in _UNWRITABLE:
+            raise
+        raise _unwritable(path.parent, exc) from None
     try:
         with os.fdopen(fd, "wb") as fh:
+            os.fchmod(fh.fileno(), FILE_MODE & ~current_umask())
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
@@ -74,6 +175,11 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
     tmp = stage_bytes(path, data)
     try:
         os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        if exc.errno not in _UNWRITABLE:
+            raise
+        raise _unwritable(path, exc) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise

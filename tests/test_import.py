@@ -1,4 +1,4 @@
-"""Tests for engine.data.importer and engine.data.store: sources, rules, drop policy, atomic writes."""
+"""engine.data.importer and engine.data.store: sources, rules, drop policy, atomic writes."""
 
 from __future__ import annotations
 
@@ -60,28 +60,83 @@ def bad_file(tmp_path: Path, line: str, at: int = 2) -> Path:
 # ------------------------------------------------------------------ one test per rule
 
 RULE_LINES = [
-    pytest.param("2020-13-45,11,12,10.5,11.5,11.4,1200", "unparsable_date", "2020-13-45",
-                 "date='2020-13-45'", id="unparsable_date"),
-    pytest.param("2020-01-06,11,12,abc,11.5,11.4,1200", "unparsable_number", "2020-01-06",
-                 "low='abc'", id="unparsable_number"),
-    pytest.param("2020-01-06,11,12,10.5,,11.4,1200", "missing_value", "2020-01-06",
-                 "close is empty", id="empty_value"),
-    pytest.param("2020-01-06,11,12,10.5,NaN,11.4,1200", "missing_value", "2020-01-06",
-                 "close is NaN", id="nan_value"),
-    pytest.param("2020-01-03,11,12,10.5,11.5,11.4,1200", "duplicate_date", "2020-01-03",
-                 "first seen at row 2", id="duplicate_date"),
-    pytest.param("2020-01-06,11,12,0,11.5,11.4,1200", "non_positive_price", "2020-01-06",
-                 "low=0.0 <= 0", id="zero_price"),
-    pytest.param("2020-01-06,11,12,10.5,11.5,-11.4,1200", "non_positive_price", "2020-01-06",
-                 "adj_close=-11.4 <= 0", id="negative_price"),
-    pytest.param("2020-01-06,11,11.2,10.5,11.5,11.4,1200", "high_below_open_close", "2020-01-06",
-                 "high=11.2 < max(open, close)=11.5", id="high_below_open_close"),
-    pytest.param("2020-01-06,11,12,11.2,11.5,11.4,1200", "low_above_open_close", "2020-01-06",
-                 "low=11.2 > min(open, close)=11.0", id="low_above_open_close"),
-    pytest.param("2020-01-06,11,10,10.5,10.2,10.2,1200", "high_below_low", "2020-01-06",
-                 "high=10.0 < low=10.5", id="high_below_low"),
-    pytest.param("2020-01-06,11,12,10.5,11.5,11.4,-1", "negative_volume", "2020-01-06",
-                 "volume=-1.0 < 0", id="negative_volume"),
+    pytest.param(
+        "2020-13-45,11,12,10.5,11.5,11.4,1200",
+        "unparsable_date",
+        "2020-13-45",
+        "date='2020-13-45'",
+        id="unparsable_date",
+    ),
+    pytest.param(
+        "2020-01-06,11,12,abc,11.5,11.4,1200",
+        "unparsable_number",
+        "2020-01-06",
+        "low='abc'",
+        id="unparsable_number",
+    ),
+    pytest.param(
+        "2020-01-06,11,12,10.5,,11.4,1200",
+        "missing_value",
+        "2020-01-06",
+        "close is empty",
+        id="empty_value",
+    ),
+    pytest.param(
+        "2020-01-06,11,12,10.5,NaN,11.4,1200",
+        "missing_value",
+        "2020-01-06",
+        "close is NaN",
+        id="nan_value",
+    ),
+    pytest.param(
+        "2020-01-03,11,12,10.5,11.5,11.4,1200",
+        "duplicate_date",
+        "2020-01-03",
+        "first seen at row 2",
+        id="duplicate_date",
+    ),
+    pytest.param(
+        "2020-01-06,11,12,0,11.5,11.4,1200",
+        "non_positive_price",
+        "2020-01-06",
+        "low=0.0 <= 0",
+        id="zero_price",
+    ),
+    pytest.param(
+        "2020-01-06,11,12,10.5,11.5,-11.4,1200",
+        "non_positive_price",
+        "2020-01-06",
+        "adj_close=-11.4 <= 0",
+        id="negative_price",
+    ),
+    pytest.param(
+        "2020-01-06,11,11.2,10.5,11.5,11.4,1200",
+        "high_below_open_close",
+        "2020-01-06",
+        "high=11.2 < max(open, close)=11.5",
+        id="high_below_open_close",
+    ),
+    pytest.param(
+        "2020-01-06,11,12,11.2,11.5,11.4,1200",
+        "low_above_open_close",
+        "2020-01-06",
+        "low=11.2 > min(open, close)=11.0",
+        id="low_above_open_close",
+    ),
+    pytest.param(
+        "2020-01-06,11,10,10.5,10.2,10.2,1200",
+        "high_below_low",
+        "2020-01-06",
+        "high=10.0 < low=10.5",
+        id="high_below_low",
+    ),
+    pytest.param(
+        "2020-01-06,11,12,10.5,11.5,11.4,-1",
+        "negative_volume",
+        "2020-01-06",
+        "volume=-1.0 < 0",
+        id="negative_volume",
+    ),
 ]
 
 
@@ -102,8 +157,11 @@ def test_each_rule_refuses_the_import_and_leaves_the_data_dir_unchanged(
 
 
 def test_missing_columns_refuses_even_with_drop(tmp_path, store):
-    src = write_csv(tmp_path / "src" / "AAPL.csv", [r.rsplit(",", 1)[0] for r in GOOD_ROWS],
-                    header="Date,Open,High,Low,Close,Adj Close")
+    src = write_csv(
+        tmp_path / "src" / "AAPL.csv",
+        [r.rsplit(",", 1)[0] for r in GOOD_ROWS],
+        header="Date,Open,High,Low,Close,Adj Close",
+    )
     before = snapshot(store.data_dir)
     for policy in ("error", "drop"):
         with pytest.raises(
@@ -203,8 +261,14 @@ def test_mixed_csv_and_parquet_directory_imports(tmp_path):
     src = tmp_path / "src"
     write_csv(src / "AAPL.csv", GOOD_ROWS)
     pl.DataFrame(
-        {"Date": ["2020-01-02"], "Open": [5.0], "High": [6.0], "Low": [4.0], "Close": [5.5],
-         "Volume": [7]}
+        {
+            "Date": ["2020-01-02"],
+            "Open": [5.0],
+            "High": [6.0],
+            "Low": [4.0],
+            "Close": [5.5],
+            "Volume": [7],
+        }
     ).write_parquet(src / "msft.parquet")
     (src / ".DS_Store.csv").write_text("garbage")
     (src / "notes.txt").write_text("ignored")
@@ -236,7 +300,7 @@ def test_missing_path_and_bad_suffix_and_bad_policy(tmp_path):
     (tmp_path / "a.xlsx").write_text("x")
     with pytest.raises(ValueError, match=r"suffix '\.xlsx' is not one of \.csv, \.parquet"):
         import_bars(tmp_path / "a.xlsx", BarStore(tmp_path / "data"))
-    with pytest.raises(ValueError, match=r"on_bad_rows must be 'error' or 'drop', got 'skip'"):
+    with pytest.raises(ValueError, match=r"--on-bad-rows must be one of error, drop, repair"):
         import_bars(tmp_path, BarStore(tmp_path / "data"), on_bad_rows="skip")
 
 
@@ -294,14 +358,19 @@ def test_drop_counts_rules_and_saves_exactly_the_dropped_rows(tmp_path, store):
     raw = rejected.select(["date", "open", "high", "low", "close", "adj_close", "volume"])
     assert [",".join(r) for r in raw.rows()] == [rows[i - 1] for i in (2, 4, 5, 6, 7, 9, 10)]
     assert rejected["rules"][0] == "negative_volume"
-    assert store.metadata()["tickers"]["AAPL"]["extra"] == {"rejected_rows": 7}
+    assert store.metadata()["tickers"]["AAPL"]["extra"] == {
+        "rejected_rows": 7,
+        "ohlc_tolerance": 1e-9,
+        "tolerated_rows": 0,
+    }
     assert "dropped 7 bad rows" in report.summary()
 
 
 def test_drop_with_nothing_bad_writes_no_rejected_file(tmp_path):
     store = BarStore(tmp_path / "data")
-    report = import_bars(write_csv(tmp_path / "src" / "AAPL.csv", GOOD_ROWS).parent, store,
-                         on_bad_rows="drop")
+    report = import_bars(
+        write_csv(tmp_path / "src" / "AAPL.csv", GOOD_ROWS).parent, store, on_bad_rows="drop"
+    )
     assert report.total_dropped == 0 and report.dropped == []
     assert not store.rejected_dir.exists()
 
@@ -451,8 +520,15 @@ def test_empty_store_read_says_how_to_get_data(tmp_path):
 def test_write_validates_and_records_info_and_store_info(tmp_path):
     store = BarStore(tmp_path / "data")
     bars = pl.DataFrame(
-        {"ticker": ["VIX", "AAPL"], "date": [dt.date(2020, 1, 2)] * 2, "open": [1.0, 2.0],
-         "high": [1.0, 2.0], "low": [1.0, 2.0], "close": [1.0, 2.0], "volume": [0.0, 1.0]}
+        {
+            "ticker": ["VIX", "AAPL"],
+            "date": [dt.date(2020, 1, 2)] * 2,
+            "open": [1.0, 2.0],
+            "high": [1.0, 2.0],
+            "low": [1.0, 2.0],
+            "close": [1.0, 2.0],
+            "volume": [0.0, 1.0],
+        }
     )
     info = {"AAPL": {"synthetic": True, "source": "model", "beta": 1.2}}
     report = store.write(bars, info, store_info={"demo_seed": 3})

@@ -17,6 +17,7 @@ from engine.cli.options import (
     seed_option,
 )
 from engine.cli.output import call_or_exit, print_json, stdout_console
+from engine.data.bars import OHLC_TOLERANCE
 from engine.data.importer import import_bars, import_demo
 
 __all__ = ["OnBadRows", "demo_command", "import_command", "list_command"]
@@ -30,6 +31,7 @@ class OnBadRows(StrEnum):
 
     error = "error"
     drop = "drop"
+    repair = "repair"
 
 
 def import_command(
@@ -46,16 +48,43 @@ def import_command(
         typer.Option(
             "--on-bad-rows",
             help="error: refuse the import on any bad row; drop: drop bad rows, count them "
-            "and save them to <data-dir>/rejected/<TICKER>.csv.",
+            "and save them to <data-dir>/rejected/<TICKER>.csv; repair: keep rows whose only "
+            "fault is a high or low that does not contain open and close, widen high and low "
+            "to contain them, and save the originals to <data-dir>/repaired/<TICKER>.csv "
+            "(other bad rows are still refused).",
         ),
     ] = OnBadRows.error,
+    date_format: Annotated[
+        str | None,
+        typer.Option(
+            "--date-format",
+            show_default=False,
+            help="strftime pattern of the dates, e.g. %m/%d/%Y (default: ISO YYYY-MM-DD).",
+        ),
+    ] = None,
+    ohlc_tolerance: Annotated[
+        float,
+        typer.Option(
+            "--ohlc-tolerance",
+            min=0.0,
+            max=0.5,
+            help="Relative tolerance of the high/low/open/close order: float noise within it "
+            "is accepted and the prices are stored as given.",
+        ),
+    ] = OHLC_TOLERANCE,
     overwrite: OverwriteOption = False,
     data_dir: DataDirOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Import OHLCV bars into the data directory (validated; atomic writes)."""
     report = call_or_exit(
-        import_bars, path, bar_store(data_dir), on_bad_rows=on_bad_rows.value, overwrite=overwrite
+        import_bars,
+        path,
+        bar_store(data_dir),
+        on_bad_rows=on_bad_rows.value,
+        overwrite=overwrite,
+        tolerance=ohlc_tolerance,
+        date_format=date_format,
     )
     if as_json:
         print_json(report.to_dict())

@@ -32,7 +32,13 @@ __all__ = [
 _T = TypeVar("_T")
 
 #: Errors a user can fix; they are printed as one red line instead of a traceback.
-EXPECTED_ERRORS = (BarsValidationError, ValueError, FileExistsError, FileNotFoundError)
+EXPECTED_ERRORS = (
+    BarsValidationError,
+    ValueError,
+    FileExistsError,
+    FileNotFoundError,
+    PermissionError,
+)
 
 #: Width of tables when stdout is not a terminal (a file, a log), instead of 80 columns.
 PIPED_WIDTH = 160

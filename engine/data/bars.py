@@ -1,4 +1,7 @@
-"""The bars schema, column normalisation and vectorised validation.
+"""Validation of bars: every rule as one vectorised Polars expression.
+
+The schema (columns, dtypes, header normalisation) is :mod:`engine.data.schema`;
+its names are re-exported here.
 
 A *bar* is one row per ``(ticker, date)`` with ``open, high, low, close > 0``,
 ``volume >= 0`` and an optional ``adj_close > 0``. Every rule a bar can break
@@ -9,22 +12,51 @@ Validation never loops over rows in Python: each rule is one Polars
 expression over the whole frame. A :class:`Violation` names the source file,
 the ticker, the 1-based data row (the header is not counted), the date and the
 rule, so a user can open the file and find the line.
+
+Real prices carry float noise: an adjusted high can sit below the close by
+2e-16 relative. The three OHLC ordering rules therefore hold within a
+relative tolerance (:data:`OHLC_TOLERANCE`, 1e-9 by default). Bars inside the
+tolerance are stored *as given*, not clipped, and counted
+(:attr:`BarsCheck.tolerated`). With ``repair=True``, a row whose only faults
+are the ordering rules is kept with its high and low widened to contain open
+and close (``high = max(high, open, close)``, ``low = min(low, open, close)``);
+:attr:`BarsCheck.repaired` holds each such row with its original values.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import polars as pl
+
+from engine.data.dates import check_date_format, date_exprs, date_format_problem
+from engine.data.schema import (
+    ADJ_CLOSE,
+    BARS_SCHEMA,
+    CANONICAL_COLUMNS,
+    NUMERIC_COLUMNS,
+    PRICE_COLUMNS,
+    REQUIRED_COLUMNS,
+    ROW_COLUMN,
+    empty_bars,
+    normalise_columns,
+)
+from engine.data.violations import (
+    MAX_LISTED_VIOLATIONS,
+    BarsValidationError,
+    Violation,
+    format_violation,
+)
 
 __all__ = [
     "ADJ_CLOSE",
     "BARS_SCHEMA",
     "CANONICAL_COLUMNS",
     "MAX_LISTED_VIOLATIONS",
+    "OHLC_TOLERANCE",
     "PRICE_COLUMNS",
+    "REPAIRABLE_RULES",
     "REQUIRED_COLUMNS",
     "ROW_COLUMN",
     "RULES",
@@ -40,33 +72,6 @@ __all__ = [
     "validate_bars",
 ]
 
-#: Canonical column order of a bars frame; ``adj_close`` is optional and comes last.
-CANONICAL_COLUMNS: tuple[str, ...] = (
-    "ticker", "date", "open", "high", "low", "close", "volume", "adj_close",
-)  # fmt: skip
-ADJ_CLOSE = "adj_close"
-#: Columns a bars frame must have (``ticker`` may instead come from the file name).
-REQUIRED_COLUMNS: tuple[str, ...] = ("ticker", "date", "open", "high", "low", "close", "volume")
-#: Columns that must be strictly positive when present.
-PRICE_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "adj_close")
-_NUMERIC_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "volume", "adj_close")
-
-#: Dtypes of the canonical columns.
-BARS_SCHEMA: dict[str, pl.DataType] = {
-    "ticker": pl.String(),
-    "date": pl.Date(),
-    "open": pl.Float64(),
-    "high": pl.Float64(),
-    "low": pl.Float64(),
-    "close": pl.Float64(),
-    "volume": pl.Float64(),
-    "adj_close": pl.Float64(),
-}
-
-#: Optional column holding the 1-based source row of each bar. When a frame
-#: passed to :func:`check_bars` lacks it, rows are numbered by position.
-ROW_COLUMN = "__row__"
-
 #: A ticker becomes a file name, so it is restricted to a safe alphabet.
 TICKER_PATTERN = r"^[A-Z0-9^][A-Z0-9.\-_^=]{0,31}$"
 
@@ -77,135 +82,30 @@ RULES: dict[str, str] = {
     "no_rows": "a source needs at least one data row",
     "invalid_ticker": f"a ticker must be non-empty and match {TICKER_PATTERN}",
     "ticker_mismatch": "a ticker column in a per-ticker file must equal the file's ticker",
-    "unparsable_date": "date must be ISO YYYY-MM-DD (a time part after it is ignored)",
+    "date_format": "most dates of a source must parse (ISO YYYY-MM-DD, or --date-format)",
+    "unparsable_date": "date must be ISO YYYY-MM-DD (a time part after it is ignored) or "
+    "in the --date-format given, between 1800 and 2200",
     "unparsable_number": "prices and volume must be decimal numbers",
     "missing_value": "prices and volume must not be empty, null or NaN",
     "infinite_value": "prices and volume must be finite",
     "non_positive_price": "open, high, low, close and adj_close must be > 0",
-    "high_below_low": "high must be >= low",
-    "high_below_open_close": "high must be >= max(open, close)",
-    "low_above_open_close": "low must be <= min(open, close)",
+    "high_below_low": "high must be >= low (within the relative OHLC tolerance)",
+    "high_below_open_close": "high must be >= max(open, close) (within the tolerance)",
+    "low_above_open_close": "low must be <= min(open, close) (within the tolerance)",
     "negative_volume": "volume must be >= 0",
     "duplicate_date": "each (ticker, date) may appear once; the first occurrence is kept",
 }
-_ROW_RULES: tuple[str, ...] = tuple(r for r in RULES if r not in ("missing_columns", "no_rows"))
-
-#: How many violations an error message lists before saying "and N more".
-MAX_LISTED_VIOLATIONS = 10
-
-_ALIASES: dict[str, str] = {
-    "symbol": "ticker",
-    "adjclose": "adj_close",
-    "adjusted_close": "adj_close",
-}
-_DATE_RE = r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$"
-
-
-@dataclass(frozen=True, slots=True)
-class Violation:
-    """One broken rule in one row (or, for ``missing_columns``, one source).
-
-    Attributes
-    ----------
-    file : str
-        The source the row came from (a path, or ``"<frame>"`` for in-memory data).
-    ticker : str or None
-        The row's ticker, ``None`` when it is empty.
-    row : int or None
-        1-based data row in the source (header not counted); ``None`` for
-        source-level rules such as ``missing_columns``.
-    date : str or None
-        ISO date of the row, or the raw text when it could not be parsed.
-    rule : str
-        Stable rule id, a key of :data:`RULES`.
-    detail : str
-        The offending values, e.g. ``"volume=-5.0 < 0"``.
-    """
-
-    file: str
-    ticker: str | None
-    row: int | None
-    date: str | None
-    rule: str
-    detail: str
-
-    def to_dict(self) -> dict[str, object]:
-        """Return the violation as a JSON-friendly dict."""
-        return {
-            "file": self.file,
-            "ticker": self.ticker,
-            "row": self.row,
-            "date": self.date,
-            "rule": self.rule,
-            "detail": self.detail,
-        }
-
-
-def format_violation(v: Violation) -> str:
-    """Render a violation as one line naming file, row, ticker, date and rule.
-
-    Examples
-    --------
-    >>> format_violation(Violation("AAPL.csv", "AAPL", 3, "2020-01-03", "negative_volume",
-    ...                            "volume=-5.0 < 0"))
-    'AAPL.csv: row 3, ticker AAPL, date 2020-01-03: negative_volume (volume=-5.0 < 0)'
-    """
-    where = [f"row {v.row}"] if v.row is not None else []
-    if v.ticker is not None:
-        where.append(f"ticker {v.ticker}")
-    if v.row is not None:
-        where.append(f"date {v.date if v.date not in (None, '') else '<empty>'}")
-    loc = f"{v.file}: {', '.join(where)}" if where else v.file
-    return f"{loc}: {v.rule} ({v.detail})"
-
-
-class BarsValidationError(ValueError):
-    """Bars broke one or more rules; ``.violations`` holds every one of them.
-
-    The message starts with a one-line summary, then lists up to
-    :data:`MAX_LISTED_VIOLATIONS` violations (file, row, ticker, date, rule)
-    and says how many more there are.
-
-    Parameters
-    ----------
-    violations : sequence of Violation
-        Every violation found (must not be empty).
-    headline : str, optional
-        Replaces the default first line.
-    hint : str, optional
-        Appended as the last line (e.g. how to drop bad rows instead).
-    """
-
-    def __init__(
-        self,
-        violations: Sequence[Violation],
-        headline: str | None = None,
-        hint: str | None = None,
-    ) -> None:
-        violations = list(violations)
-        if not violations:
-            raise ValueError("BarsValidationError needs at least one violation, got none")
-        self.violations: list[Violation] = violations
-        files = sorted({v.file for v in violations})
-        shown_files = ", ".join(files[:3])
-        if len(files) > 3:
-            shown_files += f" and {len(files) - 3} more"
-        counts: dict[str, int] = {}
-        for v in violations:
-            counts[v.rule] = counts.get(v.rule, 0) + 1
-        by_rule = ", ".join(f"{rule}: {n}" for rule, n in counts.items())
-        if headline is None:
-            headline = (
-                f"invalid bars in {shown_files}: {len(violations)} "
-                f"violation{'s' if len(violations) != 1 else ''} ({by_rule})"
-            )
-        lines = [headline]
-        lines += ["  " + format_violation(v) for v in violations[:MAX_LISTED_VIOLATIONS]]
-        if len(violations) > MAX_LISTED_VIOLATIONS:
-            lines.append(f"  ... and {len(violations) - MAX_LISTED_VIOLATIONS} more violations")
-        if hint:
-            lines.append(hint)
-        super().__init__("\n".join(lines))
+_SOURCE_RULES = ("missing_columns", "no_rows", "date_format")
+_ROW_RULES: tuple[str, ...] = tuple(r for r in RULES if r not in _SOURCE_RULES)
+#: The OHLC ordering rules: checked within :data:`OHLC_TOLERANCE`, fixed by ``repair``.
+REPAIRABLE_RULES: tuple[str, ...] = (
+    "high_below_low",
+    "high_below_open_close",
+    "low_above_open_close",
+)
+#: Default relative tolerance of the OHLC ordering rules: ``high >= max(open, close)``
+#: holds when ``high >= max(open, close) * (1 - tolerance)``, and so on.
+OHLC_TOLERANCE = 1e-9
 
 
 @dataclass(frozen=True)
@@ -222,11 +122,24 @@ class BarsCheck:
         The rows that broke at least one rule, exactly as given (all columns
         cast to text), preceded by ``source_file``, ``source_row``, ``ticker``,
         ``rules`` (``;``-separated ids) and ``details``.
+    repairs : list of Violation
+        With ``repair=True``: the ordering violations of the rows that were
+        repaired and kept (they are not in ``violations``).
+    repaired : pl.DataFrame
+        One row per repaired bar: ``source_file, source_row, ticker, date,
+        rules, details``, the original ``open, high, low, close`` and the
+        stored ``repaired_high, repaired_low``.
+    tolerated : dict of str to int
+        Kept rows per ticker whose OHLC order holds only within the
+        tolerance; they are stored as given.
     """
 
     bars: pl.DataFrame
     violations: list[Violation]
     rejected: pl.DataFrame
+    repairs: list[Violation] = field(default_factory=list)
+    repaired: pl.DataFrame = field(default_factory=pl.DataFrame)
+    tolerated: dict[str, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -234,76 +147,7 @@ class BarsCheck:
         return not self.violations
 
 
-def _normal_name(name: str) -> str:
-    key = re.sub(r"[\s\-]+", "_", name.strip().lower())
-    return _ALIASES.get(key, key)
-
-
-def normalise_columns(frame: pl.DataFrame) -> pl.DataFrame:
-    """Rename columns to canonical names, case-insensitively and ignoring spaces.
-
-    ``"Adj Close"``, ``"adj_close"`` and ``"AdjClose"`` all become ``adj_close``;
-    ``"Symbol"`` becomes ``ticker``. Other columns keep their (normalised) name.
-
-    Parameters
-    ----------
-    frame : pl.DataFrame
-        Any frame.
-
-    Returns
-    -------
-    pl.DataFrame
-        The same data with renamed columns.
-
-    Raises
-    ------
-    ValueError
-        If two columns map to the same name (e.g. ``Close`` and ``close``).
-
-    Examples
-    --------
-    >>> df = pl.DataFrame({c: [] for c in "Date,Open,High,Low,Close,Adj Close,Volume".split(",")})
-    >>> normalise_columns(df).columns
-    ['date', 'open', 'high', 'low', 'close', 'adj_close', 'volume']
-    """
-    mapping = {c: (c if c == ROW_COLUMN else _normal_name(c)) for c in frame.columns}
-    seen: dict[str, str] = {}
-    for original, new in mapping.items():
-        if new in seen:
-            raise ValueError(
-                f"columns {seen[new]!r} and {original!r} both normalise to {new!r}; "
-                "keep only one of them"
-            )
-        seen[new] = original
-    return frame.rename(mapping)
-
-
-def empty_bars(with_adj_close: bool = False) -> pl.DataFrame:
-    """Return an empty frame in the canonical bars schema.
-
-    Examples
-    --------
-    >>> empty_bars().columns
-    ['ticker', 'date', 'open', 'high', 'low', 'close', 'volume']
-    """
-    cols = [c for c in CANONICAL_COLUMNS if with_adj_close or c != ADJ_CLOSE]
-    return pl.DataFrame(schema={c: BARS_SCHEMA[c] for c in cols})
-
-
 # --------------------------------------------------------------------------- parsing
-
-
-def _date_exprs(dtype: pl.DataType) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
-    """Return (parsed date, text for messages, unparsable flag) for the date column."""
-    col = pl.col("date")
-    if dtype == pl.Date:
-        return col, col.cast(pl.String), pl.lit(False)
-    if isinstance(dtype, pl.Datetime):
-        return col.dt.date(), col.dt.date().cast(pl.String), pl.lit(False)
-    text = col.cast(pl.String).str.strip_chars()
-    shaped = text.str.contains(_DATE_RE)
-    parsed = pl.when(shaped).then(text.str.slice(0, 10).str.to_date("%Y-%m-%d", strict=False))
-    return parsed, text, parsed.is_null()
 
 
 def _number_exprs(name: str, dtype: pl.DataType) -> tuple[pl.Expr, pl.Expr, pl.Expr]:
@@ -330,17 +174,24 @@ def _joined(parts: list[pl.Expr], sep: str = ", ") -> pl.Expr:
 
 
 def _prepare(
-    frame: pl.DataFrame, ticker: str | None
+    frame: pl.DataFrame,
+    ticker: str | None,
+    *,
+    tolerance: float,
+    date_format: str | None,
+    repair: bool,
 ) -> tuple[pl.DataFrame, dict[str, pl.Expr]]:
     """Parse a normalised frame and flag every rule.
 
     Returns the frame with parsed private columns, one ``__f_<rule>`` flag per
-    rule and ``__bad``, plus the detail expression of each rule. Details are
-    only evaluated on the bad rows (see :func:`_explain`), which keeps a clean
+    rule, ``__bad`` (the row is refused), ``__fix`` (the row is kept after a
+    repair) and ``__tol`` (its OHLC order holds only within the tolerance),
+    plus the detail expression of each rule. Details are only evaluated on
+    the bad and repaired rows (see :func:`_explain`), which keeps a clean
     million-row frame cheap.
     """
     schema = frame.schema
-    numerics = [c for c in _NUMERIC_COLUMNS if c in schema]
+    numerics = [c for c in NUMERIC_COLUMNS if c in schema]
     prices = [c for c in PRICE_COLUMNS if c in schema]
 
     if ROW_COLUMN not in schema:
@@ -374,7 +225,7 @@ def _prepare(
             .then(pl.lit("ticker is empty"))
             .otherwise(pl.concat_str(pl.lit("ticker='"), raw, pl.lit("'")))
         )
-    date, date_text, bad_date = _date_exprs(schema["date"])
+    date, date_text, bad_date = date_exprs(schema["date"], date_format)
     exprs.append(date.alias("__date"))
     flags["unparsable_date"] = bad_date
     details["unparsable_date"] = (
@@ -411,8 +262,10 @@ def _prepare(
         "missing_value",
         numerics,
         lambda c: ~pl.col(f"__u_{c}") & (v[c].is_null() | v[c].is_nan()),
-        lambda c: pl.lit(f"{c} is ")
-        + pl.when(v[c].is_nan()).then(pl.lit("NaN")).otherwise(pl.lit("empty")),
+        lambda c: (
+            pl.lit(f"{c} is ")
+            + pl.when(v[c].is_nan()).then(pl.lit("NaN")).otherwise(pl.lit("empty"))
+        ),
     )
     per_column(
         "infinite_value",
@@ -429,18 +282,21 @@ def _prepare(
     # candle-shape rules only look at prices that are themselves valid (finite, > 0),
     # so one bad value gives one violation
     hi, lo, op, cl = (pl.when(x[c] > 0).then(x[c]) for c in ("high", "low", "open", "close"))
-    high_below_low = (hi < lo).fill_null(False)
+    # relative tolerance: float noise in adjusted prices is not a broken bar
+    below, above = 1.0 - tolerance, 1.0 + tolerance
+    high_below_low = (hi < lo * below).fill_null(False)
     flags["high_below_low"] = high_below_low
     details["high_below_low"] = pl.concat_str(
         pl.lit("high="), _fmt(hi), pl.lit(" < low="), _fmt(lo)
     )
     top, bottom = pl.max_horizontal(op, cl), pl.min_horizontal(op, cl)
     both = op.is_not_null() & cl.is_not_null()
-    flags["high_below_open_close"] = both & (hi < top) & ~high_below_low
+    flags["high_below_open_close"] = both & (hi < top * below) & ~high_below_low
     details["high_below_open_close"] = pl.concat_str(
         pl.lit("high="), _fmt(hi), pl.lit(" < max(open, close)="), _fmt(top)
     )
-    flags["low_above_open_close"] = both & (lo > bottom) & ~high_below_low
+    flags["low_above_open_close"] = both & (lo > bottom * above) & ~high_below_low
+    strict_order_broken = ((hi < lo) | (both & ((hi < top) | (lo > bottom)))).fill_null(False)
     details["low_above_open_close"] = pl.concat_str(
         pl.lit("low="), _fmt(lo), pl.lit(" > min(open, close)="), _fmt(bottom)
     )
@@ -456,19 +312,26 @@ def _prepare(
     flags.setdefault("ticker_mismatch", pl.lit(False))
     details.setdefault("ticker_mismatch", pl.lit(None, dtype=pl.String))
 
-    frame = frame.with_columns(
-        [flags[r].fill_null(False).alias(f"__f_{r}") for r in _ROW_RULES]
-    ).with_columns(pl.any_horizontal([pl.col(f"__f_{r}") for r in _ROW_RULES]).alias("__bad"))
+    any_flag = pl.any_horizontal([pl.col(f"__f_{r}") for r in _ROW_RULES])
+    others = [pl.col(f"__f_{r}") for r in _ROW_RULES if r not in REPAIRABLE_RULES]
+    fixable = pl.any_horizontal([pl.col(f"__f_{r}") for r in REPAIRABLE_RULES])
+    fix = (fixable & ~pl.any_horizontal(others)) if repair else pl.lit(False)
+    frame = (
+        frame.with_columns([flags[r].fill_null(False).alias(f"__f_{r}") for r in _ROW_RULES])
+        .with_columns(fix.alias("__fix"))
+        .with_columns((any_flag & ~pl.col("__fix")).alias("__bad"))
+        .with_columns((strict_order_broken & ~any_flag).alias("__tol"))
+    )
     return frame, details
 
 
-def _explain(prepared: pl.DataFrame, details: dict[str, pl.Expr]) -> pl.DataFrame:
-    """Return the bad rows with text, detail, ``__rules`` and ``__details`` columns."""
-    bad = prepared.filter(pl.col("__bad"))
+def _explain(
+    prepared: pl.DataFrame, details: dict[str, pl.Expr], which: str = "__bad"
+) -> pl.DataFrame:
+    """Return the rows flagged ``which`` with text, detail, ``__rules`` and ``__details``."""
+    bad = prepared.filter(pl.col(which))
     bad = bad.with_columns([e.alias(k) for k, e in details.items() if k.startswith("__")])
-    bad = bad.with_columns(
-        [details[r].alias(f"__d_{r}") for r in _ROW_RULES]
-    )
+    bad = bad.with_columns([details[r].alias(f"__d_{r}") for r in _ROW_RULES])
     flags = [pl.col(f"__f_{r}") for r in _ROW_RULES]
     return bad.with_columns(
         _joined(
@@ -525,7 +388,13 @@ def _missing_columns(frame: pl.DataFrame, source: str, ticker: str | None) -> Vi
 
 
 def check_bars(
-    frame: pl.DataFrame, source: str = "<frame>", ticker: str | None = None
+    frame: pl.DataFrame,
+    source: str = "<frame>",
+    ticker: str | None = None,
+    *,
+    tolerance: float = OHLC_TOLERANCE,
+    date_format: str | None = None,
+    repair: bool = False,
 ) -> BarsCheck:
     """Validate bars against every rule and split them into good and rejected rows.
 
@@ -533,26 +402,39 @@ def check_bars(
     ----------
     frame : pl.DataFrame
         Bars with any header spelling (see :func:`normalise_columns`). ``date``
-        may be Date, Datetime or ISO text; prices and volume may be numbers or
-        text (text that is not a number is reported as ``unparsable_number``).
-        A ``__row__`` column, if present, gives each row's 1-based source row.
+        may be Date, Datetime or text (ISO, or ``date_format``); prices and
+        volume may be numbers or text (text that is not a number is reported
+        as ``unparsable_number``). A ``__row__`` column, if present, gives
+        each row's 1-based source row.
     source : str, default "<frame>"
         Name of the source, used in every violation.
     ticker : str, optional
         The ticker of a per-ticker source; then no ``ticker`` column is needed.
+    tolerance : float, default OHLC_TOLERANCE (1e-9)
+        Relative tolerance of the OHLC ordering rules. Bars within it are
+        kept as given (not clipped) and counted in ``tolerated``.
+    date_format : str, optional
+        strftime pattern of text dates (e.g. ``"%m/%d/%Y"``); default ISO.
+    repair : bool, default False
+        Keep rows whose only faults are the ordering rules, with high and
+        low widened to contain open and close (see :class:`BarsCheck`).
 
     Returns
     -------
     BarsCheck
-        Good rows in canonical schema (sorted by ticker, date), violations and
-        the rejected raw rows.
+        Good (and repaired) rows in canonical schema, sorted by (ticker,
+        date); violations; the rejected raw rows; the repairs.
 
     Raises
     ------
     BarsValidationError
-        Only for ``missing_columns``: without the columns no row can be checked.
+        Only for source-level rules, when no row can be checked:
+        ``missing_columns``, and ``date_format`` when more than half of the
+        dates do not parse (one message naming the expected format, a
+        sample and the formats under which every date parses).
     ValueError
-        If two headers normalise to the same column.
+        Two headers that normalise to the same column, a negative
+        ``tolerance`` or a ``date_format`` that is not a strftime pattern.
 
     Examples
     --------
@@ -562,22 +444,37 @@ def check_bars(
     >>> result = check_bars(df, source="demo.csv")
     >>> result.bars.height, [v.rule for v in result.violations]
     (1, ['high_below_open_close'])
+    >>> fixed = check_bars(df, source="demo.csv", repair=True)
+    >>> fixed.bars.get_column("high").to_list(), len(fixed.repairs)
+    ([2.0, 1.0], 1)
     """
     if not isinstance(frame, pl.DataFrame):
         raise TypeError(f"frame must be a polars DataFrame, got {type(frame).__name__}")
+    if not (isinstance(tolerance, int | float) and 0 <= tolerance < 1):
+        raise ValueError(f"the OHLC tolerance must be in [0, 1), got {tolerance!r}")
+    check_date_format(date_format)
     frame = normalise_columns(frame)
     missing = _missing_columns(frame, source, ticker)
     if missing is not None:
         raise BarsValidationError([missing])
     original = [c for c in frame.columns if c != ROW_COLUMN]
-    prepared, details = _prepare(frame, ticker)
+    prepared, details = _prepare(
+        frame, ticker, tolerance=float(tolerance), date_format=date_format, repair=repair
+    )
+    problem = date_format_problem(prepared, source, ticker, date_format)
+    if problem is not None:
+        raise BarsValidationError([problem])
     bad = _explain(prepared, details)
     violations = _violations(bad, source)
 
     out_cols = [c for c in CANONICAL_COLUMNS if c != ADJ_CLOSE or ADJ_CLOSE in frame.columns]
+    value = {c: pl.col(f"__x_{c}") for c in out_cols[2:]}
+    if repair:
+        value["high"] = pl.max_horizontal(value["high"], value["open"], value["close"])
+        value["low"] = pl.min_horizontal(value["low"], value["open"], value["close"])
     good = prepared.filter(~pl.col("__bad")).select(
         [pl.col("__ticker").alias("ticker"), pl.col("__date").alias("date")]
-        + [pl.col(f"__x_{c}").alias(c) for c in out_cols[2:]]
+        + [e.alias(c) for c, e in value.items()]
     )
     good = good.cast({c: BARS_SCHEMA[c] for c in out_cols}).sort(["ticker", "date"])
     rejected = bad.select(
@@ -588,16 +485,43 @@ def check_bars(
         pl.col("__details").alias("details"),
         *[pl.col(c).cast(pl.String).alias(f"{c}") for c in original if c != "ticker"],
     )
-    return BarsCheck(bars=good, violations=violations, rejected=rejected)
+    fixed = _explain(prepared, details, "__fix")
+    repaired = fixed.select(
+        pl.lit(source).alias("source_file"),
+        pl.col(ROW_COLUMN).alias("source_row"),
+        pl.col("__ticker").alias("ticker"),
+        pl.col("__date").alias("date"),
+        pl.col("__rules").alias("rules"),
+        pl.col("__details").alias("details"),
+        *[pl.col(f"__x_{c}").alias(c) for c in ("open", "high", "low", "close")],
+        value["high"].alias("repaired_high"),
+        value["low"].alias("repaired_low"),
+    )
+    kept_in_tolerance = prepared.filter(pl.col("__tol") & ~pl.col("__bad"))
+    tolerated = dict(kept_in_tolerance.group_by("__ticker").len().iter_rows())
+    return BarsCheck(
+        bars=good,
+        violations=violations,
+        rejected=rejected,
+        repairs=_violations(fixed, source),
+        repaired=repaired,
+        tolerated=tolerated,
+    )
 
 
 def validate_bars(
-    frame: pl.DataFrame, source: str = "<frame>", ticker: str | None = None
+    frame: pl.DataFrame,
+    source: str = "<frame>",
+    ticker: str | None = None,
+    *,
+    tolerance: float = OHLC_TOLERANCE,
+    date_format: str | None = None,
 ) -> list[Violation]:
     """Return every rule the bars break (an empty list when they are valid).
 
-    See :func:`check_bars` for the parameters. ``missing_columns`` is returned
-    as a single violation instead of raised.
+    See :func:`check_bars` for the parameters. The source-level rules
+    (``missing_columns``, ``date_format``) are returned as a single
+    violation instead of raised.
 
     Examples
     --------
@@ -607,7 +531,9 @@ def validate_bars(
     [(1, 'negative_volume')]
     """
     try:
-        return check_bars(frame, source=source, ticker=ticker).violations
+        return check_bars(
+            frame, source=source, ticker=ticker, tolerance=tolerance, date_format=date_format
+        ).violations
     except BarsValidationError as exc:
         return list(exc.violations)
 
@@ -636,4 +562,3 @@ def require_valid_bars(
     if result.violations:
         raise BarsValidationError(result.violations)
     return result.bars
-

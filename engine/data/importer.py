@@ -10,9 +10,24 @@ Two source shapes are accepted:
 
 CSV is read with every column as text, so a bad value becomes a reported
 violation (``unparsable_number``, ``unparsable_date``) instead of a crash.
-With ``on_bad_rows="error"`` any violation aborts the import and the data
-directory is left untouched; with ``"drop"`` bad rows are dropped, counted per
-rule, and saved verbatim to ``<data_dir>/rejected/<TICKER>.csv``.
+Dates are ISO unless ``date_format`` says otherwise; a source whose dates are
+mostly in another format gets one message naming the expected format and the
+ones that would parse.
+
+What happens to bad rows (``on_bad_rows``):
+
+* ``"error"`` (default): any violation aborts the import and the data
+  directory is left untouched;
+* ``"drop"``: bad rows are dropped, counted per rule, and saved verbatim to
+  ``<data_dir>/rejected/<TICKER>.csv``;
+* ``"repair"``: rows whose only faults are the OHLC ordering rules (a high
+  below the open or close, a low above them) are kept with high and low
+  widened to contain open and close; each such row, with its original
+  values, goes to ``<data_dir>/repaired/<TICKER>.csv`` and the metadata
+  counts them. Any other violation still aborts the import.
+
+OHLC order is checked within a relative ``tolerance`` (1e-9): float noise is
+not a bad row. Such bars are stored as given, not clipped, and counted.
 """
 
 from __future__ import annotations
@@ -27,6 +42,8 @@ from typing import Any, Literal
 import polars as pl
 
 from engine.data.bars import (
+    OHLC_TOLERANCE,
+    REPAIRABLE_RULES,
     ROW_COLUMN,
     TICKER_PATTERN,
     BarsValidationError,
@@ -34,10 +51,12 @@ from engine.data.bars import (
     check_bars,
     normalise_columns,
 )
+from engine.data.dates import check_date_format
 from engine.data.store import BarStore, WriteReport
 
 __all__ = [
     "INVALID_TICKER_FILE",
+    "ON_BAD_ROWS",
     "SUFFIXES",
     "ImportReport",
     "discover_sources",
@@ -47,12 +66,18 @@ __all__ = [
 
 #: File suffixes an import reads (case-insensitive).
 SUFFIXES: tuple[str, ...] = (".csv", ".parquet")
-OnBadRows = Literal["error", "drop"]
+OnBadRows = Literal["error", "drop", "repair"]
+ON_BAD_ROWS: tuple[str, ...] = ("error", "drop", "repair")
 #: Stem of the rejected-rows file for rows whose ticker is empty or invalid.
 INVALID_TICKER_FILE = "_invalid_ticker"
 _DROP_HINT = (
-    "fix the rows, or import with on_bad_rows='drop' (CLI: --on-bad-rows drop) to drop them; "
-    "dropped rows are saved under <data_dir>/rejected/"
+    "fix the rows, or import with --on-bad-rows drop to drop them (they are saved under "
+    "<data-dir>/rejected/), or, when only high and low are out of order, with "
+    "--on-bad-rows repair (repaired rows are saved under <data-dir>/repaired/)"
+)
+_REPAIR_HINT = (
+    f"--on-bad-rows repair fixes only {', '.join(REPAIRABLE_RULES)}; fix the other rows, "
+    "or import with --on-bad-rows drop to drop them"
 )
 
 
@@ -65,7 +90,7 @@ class ImportReport:
     source : Path
         The file or directory imported.
     on_bad_rows : str
-        ``"error"`` or ``"drop"``.
+        ``"error"``, ``"drop"`` or ``"repair"``.
     write : WriteReport
         Rows per ticker, tickers replaced (old -> new rows), rejected files.
     files : dict of str to str
@@ -78,6 +103,15 @@ class ImportReport:
         Dropped rows per rule; a row is counted once, under the first rule it
         breaks (in :data:`engine.data.bars.RULES` order), so the counts sum to the
         number of dropped rows.
+    repairs : list of Violation
+        Every ordering violation of every repaired row.
+    repaired_rows, repaired_by_rule : dict of str to int
+        Repaired rows per ticker and per first rule (as for dropped rows).
+    tolerance : float
+        Relative tolerance of the OHLC ordering rules.
+    tolerated_rows : dict of str to int
+        Rows per ticker whose OHLC order holds only within the tolerance;
+        they are stored as given (not clipped).
     """
 
     source: Path
@@ -87,6 +121,11 @@ class ImportReport:
     dropped: list[Violation] = field(default_factory=list)
     dropped_rows: dict[str, int] = field(default_factory=dict)
     dropped_by_rule: dict[str, int] = field(default_factory=dict)
+    repairs: list[Violation] = field(default_factory=list)
+    repaired_rows: dict[str, int] = field(default_factory=dict)
+    repaired_by_rule: dict[str, int] = field(default_factory=dict)
+    tolerance: float = OHLC_TOLERANCE
+    tolerated_rows: dict[str, int] = field(default_factory=dict)
 
     @property
     def tickers(self) -> list[str]:
@@ -109,6 +148,12 @@ class ImportReport:
             "dropped_rows": dict(sorted(self.dropped_rows.items())),
             "dropped_by_rule": dict(sorted(self.dropped_by_rule.items())),
             "dropped": [v.to_dict() for v in self.dropped],
+            "repaired_rows": dict(sorted(self.repaired_rows.items())),
+            "repaired_by_rule": dict(sorted(self.repaired_by_rule.items())),
+            "repairs": [v.to_dict() for v in self.repairs],
+            "ohlc_tolerance": self.tolerance,
+            "tolerated_rows": dict(sorted(self.tolerated_rows.items())),
+            "prices_stored": "as given (within-tolerance bars are not clipped)",
         }
 
     def summary(self) -> str:
@@ -119,6 +164,19 @@ class ImportReport:
             text += (
                 f"; dropped {self.total_dropped} bad rows ({rules}), saved under "
                 f"{self.write.data_dir / 'rejected'}"
+            )
+        repaired = sum(self.repaired_rows.values())
+        if repaired:
+            rules = ", ".join(f"{r}: {n}" for r, n in sorted(self.repaired_by_rule.items()))
+            text += (
+                f"; repaired {repaired} rows ({rules}): high and low widened to contain open "
+                f"and close, originals saved under {self.write.data_dir / 'repaired'}"
+            )
+        tolerated = sum(self.tolerated_rows.values())
+        if tolerated:
+            text += (
+                f"; {tolerated} rows have OHLC order only within the relative tolerance "
+                f"{self.tolerance:g}, stored as given"
             )
         return text
 
@@ -217,6 +275,9 @@ def import_bars(
     store: BarStore | str | os.PathLike[str] | None = None,
     on_bad_rows: OnBadRows = "error",
     overwrite: bool = False,
+    *,
+    tolerance: float = OHLC_TOLERANCE,
+    date_format: str | None = None,
 ) -> ImportReport:
     r"""Import bars from a directory of per-ticker files or one long file.
 
@@ -229,12 +290,22 @@ def import_bars(
     store : BarStore or path-like, optional
         Where to store the bars (a data directory is wrapped in a
         :class:`BarStore`; ``None`` resolves the default data directory).
-    on_bad_rows : {"error", "drop"}, default "error"
+    on_bad_rows : {"error", "drop", "repair"}, default "error"
         ``"error"``: any violation raises and nothing is written.
         ``"drop"``: bad rows are dropped (for ``duplicate_date`` the first
         occurrence is kept), counted, and saved to ``rejected/<TICKER>.csv``.
+        ``"repair"``: rows breaking only the OHLC ordering rules are kept
+        with high and low widened to contain open and close, counted, and
+        saved with their original values to ``repaired/<TICKER>.csv``; any
+        other violation raises and nothing is written.
     overwrite : bool, default False
         Replace tickers that are already stored.
+    tolerance : float, default 1e-9
+        Relative tolerance of the OHLC ordering rules (``--ohlc-tolerance``).
+        Bars within it are stored as given and counted.
+    date_format : str, optional
+        strftime pattern of the dates (``--date-format``, e.g. ``%m/%d/%Y``);
+        default ISO ``YYYY-MM-DD``.
 
     Returns
     -------
@@ -244,8 +315,10 @@ def import_bars(
     Raises
     ------
     BarsValidationError
-        On any violation with ``on_bad_rows="error"``; always for
-        ``missing_columns``, an empty source, or a ticker whose rows are all bad.
+        On any violation with ``on_bad_rows="error"``, on any violation
+        ``"repair"`` cannot fix; always for ``missing_columns``, mostly
+        unparsable dates (``date_format``), an empty source, or a ticker
+        whose rows are all bad.
         The message names file, row, ticker, date and rule.
     FileExistsError
         If a ticker is already stored and ``overwrite`` is False.
@@ -262,8 +335,13 @@ def import_bars(
     >>> report.write.rows
     {'AAPL': 1}
     """
-    if on_bad_rows not in ("error", "drop"):
-        raise ValueError(f"on_bad_rows must be 'error' or 'drop', got {on_bad_rows!r}")
+    if on_bad_rows not in ON_BAD_ROWS:
+        raise ValueError(
+            f"--on-bad-rows must be one of {', '.join(ON_BAD_ROWS)}, got {on_bad_rows!r}"
+        )
+    if not (isinstance(tolerance, int | float) and 0 <= tolerance < 1):
+        raise ValueError(f"--ohlc-tolerance must be in [0, 1), got {tolerance!r}")
+    check_date_format(date_format)
     if not isinstance(store, BarStore):
         store = BarStore(store)
     sources = discover_sources(path)
@@ -279,7 +357,15 @@ def import_bars(
             structural.append(Violation(name, ticker, None, None, "no_rows", "no data rows"))
             continue
         try:
-            checks.append((file, ticker, check_bars(frame, source=name, ticker=ticker)))
+            checked = check_bars(
+                frame,
+                source=name,
+                ticker=ticker,
+                tolerance=tolerance,
+                date_format=date_format,
+                repair=on_bad_rows == "repair",
+            )
+            checks.append((file, ticker, checked))
         except BarsValidationError as exc:  # missing_columns: no row can be checked
             structural += exc.violations
     if structural:
@@ -288,6 +374,8 @@ def import_bars(
     violations = [v for _, _, c in checks for v in c.violations]
     if violations and on_bad_rows == "error":
         raise BarsValidationError(violations, hint=_DROP_HINT)
+    if violations and on_bad_rows == "repair":
+        raise BarsValidationError(violations, hint=_REPAIR_HINT)
 
     good = [c.bars for _, _, c in checks if c.bars.height]
     files: dict[str, str] = {}
@@ -315,18 +403,31 @@ def import_bars(
     if orphan.height:  # rows whose ticker is empty or invalid
         rejected_by_name[INVALID_TICKER_FILE] = orphan
 
-    info = {t: {"synthetic": False, "source": f} for t, f in files.items()}
+    repaired = pl.concat([c.repaired for _, _, c in checks], how="diagonal_relaxed")
+    repaired_by_name = {t: part for (t,), part in repaired.group_by("ticker", maintain_order=True)}
+    tolerated: Counter[str] = Counter()
+    for _, _, c in checks:
+        tolerated.update(c.tolerated)
+    info = {
+        t: {
+            "synthetic": False,
+            "source": f,
+            "ohlc_tolerance": tolerance,
+            "tolerated_rows": tolerated.get(t, 0),
+        }
+        for t, f in files.items()
+    }
     write = store.write(
         pl.concat(good, how="diagonal_relaxed"),
         info,
         overwrite=overwrite,
         rejected=rejected_by_name,
+        repaired=repaired_by_name,
         source=str(Path(path).expanduser().resolve()),
+        tolerance=tolerance,
     )
 
-    first_rule: dict[tuple[str, int], str] = {}
-    for v in violations:
-        first_rule.setdefault((v.file, v.row or 0), v.rule)
+    repairs = [v for _, _, c in checks for v in c.repairs]
     per_name = Counter(
         t if t in files else INVALID_TICKER_FILE
         for t in rejected.get_column("ticker").fill_null("").to_list()
@@ -338,8 +439,21 @@ def import_bars(
         files=files,
         dropped=violations,
         dropped_rows=dict(sorted(per_name.items())),
-        dropped_by_rule=dict(sorted(Counter(first_rule.values()).items())),
+        dropped_by_rule=_first_rule_counts(violations),
+        repairs=repairs,
+        repaired_rows={t: part.height for t, part in sorted(repaired_by_name.items())},
+        repaired_by_rule=_first_rule_counts(repairs),
+        tolerance=float(tolerance),
+        tolerated_rows={t: n for t, n in sorted(tolerated.items()) if n},
     )
+
+
+def _first_rule_counts(violations: list[Violation]) -> dict[str, int]:
+    """Rows per rule, each row counted once under the first rule it breaks."""
+    first_rule: dict[tuple[str, int], str] = {}
+    for v in violations:
+        first_rule.setdefault((v.file, v.row or 0), v.rule)
+    return dict(sorted(Counter(first_rule.values()).items()))
 
 
 def _emptied_tickers(checks: list) -> list[str]:

@@ -5,12 +5,16 @@ Layout of a data directory::
     <data_dir>/bars/<TICKER>.parquet   canonical bars, sorted by date
     <data_dir>/metadata.json           per-ticker rows, dates, provenance, sha256
     <data_dir>/rejected/<TICKER>.csv   rows an import dropped (--on-bad-rows drop)
+    <data_dir>/repaired/<TICKER>.csv   rows an import repaired, with their original
+                                       values (--on-bad-rows repair)
 
 Every file is written atomically: the bytes go to a hidden temporary file in
 the same directory, are fsync'ed, and the temporary file is renamed over the
 target with :func:`os.replace`. A failed write leaves the old file intact and
 no temporary file behind. ``metadata.json`` is written last, with sorted keys
-and no timestamps, so the same data always gives the same bytes.
+and no timestamps, so the same data always gives the same bytes. A stored
+file that cannot be read (truncated, corrupt) is reported with its path and
+the command that rewrites it.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import polars as pl
 from engine.data.bars import (
     ADJ_CLOSE,
     CANONICAL_COLUMNS,
+    OHLC_TOLERANCE,
     ROW_COLUMN,
     BarsValidationError,
     check_bars,
@@ -73,7 +78,7 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"{value!r} of type {type(value).__name__} is not JSON-serialisable")
 
 
-def _validated(frames: pl.DataFrame, source: str) -> pl.DataFrame:
+def _validated(frames: pl.DataFrame, source: str, tolerance: float) -> pl.DataFrame:
     """Validate a long frame ticker by ticker (``adj_close`` may be absent for some)."""
     if not isinstance(frames, pl.DataFrame):
         raise TypeError(f"frames must be a polars DataFrame, got {type(frames).__name__}")
@@ -87,7 +92,7 @@ def _validated(frames: pl.DataFrame, source: str) -> pl.DataFrame:
     for _, part in frames.group_by("ticker", maintain_order=True):
         if ADJ_CLOSE in part.columns and part.get_column(ADJ_CLOSE).is_null().all():
             part = part.drop(ADJ_CLOSE)
-        checked = check_bars(part, source=source)
+        checked = check_bars(part, source=source, tolerance=tolerance)
         violations += checked.violations
         parts.append(checked.bars)
     if violations:
@@ -110,12 +115,15 @@ class WriteReport:
         Tickers that already existed: ``(old rows, new rows)``.
     rejected_files : dict of str to Path
         ``rejected/<TICKER>.csv`` files written alongside.
+    repaired_files : dict of str to Path
+        ``repaired/<TICKER>.csv`` files written alongside.
     """
 
     data_dir: Path
     rows: dict[str, int] = field(default_factory=dict)
     replaced: dict[str, tuple[int, int]] = field(default_factory=dict)
     rejected_files: dict[str, Path] = field(default_factory=dict)
+    repaired_files: dict[str, Path] = field(default_factory=dict)
 
     @property
     def tickers(self) -> list[str]:
@@ -131,6 +139,7 @@ class WriteReport:
                 t: {"old_rows": o, "new_rows": n} for t, (o, n) in sorted(self.replaced.items())
             },
             "rejected_files": {t: str(p) for t, p in sorted(self.rejected_files.items())},
+            "repaired_files": {t: str(p) for t, p in sorted(self.repaired_files.items())},
         }
 
     def summary(self) -> str:
@@ -186,6 +195,11 @@ class BarStore:
     def rejected_dir(self) -> Path:
         """Directory of the rows dropped by imports."""
         return self.data_dir / "rejected"
+
+    @property
+    def repaired_dir(self) -> Path:
+        """Directory of the rows repaired by imports, with their original values."""
+        return self.data_dir / "repaired"
 
     @property
     def metadata_path(self) -> Path:
@@ -291,20 +305,36 @@ class BarStore:
                     f"unknown tickers: {', '.join(unknown)} (not in {self.data_dir}; "
                     f"stored: {', '.join(stored) or 'none'})"
                 )
-        frames = []
-        for ticker in wanted:
-            lf = pl.scan_parquet(self.bars_path(ticker))
-            if start is not None:
-                lf = lf.filter(pl.col("date") >= start)
-            if end is not None:
-                lf = lf.filter(pl.col("date") <= end)
-            frames.append(lf.collect())
+        frames = [self._read_one(ticker, start, end) for ticker in wanted]
         with_adj = any(ADJ_CLOSE in f.columns for f in frames)
         if not frames:
             return empty_bars(with_adj)
         out = pl.concat(frames, how="diagonal_relaxed")
         cols = [c for c in CANONICAL_COLUMNS if c != ADJ_CLOSE or with_adj]
         return out.select(cols).sort(["ticker", "date"])
+
+    def _read_one(self, ticker: str, start: date | None, end: date | None) -> pl.DataFrame:
+        """One ticker's stored bars; a missing or unreadable file names itself and the fix."""
+        path = self.bars_path(ticker)
+        fix = (
+            f"re-import {ticker} with `engine data import PATH --overwrite` "
+            "(or `engine data demo --overwrite` for the demo universe)"
+        )
+        if not path.is_file():
+            raise ValueError(f"stored bars of {ticker} are missing: {path} does not exist; {fix}")
+        lf = pl.scan_parquet(path)
+        if start is not None:
+            lf = lf.filter(pl.col("date") >= start)
+        if end is not None:
+            lf = lf.filter(pl.col("date") <= end)
+        try:
+            return lf.collect()
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ValueError(
+                f"stored bars of {ticker} cannot be read: {path} is truncated or corrupt "
+                f"({reason}); {fix}"
+            ) from None
 
     def verify(self) -> list[str]:
         """Check every Parquet file against its recorded sha256.
@@ -333,7 +363,9 @@ class BarStore:
         *,
         store_info: Mapping[str, Any] | None = None,
         rejected: Mapping[str, pl.DataFrame] | None = None,
+        repaired: Mapping[str, pl.DataFrame] | None = None,
         source: str = "<frame>",
+        tolerance: float = OHLC_TOLERANCE,
     ) -> WriteReport:
         """Validate and store bars for one or more tickers.
 
@@ -352,8 +384,13 @@ class BarStore:
             Store-level metadata to merge in (e.g. ``{"demo_seed": 7}``).
         rejected : dict of str to pl.DataFrame, optional
             Rows an import dropped, written to ``rejected/<TICKER>.csv``.
+        repaired : dict of str to pl.DataFrame, optional
+            Rows an import repaired, with their original values, written to
+            ``repaired/<TICKER>.csv``; the metadata counts them.
         source : str, default "<frame>"
             Name used in validation errors and as the default provenance.
+        tolerance : float, default 1e-9
+            Relative tolerance of the OHLC ordering rules.
 
         Returns
         -------
@@ -370,14 +407,22 @@ class BarStore:
         ValueError
             If ``info`` is malformed or names tickers not in ``frames``.
         """
-        bars = _validated(frames, source)
+        bars = _validated(frames, source, tolerance)
         present = bars.get_column("ticker").unique().sort().to_list()
         entries = self._entries(present, info or {}, source)
-        for name, extra in (("store_info", store_info), ("rejected", rejected)):
+        for name, extra in (
+            ("store_info", store_info),
+            ("rejected", rejected),
+            ("repaired", repaired),
+        ):
             if extra is not None and not isinstance(extra, Mapping):
                 raise TypeError(f"{name} must be a mapping, got {type(extra).__name__}")
-        rejected = dict(rejected or {})
-        bad_names = [n for n in rejected if not re.match(r"^[A-Za-z0-9_^][A-Za-z0-9.\-_^=]*$", n)]
+        rejected, repaired = dict(rejected or {}), dict(repaired or {})
+        bad_names = [
+            n
+            for n in [*rejected, *repaired]
+            if not re.match(r"^[A-Za-z0-9_^][A-Za-z0-9.\-_^=]*$", n)
+        ]
         if bad_names:
             raise ValueError(f"rejected file names must be plain file stems, got {bad_names}")
 
@@ -412,16 +457,21 @@ class BarStore:
                 report.replaced[name] = (int(old or 0), part.height)
             report.rows[name] = part.height
         stale = []
-        for name in present:  # rejected/<T>.csv always belongs to the stored version of T
-            if name not in rejected and (self.rejected_dir / f"{name}.csv").exists():
-                stale.append(self.rejected_dir / f"{name}.csv")
-        for name, frame in sorted(rejected.items()):
-            if frame.height:
-                path = self.rejected_dir / f"{name}.csv"
-                payloads.append((path, csv_bytes(frame)))
-                report.rejected_files[name] = path
-                if name in entries:
-                    entries[name]["extra"]["rejected_rows"] = frame.height
+        # rejected/<T>.csv and repaired/<T>.csv always belong to the stored version of T
+        for directory, side_files, files_written, count_key in (
+            (self.rejected_dir, rejected, report.rejected_files, "rejected_rows"),
+            (self.repaired_dir, repaired, report.repaired_files, "repaired_rows"),
+        ):
+            for name in present:
+                if name not in side_files and (directory / f"{name}.csv").exists():
+                    stale.append(directory / f"{name}.csv")
+            for name, frame in sorted(side_files.items()):
+                if frame.height:
+                    path = directory / f"{name}.csv"
+                    payloads.append((path, csv_bytes(frame)))
+                    files_written[name] = path
+                    if name in entries:
+                        entries[name]["extra"][count_key] = frame.height
 
         meta["tickers"].update(entries)
         meta["store"].update(dict(store_info or {}))

@@ -24,7 +24,6 @@ import io
 import json
 import os
 import shutil
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import polars as pl
 
 from engine.features.build import FEATURE_NAMES
-from engine.io import fsync_dir
+from engine.io import fsync_dir, staging_dir
 
 if TYPE_CHECKING:  # pragma: no cover
     import keras
@@ -133,8 +132,7 @@ def write_model_artifact(
             raise ValueError(f"artifact metadata needs {key!r}")
     if final.exists() and not overwrite:
         raise FileExistsError(f"{final} already exists; pass overwrite=True to replace it")
-    final.parent.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+    stage = staging_dir(final.parent, prefix=f".{final.name}.")  # umask permissions, not 700
     try:
         model.save(stage / MODEL_FILE)
         _write_fsynced(stage / HISTORY_FILE, history.write_csv().encode())
