@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.labels.permutations import block_permutation, permute_outcomes
+from engine.labels.permutations import block_permutation, block_permutations, permute_outcomes
 
 SETTINGS = settings(max_examples=60, deadline=None)
 
@@ -163,3 +163,24 @@ def test_permute_outcomes_requires_columns():
         permute_outcomes(_frame().drop("date"), ["label"])
     with pytest.raises(ValueError, match="nope"):
         permute_outcomes(_frame(), ["nope"])
+
+
+# ---------------------------------------------------------------------------
+# many draws at once (the permutation test)
+
+
+def test_block_permutations_are_the_draws_of_one_generator():
+    draws = block_permutations(90, 10, 25, seed=4)
+    assert draws.shape == (25, 90) and draws.dtype == np.int64
+    rng = np.random.default_rng(4)
+    for k in range(25):
+        np.testing.assert_array_equal(draws[k], block_permutation(90, 10, rng))
+    # draw 0 is the single permutation of the same seed (what permute_outcomes uses)
+    np.testing.assert_array_equal(draws[0], block_permutation(90, 10, 4))
+    assert len({tuple(d) for d in draws}) > 20  # the draws differ
+
+
+@pytest.mark.parametrize("n_draws", [0, -1])
+def test_block_permutations_need_a_draw(n_draws):
+    with pytest.raises(ValueError, match="n_draws"):
+        block_permutations(90, 10, n_draws, seed=0)

@@ -209,7 +209,9 @@ def test_planted_skill_is_significant_and_its_null_is_not(predictions_file, info
     comparison = report.null_comparison
     assert comparison["pattern"].to_list() == sorted(PATTERNS)
     assert comparison["real_significant"].all()
-    assert not comparison["null_significant"].any()
+    assert comparison["permutation_significant"].all()
+    assert comparison["n_null"].to_list() == [200, 200]
+    assert comparison["permutation_p_value"].to_list() == pytest.approx([1 / 201, 1 / 201])
     assert comparison["confirmed"].all()
     # the null frame is evaluate_frame on permute_outcomes of the same rows
     permuted = permute_outcomes(informative, PATTERNS, block=10, seed=5)
@@ -217,8 +219,9 @@ def test_planted_skill_is_significant_and_its_null_is_not(predictions_file, info
     assert_frame_equal(report.null_metrics, with_adjusted(expected, "holm"))
 
 
-def test_null_rejects_at_about_its_level_over_seeds(tmp_path):
-    """A strong planted signal: every real test rejects, the null ones about 5 % of the time.
+def test_first_permuted_draw_rejects_at_about_its_level_over_seeds(tmp_path):
+    """A strong planted signal: every real test rejects, the first permuted draw's bootstrap
+    test about 5 % of the time.
 
     3 data sets x 8 permutation seeds x 2 patterns = 48 null tests at the 5 % level:
     about 2.4 rejections are expected; 8 or more has probability 0.2 % for
@@ -230,10 +233,10 @@ def test_null_rejects_at_about_its_level_over_seeds(tmp_path):
         make_predictions(informative=True, seed=data_seed).write_parquet(path)
         for seed in range(8):
             report = run_validate_job(
-                predictions=path, null=True, null_block=10, n_boot=100, seed=seed
+                predictions=path, null=True, null_block=10, n_null=20, n_boot=100, seed=seed
             )
             real += int(report.null_comparison["real_significant"].sum())
-            null += int(report.null_comparison["null_significant"].sum())
+            null += int((report.null_metrics["auc_p_value"] < 0.05).sum())
     assert real == 48
     assert null <= 7
 
@@ -248,10 +251,23 @@ def test_null_comparison_flags():
             "auc_p_value": [0.001, 0.001, None],
         }
     )
-    null = real.with_columns(auc_p_value=pl.Series([0.4, 0.01, 0.5]))
-    out = null_comparison(real, null)
+    permutation = pl.DataFrame(
+        {
+            "pattern": ["a", "b", "c"],
+            "auc": [0.6, 0.6, None],
+            "n_null": [200, 200, 0],
+            "null_auc_mean": [0.5, 0.5, None],
+            "null_auc_low": [0.45, 0.45, None],
+            "null_auc_high": [0.55, 0.55, None],
+            "permutation_p_value": [0.005, 0.2, None],
+            "permutation_p_value_se": [0.005, 0.028, None],
+        }
+    )
+    out = null_comparison(real, permutation)
+    assert out["auc_p_value_holm"].to_list() == pytest.approx([0.002, 0.002, None])
+    assert out["permutation_p_value_holm"].to_list() == pytest.approx([0.01, 0.2, None])
     assert out["real_significant"].to_list() == [True, True, None]
-    assert out["null_significant"].to_list() == [False, True, False]
+    assert out["permutation_significant"].to_list() == [True, False, None]
     assert out["confirmed"].to_list() == [True, False, None]
 
 
@@ -648,6 +664,7 @@ def test_to_dict_layout(run_dir):
     assert len(payload["by_ticker"]) == len(PATTERNS) * len(TICKERS)
     assert set(payload["null"]) == {
         "block",
+        "n_null",
         "seed",
         "significance",
         "metrics",

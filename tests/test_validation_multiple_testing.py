@@ -96,13 +96,18 @@ def test_null_comparison_confirms_on_holm_adjusted_p():
         "auc_ci_low": [0.5] * 4, "auc_ci_high": [0.7] * 4,
         "auc_p_value": [0.03, 0.04, 0.2, 0.5],
     })  # fmt: skip
-    null = real.with_columns(auc_p_value=pl.Series([0.6, 0.01, 0.7, 0.8]))
-    out = null_comparison(real, null)
+    permutation = pl.DataFrame({
+        "pattern": ["a", "b", "c", "d"], "auc": [0.6, 0.58, 0.52, 0.5], "n_null": 200,
+        "null_auc_mean": 0.5, "null_auc_low": 0.45, "null_auc_high": 0.55,
+        "permutation_p_value": [0.005, 0.02, 0.3, 0.6], "permutation_p_value_se": 0.01,
+    })  # fmt: skip
+    out = null_comparison(real, permutation)
     # Holm: 4 x 0.03 = 0.12, max(3 x 0.04, 0.12) = 0.12, 2 x 0.2 = 0.4, max(0.5, 0.4) = 0.5
     assert out["auc_p_value_holm"].to_list() == pytest.approx([0.12, 0.12, 0.4, 0.5])
     assert out["real_significant"].to_list() == [False] * 4
-    assert out["null_auc_p_value_holm"].to_list() == pytest.approx([1.0, 0.04, 1.0, 1.0])
-    assert out["null_significant"].to_list() == [False, True, False, False]
+    # Holm: 4 x 0.005 = 0.02, 3 x 0.02 = 0.06, 2 x 0.3 = 0.6, max(0.6, 0.6) = 0.6
+    assert out["permutation_p_value_holm"].to_list() == pytest.approx([0.02, 0.06, 0.6, 0.6])
+    assert out["permutation_significant"].to_list() == [True, False, False, False]
     assert not out["confirmed"].any()
 
 

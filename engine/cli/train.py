@@ -207,11 +207,23 @@ def validate_command(
     ] = False,
     null: Annotated[
         bool,
-        typer.Option("--null", help="Also evaluate with outcomes permuted in blocks of dates."),
+        typer.Option(
+            "--null",
+            help="Also test each pattern's AUC against --n-null draws of the outcomes permuted "
+            "in blocks of dates (no retraining).",
+        ),
     ] = False,
     null_block: Annotated[
         int, typer.Option("--null-block", min=1, help="Block length (dates) of the null.")
     ] = 20,
+    n_null: Annotated[
+        int,
+        typer.Option(
+            "--n-null",
+            min=1,
+            help="Permutation draws of the --null test (p = (1 + #null >= AUC) / (1 + N)).",
+        ),
+    ] = 200,
     n_boot: ValidateNBootOption = 1000,
     seed: ValidateSeedOption = 0,
     report: ValidateReportOption = None,
@@ -221,7 +233,7 @@ def validate_command(
     from engine.jobs.validate import run_validate_job
 
     result = call_or_exit(run_validate_job, model, predictions, by_ticker=by_ticker, null=null,
-                          null_block=null_block, n_boot=n_boot, seed=seed,
+                          null_block=null_block, n_null=n_null, n_boot=n_boot, seed=seed,
                           report_dir=report)  # fmt: skip
     summary = result.to_dict()
     if as_json:
@@ -236,7 +248,10 @@ def validate_command(
     )
     tables = [("metrics", summary["metrics"], "out-of-sample, all tickers pooled", "pattern")]
     if summary["null"] is not None:
-        title = f"null: outcomes permuted in blocks of {null_block} dates (should show no skill)"
+        title = (
+            f"null, first of {n_null} draws: outcomes permuted in blocks of {null_block} dates "
+            "(should show no skill)"
+        )
         tables.append(("null_metrics", summary["null"]["metrics"], title, "pattern"))
     if len(summary["windows"]) > 1:
         for pattern in summary["patterns"]:

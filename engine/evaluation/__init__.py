@@ -13,6 +13,8 @@ the modules inside are an implementation detail:
   deflated Sharpe ratios.
 * :mod:`~engine.evaluation.multiple_testing`: Holm and Benjamini-Hochberg
   adjusted p-values for a table of tests.
+* :mod:`~engine.evaluation.permutation`: the block-permutation test of the
+  pooled AUC (N draws of permuted outcomes, no retraining).
 """
 
 from engine.evaluation.bootstrap import (
@@ -32,6 +34,7 @@ from engine.evaluation.classification import (
     point_biserial,
 )
 from engine.evaluation.multiple_testing import adjust_p_values, benjamini_hochberg, holm
+from engine.evaluation.permutation import permutation_auc_test
 from engine.evaluation.sharpe import (
     PERIODS_PER_YEAR,
     check_periods_per_year,
@@ -66,6 +69,7 @@ __all__ = [
     "holm",
     "log_loss",
     "majority_rate",
+    "permutation_auc_test",
     "point_biserial",
     "probabilistic_sharpe_ratio",
     "sharpe_ratio",

@@ -1,8 +1,9 @@
 """Diagnostics of out-of-sample predictions: calibration, a null comparison, overfitting.
 
 :func:`calibration_table` bins confidences against observed frequencies;
-:func:`null_comparison` puts the real AUC beside the AUC on block-permuted
-outcomes, with verdicts on Holm-adjusted p-values; :func:`overfitting_monitor`
+:func:`null_comparison` puts the real AUC beside its block-permutation null
+(:mod:`engine.evaluation.permutation`), with verdicts on Holm-adjusted
+p-values; :func:`overfitting_monitor`
 flags models whose train/validation loss gap widens while the validation
 loss rises (from the training histories,
 :func:`engine.model.run_files.read_history`).
@@ -140,63 +141,84 @@ def calibration_table(
 
 
 def null_comparison(
-    real: pl.DataFrame, null: pl.DataFrame, *, alpha: float = SIGNIFICANCE
+    real: pl.DataFrame, permutation: pl.DataFrame, *, alpha: float = SIGNIFICANCE
 ) -> pl.DataFrame:
-    """Real AUC beside the permuted-outcome AUC, per pattern, with Holm-adjusted verdicts.
+    """Real AUC beside its block-permutation null, per pattern, with Holm-adjusted verdicts.
 
-    The patterns are one family: each AUC p-value is Holm-adjusted over the
-    patterns (:func:`engine.evaluation.multiple_testing.holm`), on the real
-    and on the permuted outcomes separately, and the verdicts compare the
-    adjusted p-values with ``alpha`` (a family-wise error rate).
+    The patterns are one family: the bootstrap p-value of each AUC and its
+    permutation p-value are each Holm-adjusted over the patterns
+    (:func:`engine.evaluation.multiple_testing.holm`), and the verdicts
+    compare the adjusted values with ``alpha`` (a family-wise error rate).
 
     Parameters
     ----------
-    real, null : polars.DataFrame
-        Per-pattern :func:`engine.evaluation.evaluate_frame` output on the real
-        and on the block-permuted outcomes.
+    real : polars.DataFrame
+        Per-pattern :func:`engine.evaluation.evaluate_frame` output on the
+        real outcomes (``auc``, its interval and ``auc_p_value``).
+    permutation : polars.DataFrame
+        :func:`engine.evaluation.permutation.permutation_auc_test` of the
+        same predictions (``n_null`` draws of block-permuted outcomes).
     alpha : float, default 0.05
-        Family-wise level of the one-sided AUC tests.
+        Family-wise level of the one-sided tests.
 
     Returns
     -------
     polars.DataFrame
         ``pattern``, ``auc``, ``auc_ci_low``, ``auc_ci_high``,
-        ``auc_p_value``, ``auc_p_value_holm``, the same five prefixed
-        ``null_``, then ``real_significant`` (``auc_p_value_holm < alpha``),
-        ``null_significant`` (``null_auc_p_value_holm < alpha``) and
-        ``confirmed`` (real significant and null not). Booleans are null
-        where a p-value is missing.
+        ``auc_p_value``, ``auc_p_value_holm``, ``n_null``,
+        ``null_auc_mean``, ``null_auc_low``, ``null_auc_high`` (the null
+        AUCs' mean and 95 % range), ``permutation_p_value``,
+        ``permutation_p_value_se`` (its Monte Carlo error),
+        ``permutation_p_value_holm``, then ``real_significant``
+        (``auc_p_value_holm < alpha``), ``permutation_significant``
+        (``permutation_p_value_holm < alpha``) and ``confirmed`` (both).
+        Booleans are null where a p-value is missing.
 
     Examples
     --------
     >>> import polars as pl
-    >>> real = pl.DataFrame({"pattern": ["a"], "auc": [0.6], "auc_ci_low": [0.55],
-    ...                      "auc_ci_high": [0.65], "auc_p_value": [0.001]})
-    >>> null = real.with_columns(auc=pl.lit(0.5), auc_p_value=pl.lit(0.48))
-    >>> null_comparison(real, null)["confirmed"].to_list()
-    [True]
-    """
+    >>> real = pl.DataFrame({"pattern": ["a", "b"], "auc": [0.6, 0.52], "auc_ci_low": [0.55, 0.5],
+    ...                      "auc_ci_high": [0.65, 0.54], "auc_p_value": [0.001, 0.03]})
+    >>> perm = pl.DataFrame({"pattern": ["a", "b"], "auc": [0.6, 0.52], "n_null": [200, 200],
+    ...                      "null_auc_mean": [0.5, 0.5], "null_auc_low": [0.47, 0.47],
+    ...                      "null_auc_high": [0.53, 0.53], "permutation_p_value": [0.005, 0.2],
+    ...                      "permutation_p_value_se": [0.005, 0.028]})
+    >>> null_comparison(real, perm).select("pattern", "confirmed").rows()
+    [('a', True), ('b', False)]
+    """  # noqa: E501
     cols = ["auc", "auc_ci_low", "auc_ci_high", "auc_p_value", "auc_p_value_holm"]
-    real, null = _with_holm(real), _with_holm(null)
-    joined = real.select("pattern", *cols).join(
-        null.select("pattern", *(pl.col(c).alias("null_" + c) for c in cols)),
-        on="pattern",
-        how="left",
-        maintain_order="left",
+    null_cols = [
+        "n_null",
+        "null_auc_mean",
+        "null_auc_low",
+        "null_auc_high",
+        "permutation_p_value",
+        "permutation_p_value_se",
+        "permutation_p_value_holm",
+    ]
+    joined = (
+        _with_holm(real, "auc_p_value")
+        .select("pattern", *cols)
+        .join(
+            _with_holm(permutation, "permutation_p_value").select("pattern", *null_cols),
+            on="pattern",
+            how="left",
+            maintain_order="left",
+        )
     )
     real_sig = pl.col("auc_p_value_holm") < alpha
-    null_sig = pl.col("null_auc_p_value_holm") < alpha
+    null_sig = pl.col("permutation_p_value_holm") < alpha
     return joined.with_columns(
         real_sig.alias("real_significant"),
-        null_sig.alias("null_significant"),
-        (real_sig & ~null_sig).alias("confirmed"),
+        null_sig.alias("permutation_significant"),
+        (real_sig & null_sig).alias("confirmed"),
     )
 
 
-def _with_holm(frame: pl.DataFrame) -> pl.DataFrame:
-    """``auc_p_value_holm``: the AUC p-values Holm-adjusted over the rows (the patterns)."""
-    raw = frame.get_column("auc_p_value").cast(pl.Float64).fill_null(np.nan).to_numpy()
-    return frame.with_columns(pl.Series("auc_p_value_holm", holm(raw)).fill_nan(None))
+def _with_holm(frame: pl.DataFrame, column: str) -> pl.DataFrame:
+    """``<column>_holm``: ``column`` Holm-adjusted over the rows (the patterns)."""
+    raw = frame.get_column(column).cast(pl.Float64).fill_null(np.nan).to_numpy()
+    return frame.with_columns(pl.Series(f"{column}_holm", holm(raw)).fill_nan(None))
 
 
 def overfitting_monitor(

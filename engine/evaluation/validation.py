@@ -13,11 +13,14 @@ the run's settings and stored bars, never read from the file) and after its
 
 The report holds, per pattern (and per pattern and ticker, and per pattern
 and window), the metrics of :func:`engine.evaluation.evaluate_frame` with
-their stationary-bootstrap intervals and no-skill p-values; optionally the
-same evaluation after the outcomes were permuted in blocks of dates (a null
-that must come out not significant); a calibration table; and, from the
-training histories, the train/validation loss gap per epoch with a flag for
-models whose gap widens (:mod:`engine.evaluation.diagnostics`).
+their stationary-bootstrap intervals and no-skill p-values, each beside its
+multiple-testing adjusted value; optionally a permutation test of each
+pattern's pooled AUC over ``n_null`` draws of the outcomes permuted in
+blocks of dates (:mod:`engine.evaluation.permutation`; the fitted
+predictions are reused, nothing is retrained), with every metric on the
+first draw; a calibration table; and, from the training histories, the
+train/validation loss gap per epoch with a flag for models whose gap widens
+(:mod:`engine.evaluation.diagnostics`).
 :mod:`engine.reports.validation` renders it as HTML.
 
 Examples
@@ -67,6 +70,7 @@ from engine.evaluation.diagnostics import (
     overfitting_monitor,
 )
 from engine.evaluation.multiple_testing import adjust_p_values, correction_line
+from engine.evaluation.permutation import DEFAULT_N_NULL, permutation_auc_test
 from engine.labels.permutations import DEFAULT_NULL_BLOCK, permute_outcomes
 from engine.model.run_files import (
     RUN_FILE,
@@ -149,9 +153,11 @@ class ValidateReport:
         Per pattern and ticker, when asked for; ``<metric>_p_value_bh`` as
         ``by_model``.
     null_metrics : polars.DataFrame or None
-        ``metrics`` recomputed on block-permuted outcomes (same schema).
+        ``metrics`` recomputed on the first draw of block-permuted outcomes
+        (same schema).
     null_comparison : polars.DataFrame or None
-        See :func:`engine.evaluation.diagnostics.null_comparison`.
+        The permutation test over ``n_null`` draws beside the real AUC, with
+        the verdicts; see :func:`engine.evaluation.diagnostics.null_comparison`.
     calibration : polars.DataFrame
         See :func:`engine.evaluation.diagnostics.calibration_table`.
     history : polars.DataFrame or None
@@ -218,6 +224,7 @@ class ValidateReport:
         if self.null_metrics is not None and self.null_comparison is not None:
             null = {
                 "block": self.settings["null_block"],
+                "n_null": self.settings["n_null"],
                 "seed": self.settings["seed"],
                 "significance": SIGNIFICANCE,
                 "metrics": _rows(self.null_metrics),
@@ -285,10 +292,13 @@ class ValidateReport:
                 )
                 lines.append(
                     f"null {row['pattern']}: real AUC {num(row['auc'], 3)} "
-                    f"(p={num(row['auc_p_value'], 4)}, Holm {num(row['auc_p_value_holm'], 4)}), "
-                    f"permuted AUC {num(row['null_auc'], 3)} "
-                    f"(p={num(row['null_auc_p_value'], 4)}, "
-                    f"Holm {num(row['null_auc_p_value_holm'], 4)}): {verdict}"
+                    f"(bootstrap p={num(row['auc_p_value'], 4)}, "
+                    f"Holm {num(row['auc_p_value_holm'], 4)}); permutation test over "
+                    f"{row['n_null']} draws: null AUC {num(row['null_auc_mean'], 3)} "
+                    f"[{num(row['null_auc_low'], 3)}, {num(row['null_auc_high'], 3)}], "
+                    f"p={num(row['permutation_p_value'], 4)} "
+                    f"+/- {num(row['permutation_p_value_se'], 4)} "
+                    f"(Holm {num(row['permutation_p_value_holm'], 4)}): {verdict}"
                 )
         if self.overfitting is not None:
             for row in self.overfitting.iter_rows(named=True):
@@ -363,6 +373,7 @@ def metric_text(
 def check_validation_settings(
     *,
     null_block: int = DEFAULT_NULL_BLOCK,
+    n_null: int = DEFAULT_N_NULL,
     n_boot: int = 1000,
     overfit_window: int = DEFAULT_OVERFIT_WINDOW,
     overfit_tolerance: float = DEFAULT_OVERFIT_TOLERANCE,
@@ -372,7 +383,7 @@ def check_validation_settings(
     Raises
     ------
     ValueError
-        ``null_block`` or ``overfit_window`` not an integer >= 1, ``n_boot``
+        ``null_block``, ``n_null`` or ``overfit_window`` not an integer >= 1, ``n_boot``
         not an integer >= 10, ``overfit_tolerance`` negative or NaN.
 
     Examples
@@ -384,6 +395,8 @@ def check_validation_settings(
     """
     if int(null_block) != null_block or null_block < 1:
         raise ValueError(f"`null_block` must be an integer >= 1, got `null_block={null_block}`")
+    if int(n_null) != n_null or n_null < 1:
+        raise ValueError(f"`n_null` must be an integer >= 1, got `n_null={n_null}`")
     if int(n_boot) != n_boot or n_boot < 10:
         raise ValueError(f"`n_boot` must be an integer >= 10, got `n_boot={n_boot}`")
     if int(overfit_window) != overfit_window or overfit_window < 1:
@@ -400,6 +413,7 @@ def validate_predictions(
     by_ticker: bool = False,
     null: bool = False,
     null_block: int = DEFAULT_NULL_BLOCK,
+    n_null: int = DEFAULT_N_NULL,
     n_boot: int = 1000,
     seed: int = 0,
     overfit_window: int = DEFAULT_OVERFIT_WINDOW,
@@ -417,11 +431,16 @@ def validate_predictions(
     by_ticker : bool
         Also evaluate each pattern per ticker.
     null : bool
-        Also evaluate after permuting the outcomes in blocks of
-        ``null_block`` dates (one permutation for all tickers,
-        :func:`engine.labels.permutations.permute_outcomes` with ``seed``; every block
-        moves), per pattern.
+        Also test each pattern's pooled AUC against ``n_null`` draws of the
+        outcomes permuted in blocks of ``null_block`` dates (one permutation
+        for all tickers per draw, every block moved; the fitted predictions
+        are reused), :func:`engine.evaluation.permutation.permutation_auc_test`
+        with ``seed``; and evaluate every metric on the first draw
+        (:func:`engine.labels.permutations.permute_outcomes` with ``seed``).
     null_block : int, default 20
+    n_null : int, default 200
+        Draws of the permutation test; its p-value is ``(1 + #{null AUC >=
+        AUC}) / (1 + n_null)``, so at least ``1 / (1 + n_null)``.
     n_boot : int, default 1000
         Stationary-bootstrap replicates of every evaluation.
     seed : int, default 0
@@ -461,6 +480,7 @@ def validate_predictions(
     began = time.perf_counter()
     check_validation_settings(
         null_block=null_block,
+        n_null=n_null,
         n_boot=n_boot,
         overfit_window=overfit_window,
         overfit_tolerance=overfit_tolerance,
@@ -515,7 +535,10 @@ def validate_predictions(
         null_metrics = adjust_p_values(
             _evaluate(shuffled, patterns, ("pattern",), n_boot, seed), CORRECTIONS["null_metrics"]
         )
-        comparison = null_comparison(metrics, null_metrics)
+        permutation = permutation_auc_test(
+            frame, patterns, block=int(null_block), n_null=int(n_null), seed=seed
+        )
+        comparison = null_comparison(metrics, permutation)
 
     history = monitor = None
     if source.histories:
@@ -542,6 +565,7 @@ def validate_predictions(
             "by_ticker": by_ticker,
             "null": null,
             "null_block": int(null_block),
+            "n_null": int(n_null),
             "n_boot": int(n_boot),
             "seed": seed,
             "overfit_window": int(overfit_window),

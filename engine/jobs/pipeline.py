@@ -234,7 +234,9 @@ def _validation_summary(summary: dict[str, Any]) -> dict[str, Any]:
     >>> _validation_summary({"metrics": [row, empty]})["summary"]
     'a AUC 0.600 [0.500, 0.700] Holm p 0.040; b no AUC (Holm over 1 heads)'
     """
-    null_rows = {r["pattern"]: r for r in (summary.get("null") or {}).get("metrics", [])}
+    null = summary.get("null") or {}
+    null_rows = {r["pattern"]: r for r in null.get("metrics", [])}
+    tests = {r["pattern"]: r for r in null.get("comparison", [])}
     rows = [
         {
             "pattern": r["pattern"],
@@ -244,6 +246,10 @@ def _validation_summary(summary: dict[str, Any]) -> dict[str, Any]:
             "p_value": r.get("auc_p_value"),
             "p_value_holm": r.get("auc_p_value_holm"),
             "null_auc": _auc_text(null_rows.get(r["pattern"], {})),
+            "permutation_p_value": tests.get(r["pattern"], {}).get("permutation_p_value"),
+            "permutation_p_value_holm": tests.get(r["pattern"], {}).get(
+                "permutation_p_value_holm"
+            ),
         }
         for r in summary["metrics"]
     ]

@@ -47,6 +47,7 @@ import time
 from pathlib import Path
 
 from engine.evaluation.diagnostics import DEFAULT_OVERFIT_TOLERANCE, DEFAULT_OVERFIT_WINDOW
+from engine.evaluation.permutation import DEFAULT_N_NULL
 from engine.evaluation.validation import (
     ValidateReport,
     check_validation_settings,
@@ -66,6 +67,7 @@ def run_validate_job(
     by_ticker: bool = False,
     null: bool = False,
     null_block: int = DEFAULT_NULL_BLOCK,
+    n_null: int = DEFAULT_N_NULL,
     n_boot: int = 1000,
     seed: int = 0,
     report_dir: Path | None = None,
@@ -86,7 +88,7 @@ def run_validate_job(
         :data:`engine.model.run_files.PREDICTION_KEYS` then ``<pattern>_p`` and
         ``<pattern>`` per pattern). Has no histories: no overfitting monitor.
         Give exactly one of ``model`` and ``predictions``.
-    by_ticker, null, null_block, n_boot, seed, overfit_window, overfit_tolerance
+    by_ticker, null, null_block, n_null, n_boot, seed, overfit_window, overfit_tolerance
         See :func:`engine.evaluation.validation.validate_predictions`.
     report_dir : Path, optional
         Write ``report.html`` and the PNG figures there
@@ -113,6 +115,7 @@ def run_validate_job(
     began = time.perf_counter()
     check_validation_settings(
         null_block=null_block,
+        n_null=n_null,
         n_boot=n_boot,
         overfit_window=overfit_window,
         overfit_tolerance=overfit_tolerance,
@@ -123,6 +126,7 @@ def run_validate_job(
         by_ticker=by_ticker,
         null=null,
         null_block=null_block,
+        n_null=n_null,
         n_boot=n_boot,
         seed=seed,
         overfit_window=overfit_window,

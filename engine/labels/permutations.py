@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import numpy as np
 import polars as pl
 
-__all__ = ["DEFAULT_NULL_BLOCK", "block_permutation", "permute_outcomes"]
+__all__ = ["DEFAULT_NULL_BLOCK", "block_permutation", "block_permutations", "permute_outcomes"]
 
 #: Default block: about one trading month, well above the 5-day label horizon.
 DEFAULT_NULL_BLOCK = 20
@@ -72,6 +72,47 @@ def block_permutation(n: int, block: int, seed: int | np.random.Generator) -> np
     pieces = [np.arange(s, min(s + block, n)) for s in starts[perm]]
     order = np.concatenate(pieces).astype(np.int64)
     return order
+
+
+def block_permutations(
+    n: int, block: int, n_draws: int, seed: int | np.random.Generator
+) -> np.ndarray:
+    """``n_draws`` independent draws of :func:`block_permutation` from one generator.
+
+    Draw ``k`` is the ``k``-th call of :func:`block_permutation` on
+    ``numpy.random.default_rng(seed)``, so draw 0 is ``block_permutation(n,
+    block, seed)``, the permutation :func:`permute_outcomes` applies with the
+    same seed.
+
+    Parameters
+    ----------
+    n, block : int
+        As :func:`block_permutation`.
+    n_draws : int
+        Number of permutations, at least 1.
+    seed : int or numpy.random.Generator
+
+    Returns
+    -------
+    ndarray of int64, shape (n_draws, n)
+        Row ``k``: ``order[i]`` is the position whose value lands at ``i``.
+
+    Raises
+    ------
+    ValueError
+        ``n_draws < 1``, or what :func:`block_permutation` refuses.
+
+    Examples
+    --------
+    >>> block_permutations(6, 2, 3, seed=0)
+    array([[4, 5, 0, 1, 2, 3],
+           [4, 5, 0, 1, 2, 3],
+           [2, 3, 4, 5, 0, 1]])
+    """
+    if int(n_draws) != n_draws or n_draws < 1:
+        raise ValueError(f"`n_draws` must be an integer >= 1, got `n_draws={n_draws}`")
+    rng = np.random.default_rng(seed)
+    return np.stack([block_permutation(n, block, rng) for _ in range(int(n_draws))])
 
 
 def permute_outcomes(

@@ -40,7 +40,7 @@ _CAPTIONS = {
     "learning_curves": "Learning curves: train and validation loss per epoch.",
     "calibration": "Calibration: mean confidence against observed frequency per bin.",
     "auc_by_window": "AUC per window with 95 % bootstrap intervals.",
-    "null_comparison": "Real against block-permuted outcomes.",
+    "null_comparison": "Real against block-permuted outcomes (the first draw).",
 }
 _METRIC_LABELS = {
     "auc": "AUC",
@@ -147,12 +147,16 @@ def _body(report: ValidateReport, figures: dict[str, tuple[str, bytes]]) -> list
     if report.null_comparison is not None and report.null_metrics is not None:
         parts += [
             "<h2>Null test: outcomes permuted in blocks of dates</h2>",
-            f"<p>Block {s['null_block']} dates, seed {s['seed']}. A pattern is confirmed when "
-            f"its real AUC p-value, Holm-adjusted over the patterns, is below {SIGNIFICANCE} "
-            "and the permuted one is not.</p>",
-            f"<p><small>{escape(correction_text('metrics', _tests(report.metrics)))}.</small></p>",
-            _frame_table(report.null_comparison, flag="null_significant"),
-            "<h3>Every metric on permuted outcomes</h3>",
+            f"<p>A permutation test of each pattern's pooled AUC: {s['n_null']} draws of the "
+            f"outcomes permuted in blocks of {s['null_block']} dates (one permutation for every "
+            f"ticker, seed {s['seed']}; the fitted predictions are reused, nothing is "
+            "retrained). p = (1 + #{null AUC &ge; AUC}) / (1 + draws), with its Monte Carlo "
+            "standard error. A pattern is confirmed when its bootstrap p and its permutation "
+            f"p, each Holm-adjusted over the patterns, are both below {SIGNIFICANCE}.</p>",
+            f"<p><small>{escape(correction_text('metrics', _tests(report.metrics)))}, "
+            "for both p-values.</small></p>",
+            _frame_table(report.null_comparison, flag="confirmed"),
+            "<h3>Every metric on the first permuted draw</h3>",
             _metrics_table(report.null_metrics, ["pattern"], "null_metrics"),
         ]
     parts += [
