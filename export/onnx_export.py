@@ -450,7 +450,10 @@ def export_onnx(
     Parameters
     ----------
     model_dir : path
-        A model artifact directory (``OUT/models/<model_id>``).
+        A model artifact directory (``OUT/models/<model_id>``). A LightGBM
+        artifact (``model_kind: lightgbm``) is exported by
+        :func:`export.lightgbm_onnx.export_lightgbm_onnx` under the same
+        contract (no ``quantize``).
     out : path, optional
         The fp32 ONNX file (default ``<model_dir>/model.onnx``). The int8
         model goes beside it as ``<stem>.int8.onnx``.
@@ -496,6 +499,14 @@ def export_onnx(
     FileExistsError
         An output exists and ``overwrite`` is false.
     """
+    if read_metadata(model_dir).get("model_kind") == "lightgbm":  # a tree ensemble: onnxmltools
+        from export.lightgbm_onnx import export_lightgbm_onnx
+
+        return export_lightgbm_onnx(
+            model_dir, out, bars=bars, held_out=held_out, data_dir=data_dir, opset=opset,
+            quantize=quantize, overwrite=overwrite, tolerance=tolerance, n_random=n_random,
+            seed=seed,
+        )  # fmt: skip
     from engine.model.trainer import predict
 
     began = time.perf_counter()
