@@ -490,7 +490,7 @@ def test_cli_targets_table_counts_equal_target_summary(demo_dir, tmp_path):
     assert pl.read_parquet(out).equals(expected.drop(EVENT_COLUMNS))
 
 
-def test_cli_targets_json_start_end_keep_rows_but_use_full_history(demo_dir):
+def test_cli_targets_json_start_end_keep_rows_use_full_history_and_censor_late_labels(demo_dir):
     import json
 
     from engine.data.store import BarStore
@@ -503,9 +503,14 @@ def test_cli_targets_json_start_end_keep_rows_but_use_full_history(demo_dir):
     assert payload["tickers"] == ["AAPL", "SPY"] and payload["synthetic_tickers"] == ["AAPL"]
     full = targets_with_events(BarStore(demo_dir).read_bars(), tickers=["AAPL", "SPY"])
     kept = full.filter(pl.col("date").is_between(date(2010, 1, 4), date(2010, 12, 31)))
-    assert payload["patterns"] == target_summary(kept).to_dicts()
+    # a label whose outcome window reaches past --end would read bars after it: null
+    late = pl.col("t1") > date(2010, 12, 31)
+    censored = kept.with_columns(
+        pl.when(late).then(None).otherwise(pl.col(p)).alias(p) for p in PATTERN_NAMES
+    )
+    assert payload["patterns"] == target_summary(censored).to_dicts()
+    assert payload["patterns"] != target_summary(kept).to_dicts()
     assert payload["rows"] == kept.height
-    # the last kept rows were labelled from bars after --end
     assert kept["t1"].max() > date(2010, 12, 31)
 
 

@@ -60,7 +60,7 @@ from engine.evaluation.validation import validate_predictions
 from engine.features.build import bars_fingerprint, build_features
 from engine.features.files import write_feature_file
 from engine.io import atomic_write_bytes, iso, write_parquet_atomic
-from engine.labels.targets import EVENT_COLUMNS, compute_targets, target_summary
+from engine.labels.targets import EVENT_COLUMNS, censor_after, compute_targets, target_summary
 from engine.model.run_files import check_predictions, read_predictions, resolve_prediction_source
 from engine.model.runs import RunSettings, prepare_dataset, train_windows
 from engine.reports.backtest import (
@@ -345,7 +345,7 @@ def run_pipeline(
             held["bars"], horizon=run_settings.horizon, tickers=held["tickers"],
             with_events=True, features=held["features"].frame,
         )  # fmt: skip
-        kept = keep_dates(labels, start, end)
+        kept = censor_after(keep_dates(labels, start, end), end)
         path = write_parquet_atomic(kept.drop(EVENT_COLUMNS), out / "targets.parquet")
         held["targets"] = labels
         patterns = target_summary(kept).to_dicts()

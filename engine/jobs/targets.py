@@ -2,10 +2,10 @@
 
 Like ``engine features``, it loads the requested tickers together with the
 benchmarks their features read, computes on the full stored history (so the
-rolling windows are warm and the last kept rows can still see their outcome
-window), then keeps the rows dated in ``[start, end]``. A label kept near
-``end`` may therefore use bars after ``end``: its ``t1`` says so, and purging
-uses it. The Parquet file holds the label frame of
+rolling windows are warm), then keeps the rows dated in ``[start, end]``. A
+label whose outcome window reaches past ``end`` (``t1 > end``) would read bars
+after ``end``: it is set to null (:func:`engine.labels.targets.censor_after`);
+its ``t1`` stays, so purging still sees the span. The Parquet file holds the label frame of
 :func:`engine.labels.targets.compute_targets` (no event columns) and is written
 atomically.
 """
@@ -23,7 +23,13 @@ import polars as pl
 from engine.data.loading import keep_dates, load_job_bars, synthetic_flags
 from engine.data.store import BarStore
 from engine.io import iso, write_parquet_atomic
-from engine.labels.targets import DEFAULT_HORIZON, EVENT_COLUMNS, compute_targets, target_summary
+from engine.labels.targets import (
+    DEFAULT_HORIZON,
+    EVENT_COLUMNS,
+    censor_after,
+    compute_targets,
+    target_summary,
+)
 
 __all__ = ["TargetJobReport", "run_target_job"]
 
@@ -53,7 +59,6 @@ class TargetJobReport:
             "synthetic_tickers": sorted(t for t, s in self.synthetic.items() if s),
             "out": str(self.out) if self.out else None,
         }
-
 
 
 def run_target_job(
@@ -95,7 +100,7 @@ def run_target_job(
     began = time.perf_counter()
     wanted, bars = load_job_bars(store, tickers, start, end)
     frame = compute_targets(bars, horizon=horizon, tickers=wanted, with_events=True)
-    frame = keep_dates(frame, start, end)
+    frame = censor_after(keep_dates(frame, start, end), end)
     report = TargetJobReport(
         frame=frame.drop(EVENT_COLUMNS),
         summary=target_summary(frame),
@@ -107,4 +112,3 @@ def run_target_job(
     if out is not None:
         report.out = write_parquet_atomic(report.frame, Path(out))
     return report
-

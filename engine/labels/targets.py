@@ -62,6 +62,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from datetime import date
 
 import numpy as np
 import polars as pl
@@ -71,6 +72,7 @@ from engine.features.build import compute_features
 from kernels.rolling import log_return, rolling_mean_std, rolling_min_max
 
 __all__ = [
+    "censor_after",
     "CONFIDENCE_SUFFIX",
     "DEFAULT_HORIZON",
     "EVENT_COLUMNS",
@@ -231,6 +233,36 @@ def _given_features(features: pl.DataFrame, tickers: Sequence[str] | None) -> pl
             raise ValueError(f"`features` has no rows for ticker(s) {', '.join(absent)}")
         feats = feats.filter(pl.col("ticker").is_in(list(tickers)))
     return feats.sort("ticker", "date")
+
+
+def censor_after(targets: pl.DataFrame, end: date | None) -> pl.DataFrame:
+    """Null every label whose outcome window reaches past ``end`` (``t1 > end``).
+
+    A sample dated on or before ``end`` still has a label computed from bars
+    after ``end`` when its ``t1`` lies beyond it; a run restricted to
+    ``--end`` must not learn from, or be scored on, those bars. ``t1`` itself
+    is kept, so purging still sees the whole label span. Event columns are
+    left as they are: an event at ``t`` depends on bars up to ``t`` only.
+
+    Examples
+    --------
+    >>> import datetime as dt
+    >>> frame = pl.DataFrame({
+    ...     "ticker": ["A", "A"], "date": [dt.date(2020, 1, 2), dt.date(2020, 1, 6)],
+    ...     "t1": [dt.date(2020, 1, 9), dt.date(2020, 1, 13)],
+    ...     "momentum_persistence": [1, 0],
+    ... }).with_columns(pl.col("momentum_persistence").cast(pl.Int8))
+    >>> censor_after(frame, dt.date(2020, 1, 10))["momentum_persistence"].to_list()
+    [1, None]
+    """
+    if end is None:
+        return targets
+    labels = [c for c in PATTERN_NAMES if c in targets.columns]
+    late = pl.col("t1").is_not_null() & (pl.col("t1") > end)
+    return targets.with_columns(
+        pl.when(late).then(None).otherwise(pl.col(c)).cast(targets.schema[c]).alias(c)
+        for c in labels
+    )
 
 
 def target_summary(targets: pl.DataFrame, *, by_ticker: bool = False) -> pl.DataFrame:

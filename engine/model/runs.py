@@ -52,6 +52,7 @@ from engine.labels.targets import (
     CONFIDENCE_SUFFIX,
     DEFAULT_HORIZON,
     EVENT_COLUMNS,
+    censor_after,
     compute_targets,
 )
 from engine.model.artifacts import write_model_artifact
@@ -233,7 +234,10 @@ def prepare_dataset(
     """Features, targets and sequences for ``tickers`` (benchmarks read from ``bars``).
 
     Features and targets are computed on the whole history; ``start`` /
-    ``end`` then keep the samples whose window ends in ``[start, end]``.
+    ``end`` then keep the samples whose window ends in ``[start, end]``, and
+    a label whose outcome window reaches past ``end`` is set to null
+    (:func:`engine.labels.targets.censor_after`): nothing after ``end`` is
+    learned from or scored.
 
     Parameters
     ----------
@@ -262,7 +266,7 @@ def prepare_dataset(
         lo = start or date.min
         hi = end or date.max
         features = features.filter(pl.col("date").is_between(lo, hi))
-        targets = targets.filter(pl.col("date").is_between(lo, hi))
+        targets = censor_after(targets.filter(pl.col("date").is_between(lo, hi)), end)
     if settings.null_labels:
         patterns = [c for c in targets.columns if c not in ("ticker", "date", "t1")]
         targets = permute_outcomes(targets, patterns, block=settings.null_block, seed=settings.seed)
