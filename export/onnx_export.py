@@ -17,7 +17,9 @@
    write anything when the max abs difference exceeds the tolerance;
 6. optionally quantizes to int8 (onnxruntime dynamic quantization) and
    reports that model's own parity, AUC change and file sizes;
-7. writes each file atomically.
+7. writes each file atomically;
+8. with ``tracking``, logs the export to MLflow and registers the fp32 file
+   as a new version of ``pattern-lstm`` (:mod:`export.registration`).
 
 Parity inputs
 -------------
@@ -63,6 +65,7 @@ from engine.model.artifacts import (
     load_model_artifact,
     read_metadata,
 )
+from engine.tracking import Tracking
 from export.held_out import (
     N_RANDOM,
     ExportError,
@@ -79,6 +82,7 @@ from export.onnx_metadata import (
     OUTPUT_NAME,
     encode_metadata,
 )
+from export.registration import register_export
 from export.scorer import PatternScorer
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -200,6 +204,7 @@ class ExportReport:
     held_out: dict[str, Any]
     quantized: QuantizedReport | None
     seconds: float
+    registered: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary."""
@@ -213,6 +218,7 @@ class ExportReport:
             "held_out": self.held_out,
             "quantized": self.quantized.to_dict() if self.quantized else None,
             "seconds": round(self.seconds, 3),
+            "registered": self.registered,
         }
 
 
@@ -419,6 +425,9 @@ def _onnx_values(metadata: dict[str, Any], *, opset: int, quantization: str) -> 
         "synthetic_tickers": data.get("synthetic_tickers", []),
         "split": {key: split.get(key) for key in _SPLIT_KEYS},
         "config": metadata.get("config"),
+        "settings": metadata.get("settings"),
+        "model_kind": metadata.get("model_kind", "lstm"),
+        "reference": metadata.get("reference"),
         "artifact_files": metadata.get("files", {}),
         "quantization": quantization,
         "opset": opset,
@@ -444,6 +453,9 @@ def export_onnx(
     int8_auc_tolerance: float = INT8_AUC_TOLERANCE,
     n_random: int = N_RANDOM,
     seed: int = 0,
+    tracking: Tracking | None = None,
+    registered_model: str | None = None,
+    champion_if_none: bool = False,
 ) -> ExportReport:
     """Export a model artifact to a verified, self-describing ONNX file.
 
@@ -483,10 +495,18 @@ def export_onnx(
         Random windows in the parity check.
     seed : int
         Seed of the random windows.
+    tracking : engine.tracking.Tracking, optional
+        Log the export to MLflow and register the fp32 file as a new
+        version (:func:`export.registration.register_export`); None: neither.
+    registered_model : str, optional
+        Registered model name (default ``pattern-lstm``, or ``pattern-<kind>``).
+    champion_if_none : bool
+        Make the new version ``champion`` when the model has none.
 
     Returns
     -------
     ExportReport
+        ``registered`` names the registry version when one was created.
 
     Raises
     ------
@@ -505,7 +525,8 @@ def export_onnx(
         return export_lightgbm_onnx(
             model_dir, out, bars=bars, held_out=held_out, data_dir=data_dir, opset=opset,
             quantize=quantize, overwrite=overwrite, tolerance=tolerance, n_random=n_random,
-            seed=seed,
+            seed=seed, tracking=tracking,
+            registered_model=registered_model, champion_if_none=champion_if_none,
         )  # fmt: skip
     from engine.model.trainer import predict
 
@@ -579,7 +600,7 @@ def export_onnx(
     atomic_write_bytes(out, fp32)
     if int8_out is not None and int8 is not None:
         atomic_write_bytes(int8_out, int8)
-    return ExportReport(
+    report = ExportReport(
         model_id=str(metadata["model_id"]),
         path=out,
         bytes=len(fp32),
@@ -590,3 +611,10 @@ def export_onnx(
         quantized=quantized,
         seconds=time.perf_counter() - began,
     )
+    values = {**_onnx_values(metadata, opset=opset, quantization="none"), "source": str(model_dir)}
+    report.registered = register_export(
+        report, values, tracking, name=registered_model, champion_if_none=champion_if_none,
+        data_dir=data_dir or (metadata.get("data") or {}).get("data_dir"),
+        params={"model": str(model_dir), "out": str(out), "opset": opset, "quantize": quantize},
+    )  # fmt: skip
+    return report

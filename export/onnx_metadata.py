@@ -22,6 +22,14 @@ sector_map        ticker -> sector benchmark used in training
 tickers           the training tickers (``synthetic_tickers``: those generated)
 split             train/validation/test dates, ``train_end`` and ``embargo_end``
 config            the model's ``ModelConfig``
+settings          the training run's ``RunSettings`` (splits, horizon, embargo);
+                  a retrain trains its challenger with these
+model_kind        ``"lstm"``; other model kinds register under their own name
+reference         reference distributions for drift monitoring: decile edges
+                  and shares of every feature (training fold) and every head
+                  (validation-fold confidence), and the validation AUC
+                  (:mod:`engine.monitoring.reference`); absent (``null``)
+                  in files exported before drift monitoring
 artifact_files    SHA-256 of the artifact's files (``model.keras``, ...)
 opset             the ONNX opset
 quantization      ``"none"`` or ``"int8-dynamic"``

@@ -18,11 +18,18 @@ looks back 252 days. Scores from a short trailing history (the minimum is
 :attr:`PatternScorer.min_history` bars) are therefore close to, not equal
 to, scores computed from the full history the model was trained on.
 
-This module imports neither TensorFlow nor tf2onnx.
+A model can also come from the registry: ``models:/NAME@ALIAS`` or
+``models:/NAME/VERSION`` (:mod:`engine.tracking.registry`). The file is
+fetched and its SHA-256 checked against the version's tag before
+onnxruntime opens it.
+
+This module imports neither TensorFlow nor tf2onnx, and MLflow only when a
+``models:/`` reference is loaded.
 
 Examples
 --------
 >>> scorer = PatternScorer.load("model.onnx")  # doctest: +SKIP
+>>> scorer = PatternScorer.load("models:/pattern-lstm@champion")  # the registry  # doctest: +SKIP
 >>> scorer.score(sequences)  # (n, 20, 17) float32 -> (n, n_patterns)  # doctest: +SKIP
 >>> scorer.score_bars(bars)  # one row per ticker: ticker, date, <pattern>_p  # doctest: +SKIP
 """
@@ -77,6 +84,18 @@ def default_providers() -> list[str]:
     return [_CPU]
 
 
+def _from_registry(uri: str, tracking_uri: str | None) -> tuple[str, bytes, dict[str, Any]]:
+    """A registered version's bytes, checked against its SHA-256 tag (imports MLflow)."""
+    from engine.tracking.registry import Registry, RegistryError
+    from engine.tracking.settings import Tracking
+
+    try:
+        data, version = Registry(Tracking(uri=tracking_uri)).fetch_onnx(uri)
+    except RegistryError as exc:
+        raise ScoringError(str(exc)) from None
+    return version.uri, data, version.to_dict()
+
+
 class PatternScorer:
     """One onnxruntime session over an exported pattern model.
 
@@ -88,12 +107,23 @@ class PatternScorer:
     metadata : dict
         The model's decoded ONNX metadata (see :mod:`export.onnx_metadata`).
     source : str
-        Where the model came from (its path, or ``"<bytes>"``).
+        Where the model came from (its path, its ``models:/NAME/VERSION``
+        URI, or ``"<bytes>"``).
+    registered : dict or None
+        The registry version it was loaded from (name, version, aliases,
+        tags), or None for a file.
     """
 
-    def __init__(self, session: ort.InferenceSession, *, source: str = "<bytes>") -> None:
+    def __init__(
+        self,
+        session: ort.InferenceSession,
+        *,
+        source: str = "<bytes>",
+        registered: dict[str, Any] | None = None,
+    ) -> None:
         self._session = session
         self.source = source
+        self.registered = registered
         try:
             self.metadata = decode_metadata(
                 session.get_modelmeta().custom_metadata_map, source=source
@@ -109,14 +139,17 @@ class PatternScorer:
         model: str | os.PathLike[str] | bytes,
         intra_op_threads: int | None = None,
         providers: Sequence[str] | None = None,
+        *,
+        tracking_uri: str | None = None,
     ) -> PatternScorer:
         """Open an exported model once.
 
         Parameters
         ----------
-        model : path or bytes
+        model : path, ``models:/`` URI or bytes
             An ``.onnx`` file written by ``engine export-onnx`` (fp32 or int8),
-            or its bytes.
+            its bytes, or a registered version: ``models:/NAME@ALIAS`` (e.g.
+            ``models:/pattern-lstm@champion``) or ``models:/NAME/VERSION``.
         intra_op_threads : int, optional
             Threads onnxruntime may use inside one call (default: its own
             choice, one per physical core). One thread is often fastest for
@@ -124,6 +157,10 @@ class PatternScorer:
         providers : sequence of str, optional
             onnxruntime execution providers, in order of preference (default
             :func:`default_providers`).
+        tracking_uri : str, optional
+            The registry of a ``models:/`` reference (default
+            ``$MLFLOW_TRACKING_URI``, else ``sqlite:///<data-dir>/mlflow.db``
+            of ``$ENGINE_DATA_DIR`` or the default data directory).
 
         Returns
         -------
@@ -134,8 +171,10 @@ class PatternScorer:
         FileNotFoundError
             No such file.
         ScoringError
-            Not a pattern-engine export, a malformed file, or a model whose
-            features differ from the engine's.
+            Not a pattern-engine export, a malformed file, a model whose
+            features differ from the engine's; for a ``models:/`` reference,
+            an unknown model, alias or version, or a file whose SHA-256
+            differs from the registry's tag.
         """
         if intra_op_threads is not None and (
             isinstance(intra_op_threads, bool) or int(intra_op_threads) < 1
@@ -146,8 +185,11 @@ class PatternScorer:
         options = ort.SessionOptions()
         if intra_op_threads is not None:
             options.intra_op_num_threads = int(intra_op_threads)
+        registered = None
         if isinstance(model, bytes | bytearray):
             source, payload = "<bytes>", bytes(model)
+        elif str(model).startswith("models:"):
+            source, payload, registered = _from_registry(str(model), tracking_uri)
         else:
             path = Path(model)
             if not path.is_file():
@@ -159,7 +201,7 @@ class PatternScorer:
             )
         except Exception as exc:  # onnxruntime raises its own exception types
             raise ScoringError(f"{source}: onnxruntime cannot open the model: {exc}") from None
-        return cls(session, source=source)
+        return cls(session, source=source, registered=registered)
 
     # ------------------------------------------------------------ description
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import typer
 
-from engine.cli import backtest, data, export, features, pipeline, train
+from engine.cli import backtest, data, export, features, lifecycle, models, pipeline, train
 
 __all__ = ["app", "data_app", "main"]
 
@@ -39,6 +39,9 @@ app.command("export-onnx")(export.export_onnx_command)
 app.command("predict")(export.predict_command)
 app.command("backtest")(backtest.backtest_command)
 app.command("pipeline")(pipeline.pipeline_command)
+app.command("drift")(lifecycle.drift_command)
+app.command("retrain")(lifecycle.retrain_command)
+app.add_typer(models.models_app, name="models")
 
 
 def main() -> None:  # pragma: no cover - console entry point convenience

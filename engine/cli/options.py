@@ -18,13 +18,16 @@ import typer
 
 from engine.data.paths import DATA_DIR_ENV, resolve_data_dir
 from engine.data.store import BarStore
+from engine.tracking.settings import Tracking
 
 __all__ = [
     "DATE_FORMATS",
     "DataDirOption",
     "DeterministicOption",
     "JsonOption",
+    "NoTrackOption",
     "TickersOption",
+    "TrackingUriOption",
     "as_date",
     "bar_store",
     "date_option",
@@ -35,6 +38,7 @@ __all__ = [
     "report_option",
     "seed_option",
     "start_option",
+    "tracking_from",
     "training_data_dir_option",
 ]
 
@@ -61,6 +65,24 @@ DataDirOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
 DeterministicOption = Annotated[
     bool, typer.Option("--deterministic", help="Deterministic TensorFlow ops (slower).")
+]
+TrackingUriOption = Annotated[
+    str | None,
+    typer.Option(
+        "--tracking-uri",
+        envvar="MLFLOW_TRACKING_URI",
+        show_default=False,
+        help="MLflow tracking and registry URI, e.g. a shared server "
+        "(default: sqlite:///<data-dir>/mlflow.db).",
+    ),
+]
+NoTrackOption = Annotated[
+    bool,
+    typer.Option(
+        "--no-track",
+        envvar="ENGINE_NO_TRACK",
+        help="Log nothing to MLflow (tracking failures only ever warn).",
+    ),
 ]
 
 
@@ -144,6 +166,21 @@ def report_option(help: str) -> Any:
 def bar_store(data_dir: Path | None) -> BarStore:
     """The bar store of ``--data-dir`` (else ``$ENGINE_DATA_DIR``, else the default)."""
     return BarStore(resolve_data_dir(data_dir))
+
+
+def tracking_from(
+    data_dir: Path | None, tracking_uri: str | None = None, no_track: bool = False
+) -> Tracking:
+    """The MLflow tracking of a command: ``--data-dir``, ``--tracking-uri``, ``--no-track``.
+
+    Examples
+    --------
+    >>> tracking_from(Path("/d"), None, True).enabled
+    False
+    >>> tracking_from(Path("/d"), "sqlite:////x.db").resolve().uri
+    'sqlite:////x.db'
+    """
+    return Tracking.from_options(data_dir, tracking_uri, no_track, environ={})
 
 
 def as_date(value: datetime | None) -> date | None:

@@ -1,0 +1,442 @@
+"""The champion/challenger retrain loop, on a dataset already built.
+
+:func:`challenge` does steps 2 to 6 of ``engine retrain`` (the job does step
+1, the decision to retrain, and loads the data):
+
+2. **Evaluation window**: the most recent ``eval_months`` of matured
+   labels. It is the test period of one walk-forward window
+   (:func:`challenger_splitter`, the champion's train / validation months,
+   purge and embargo) whose data end on the last date with a matured label;
+   the champion must not have trained on it (its ``embargo_end`` must fall
+   before the window), else the loop stops and says so.
+3. **Challenger**: the champion's configuration trained on that window's
+   training and validation periods (:func:`engine.model.runs.train_windows`),
+   exported to ONNX with its parity check; a failed parity stops the loop
+   (nothing is promoted whose export parity failed).
+4. **Evaluation**: both ONNX models score the evaluation rows;
+   :func:`engine.monitoring.challenger.compare_models` gives the paired
+   date-block bootstrap of the AUC difference per head.
+5. **Decision**: the rule of :mod:`engine.monitoring.challenger`. The
+   challenger is registered (alias ``challenger``); when it wins, the
+   ``champion`` alias moves to that very version, the one evaluated.
+6. **Evidence**: everything goes to the caller's MLflow run.
+
+``refit``: after a promotion, :func:`refit_latest` trains a copy through the
+latest matured label and registers it as a new version linked to the
+evaluated one, without moving any alias.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from engine.model.runs import RunSettings, TrainDataset, TrainReport, train_windows
+from engine.model.sequences import SequenceSet
+from engine.monitoring.challenger import Comparison, compare_models
+from engine.monitoring.drift import months_before
+from engine.splits import WalkForward
+
+__all__ = [
+    "Challenge",
+    "FirstWindow",
+    "challenge",
+    "challenger_splitter",
+    "challenger_start",
+    "evaluation_rows",
+    "matured_end",
+    "record_challenge",
+    "refit_latest",
+    "since",
+]
+
+
+class FirstWindow:
+    """A three-way splitter reduced to its first window (the one the retrain loop trains).
+
+    Delegates ``windows`` and ``split_info`` to the wrapped splitter and
+    keeps the first entry, so the purge, the embargo and the leakage check
+    are the splitter's own.
+    """
+
+    def __init__(self, splitter: Any) -> None:
+        self.splitter = splitter
+        self.embargo_days = splitter.embargo_days
+
+    def windows(self, *args: Any, **kwargs: Any) -> list[Any]:
+        """The wrapped splitter's first window."""
+        return self.splitter.windows(*args, **kwargs)[:1]
+
+    def split_info(self, *args: Any, **kwargs: Any) -> list[Any]:
+        """The wrapped splitter's first split."""
+        return self.splitter.split_info(*args, **kwargs)[:1]
+
+    def __repr__(self) -> str:
+        return f"FirstWindow({self.splitter!r})"
+
+
+def challenger_splitter(settings: RunSettings, eval_months: int) -> FirstWindow:
+    """One walk-forward window: the champion's train / validation months, then ``eval_months``.
+
+    Its test period may run past the data (``partial_test``): it ends with
+    the last matured label.
+    """
+    return FirstWindow(
+        WalkForward(
+            settings.train_months,
+            settings.validation_months,
+            eval_months,
+            eval_months,
+            partial_test=True,
+            embargo_days=settings.embargo_days,
+        )
+    )
+
+
+def matured_end(dates: np.ndarray, t1: np.ndarray, latest_bar: date) -> date:
+    """The last sample date whose label has matured (``t1 <= latest_bar``).
+
+    Examples
+    --------
+    >>> d = np.array(["2020-01-01", "2020-01-02", "2020-01-03"], dtype="datetime64[D]")
+    >>> t1 = np.array(["2020-01-08", "2020-01-09", "NaT"], dtype="datetime64[D]")
+    >>> matured_end(d, t1, date(2020, 1, 9))
+    datetime.date(2020, 1, 2)
+    """
+    d = np.asarray(dates).astype("datetime64[D]")
+    t = np.asarray(t1).astype("datetime64[D]")
+    ok = ~np.isnat(t) & (t <= np.datetime64(latest_bar, "D"))
+    if not ok.any():
+        raise ValueError(f"no label has matured by {latest_bar}; nothing to evaluate on")
+    return d[ok].max().astype(date)
+
+
+def challenger_start(end: date, settings: RunSettings, eval_months: int) -> date:
+    """First sample date of the challenger's window: train + validation + eval months before end.
+
+    Examples
+    --------
+    >>> challenger_start(date(2018, 12, 21), RunSettings(), 6)
+    datetime.date(2014, 6, 22)
+    """
+    months = settings.train_months + settings.validation_months + eval_months
+    return months_before(end, months) + timedelta(days=1)
+
+
+def _rows_since(seqs: SequenceSet, day: date) -> SequenceSet:
+    keep = np.flatnonzero(seqs.index.get_column("date").to_numpy() >= np.datetime64(day, "D"))
+    return SequenceSet(
+        X=seqs.X[keep],
+        y=None if seqs.y is None else seqs.y[keep],
+        index=seqs.index[keep],
+        feature_names=seqs.feature_names,
+        pattern_names=seqs.pattern_names,
+        dropped=seqs.dropped,
+    )
+
+
+def since(dataset: TrainDataset, day: date) -> TrainDataset:
+    """The samples dated on or after ``day`` (windows keep their earlier rows).
+
+    Build the dataset from earlier features, then cut here: the first
+    sample is then on ``day`` (or the next grid date), not 20 rows later,
+    so the walk-forward window starts where it was asked to.
+    """
+    info = {**dataset.info, "start": day.isoformat()}
+    return TrainDataset(
+        train_set=_rows_since(dataset.train_set, day),
+        score_set=_rows_since(dataset.score_set, day),
+        calendar=dataset.calendar,
+        info=info,
+    )
+
+
+def evaluation_rows(
+    dataset: TrainDataset, settings: RunSettings, eval_months: int
+) -> tuple[np.ndarray, tuple[np.datetime64, ...]]:
+    """Rows of ``dataset.score_set`` in the evaluation window, and the window's bounds.
+
+    Returns
+    -------
+    rows : ndarray of int
+    bounds : tuple of numpy.datetime64
+        ``(train start, validation start, test start, test end)`` of the
+        challenger's window (:func:`challenger_splitter`).
+
+    Raises
+    ------
+    ValueError
+        The window holds no sample.
+    """
+    bounds = challenger_splitter(settings, eval_months).windows(dataset.train_set.index)[0]
+    days = dataset.score_set.index.get_column("date").to_numpy().astype("datetime64[D]")
+    rows = np.flatnonzero((days >= bounds[2]) & (days < bounds[3]))
+    if rows.size == 0:
+        raise ValueError("the evaluation window holds no sample; use more data or --eval-months")
+    return rows, tuple(bounds)
+
+
+@dataclass
+class Challenge:
+    """What :func:`challenge` did and found."""
+
+    status: str  # "compared", "stopped" or "parity-failed"
+    reason: str
+    eval_window: tuple[str, str] | None = None
+    train_window: tuple[str, str, str] | None = None
+    comparison: Comparison | None = None
+    run: TrainReport | None = None
+    artifact: Path | None = None
+    onnx: Path | None = None
+    export: dict[str, Any] | None = None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def promote(self) -> bool:
+        """True when the challenger won."""
+        return self.comparison is not None and self.comparison.promote
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {
+            "status": self.status,
+            "reason": self.reason,
+            "eval_window": list(self.eval_window) if self.eval_window else None,
+            "train_window": list(self.train_window) if self.train_window else None,
+            "comparison": self.comparison.to_dict() if self.comparison else None,
+            "run": str(self.run.out) if self.run else None,
+            "artifact": str(self.artifact) if self.artifact else None,
+            "onnx": str(self.onnx) if self.onnx else None,
+            "export": self.export,
+            **self.info,
+        }
+
+
+def challenge(
+    champion: Any,
+    dataset: TrainDataset,
+    out: Path,
+    *,
+    settings: RunSettings,
+    config: Any,
+    eval_months: int,
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+    progress: Any = None,
+) -> Challenge:
+    """Train a challenger on the newest window before the evaluation window and compare.
+
+    Parameters
+    ----------
+    champion : export.scorer.PatternScorer
+        The champion, as served.
+    dataset : TrainDataset
+        Samples from :func:`challenger_start` to the last matured label (the
+        champion's pinned features).
+    out : Path
+        Directory for the challenger's run (``run/``) and ONNX file.
+    settings : RunSettings
+        The champion's run settings (train / validation months, embargo).
+    config : engine.model.network.ModelConfig
+        The champion's configuration.
+    eval_months : int
+    n_boot, seed, level
+        The paired bootstrap.
+    progress : callable, optional
+        Passed to :func:`engine.model.runs.train_windows`.
+
+    Returns
+    -------
+    Challenge
+        ``status`` ``"compared"`` (see ``comparison``), ``"stopped"`` (the
+        champion trained on the evaluation window) or ``"parity-failed"``.
+    """
+    from export.held_out import select_held_out
+    from export.onnx_export import ExportError, export_onnx
+    from export.scorer import PatternScorer
+
+    splitter = challenger_splitter(settings, eval_months)
+    rows, (train_start, val_start, test_start, _) = evaluation_rows(dataset, settings, eval_months)
+    score_days = dataset.score_set.index.get_column("date").to_numpy().astype("datetime64[D]")
+    window = (str(score_days[rows].min()), str(score_days[rows].max()))
+    training = (str(train_start), str(val_start), str(test_start))
+    embargo_end = (champion.metadata.get("split") or {}).get("embargo_end")
+    if embargo_end and np.datetime64(embargo_end, "D") >= test_start:
+        return Challenge(
+            status="stopped",
+            reason=(
+                f"the champion {champion.source} trained on data up to its embargo end "
+                f"{embargo_end}, inside the evaluation window {window[0]} to {window[1]}: it "
+                "cannot be evaluated there; wait for more data or shorten --eval-months"
+            ),
+            eval_window=window,
+            train_window=training,
+        )
+    run = train_windows(
+        dataset, out / "run", settings=settings, config=config, splitter=splitter, progress=progress
+    )
+    artifact = run.out / run.windows[0].artifact
+    from engine.model.artifacts import read_metadata
+
+    metadata = read_metadata(artifact)
+    held_out = select_held_out(
+        metadata, dataset.score_set, fingerprint=str(dataset.info.get("fingerprint"))
+    )
+    onnx_path = out / "challenger.onnx"
+    try:
+        exported = export_onnx(artifact, onnx_path, held_out=held_out, overwrite=True)
+    except ExportError as exc:
+        return Challenge(
+            status="parity-failed",
+            reason=f"the challenger's ONNX export failed its parity check ({exc}); "
+            "nothing is promoted whose export parity failed; champion kept",
+            eval_window=window,
+            train_window=training,
+            run=run,
+            artifact=artifact,
+        )
+    challenger = PatternScorer.load(onnx_path)
+    X = dataset.score_set.X[rows]
+    y = dataset.score_set.y[rows] if dataset.score_set.y is not None else None
+    if y is None:
+        raise ValueError("the dataset has no labels to evaluate on")
+    if list(champion.pattern_names) != list(challenger.pattern_names):
+        raise ValueError(
+            f"the champion's heads {list(champion.pattern_names)} differ from the data's "
+            f"{list(challenger.pattern_names)}"
+        )
+    comparison = compare_models(
+        score_days[rows],
+        y,
+        champion.score(X),
+        challenger.score(X),
+        list(challenger.pattern_names),
+        n_boot=n_boot,
+        seed=seed,
+        level=level,
+    )
+    return Challenge(
+        status="compared",
+        reason=comparison.reason,
+        eval_window=window,
+        train_window=training,
+        comparison=comparison,
+        run=run,
+        artifact=artifact,
+        onnx=onnx_path,
+        export=exported.to_dict(),
+        info={"eval_rows": int(rows.size)},
+    )
+
+
+def refit_latest(
+    dataset: TrainDataset,
+    out: Path,
+    *,
+    settings: RunSettings,
+    config: Any,
+    progress: Any = None,
+) -> tuple[TrainReport, Path, dict[str, Any]]:
+    """Train a copy of the promoted configuration through the latest matured label, and export it.
+
+    ``dataset`` holds the samples from ``challenger_start``-style history to
+    the latest bar; the window's training and validation periods end with
+    the last matured label, and its (short, unlabelled) test period is the
+    days after it, which the export's parity check scores.
+
+    Returns
+    -------
+    (TrainReport, Path, dict)
+        The run, the ONNX file and the export report.
+
+    Raises
+    ------
+    export.held_out.ExportError
+        The refit's export failed its parity check (nothing is registered).
+    """
+    from engine.model.artifacts import read_metadata
+    from export.held_out import select_held_out
+    from export.onnx_export import export_onnx
+
+    splitter = FirstWindow(
+        WalkForward(
+            settings.train_months,
+            settings.validation_months,
+            1,
+            1,
+            partial_test=True,
+            embargo_days=settings.embargo_days,
+        )
+    )
+    run = train_windows(
+        dataset,
+        out / "refit",
+        settings=settings,
+        config=config,
+        splitter=splitter,
+        progress=progress,
+    )
+    artifact = run.out / run.windows[0].artifact
+    held_out = select_held_out(
+        read_metadata(artifact), dataset.score_set, fingerprint=str(dataset.info.get("fingerprint"))
+    )
+    onnx_path = out / "refit.onnx"
+    exported = export_onnx(artifact, onnx_path, held_out=held_out, overwrite=True)
+    return run, onnx_path, exported.to_dict()
+
+
+def record_challenge(
+    result: Challenge, registry: Any, name: str, *, run_id: str, champion_uri: str
+) -> dict[str, Any]:
+    """Register the evaluated challenger (alias ``challenger``); move ``champion`` when it won.
+
+    The version registered is the ONNX file that was evaluated, byte for
+    byte; its tags link the evidence run and the champion it challenged.
+
+    Parameters
+    ----------
+    result : Challenge
+        A ``"compared"`` challenge.
+    registry : engine.tracking.registry.Registry
+    name : str
+        Registered model name.
+    run_id : str
+        The MLflow run holding the evidence.
+    champion_uri : str
+        The champion's reference, recorded in the tags.
+
+    Returns
+    -------
+    dict
+        ``uri``, ``version``, ``sha256`` and ``promoted``.
+    """
+    from engine.tracking.registry import CHALLENGER, CHAMPION
+    from export.registration import registry_tags
+    from export.scorer import PatternScorer
+
+    if result.status != "compared" or result.onnx is None or result.export is None:
+        raise ValueError(f"only a compared challenger is registered, not one {result.status!r}")
+    scorer = PatternScorer.load(result.onnx)
+    tags = registry_tags(scorer.metadata, result.export["parity"], result.onnx.name)
+    tags.update({"retrain_of": champion_uri, "evidence_run": run_id})
+    version = registry.register_onnx(
+        result.onnx,
+        name=name,
+        run_id=run_id,
+        tags=tags,
+        description=f"challenger of {champion_uri}",
+    )
+    registry.set_alias(name, version.version, CHALLENGER, reason="retrain challenger")
+    if result.promote:
+        registry.set_alias(name, version.version, CHAMPION, reason=result.reason, evidence=run_id)
+    return {
+        "uri": version.uri,
+        "version": version.version,
+        "sha256": version.tags.get("sha256"),
+        "promoted": result.promote,
+    }

@@ -1,0 +1,165 @@
+"""engine drift on the registered demo model: PSI rows recomputed independently, AUC against
+scikit-learn, exit codes, the report, and the errors (no data, a model without a reference)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import numpy as np
+import onnx
+import polars as pl
+import pytest
+from sklearn.metrics import roc_auc_score
+from typer.testing import CliRunner
+
+from engine.cli.app import app
+from engine.features.build import FEATURE_NAMES, compute_features
+from engine.labels.targets import compute_targets
+from engine.monitoring.psi import EPSILON
+from export.scorer import PatternScorer
+
+runner = CliRunner()
+START, END = "2017-01-01", "2018-12-31"
+
+
+def _drift(demo_store, *args):
+    base = ["drift", "--data-dir", str(demo_store.data_dir), "--n-boot", "200"]
+    return runner.invoke(app, [*base, *args])
+
+
+@pytest.fixture(scope="module")
+def measured(exported, demo_store, tmp_path_factory):
+    report = tmp_path_factory.mktemp("drift") / "report"
+    result = _drift(demo_store, "--model", "models:/pattern-lstm@champion", "--start", START,
+                    "--end", END, "--json", "--report", str(report))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout), report
+
+
+def _window_features(demo_store, scorer):
+    """Last-day features of every complete 20-row window ending in [START, END], recomputed."""
+    end = date.fromisoformat(END)
+    bars = demo_store.read_bars(["AAPL", "MSFT", "SPY", "XLK", "VIX"], end=end)
+    frame = compute_features(bars, tickers=["AAPL", "MSFT"], market=scorer.market,
+                             sector_map=scorer.sector_map or None,
+                             vix_variant=scorer.vix_variant)  # fmt: skip
+    complete = pl.all_horizontal(pl.col(FEATURE_NAMES).is_not_null()).cast(pl.Int32)
+    frame = frame.with_columns(complete.rolling_sum(20).over("ticker").alias("full"))
+    return bars, frame.filter(
+        (pl.col("full") == 20) & pl.col("date").is_between(date.fromisoformat(START), end)
+    )
+
+
+def _psi_by_hand(values, edges, shares):
+    inner = np.asarray(edges)
+    bounds = np.r_[-np.inf, inner, np.inf]
+    current = np.array(
+        [
+            np.mean((values > lo) & (values <= hi))
+            for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)
+        ]
+    )
+    r = np.maximum(np.asarray(shares), EPSILON)
+    c = np.maximum(current, EPSILON)
+    return float(np.sum((c - r) * np.log(c / r)))
+
+
+def test_feature_psi_matches_an_independent_recomputation(measured, exported, demo_store):
+    summary, _ = measured
+    scorer = PatternScorer.load(exported.path)
+    _, window = _window_features(demo_store, scorer)
+    assert summary["n_windows"] == window.height
+    rows = {r["name"]: r for r in summary["features"]}
+    assert list(rows) == list(FEATURE_NAMES)
+    reference = scorer.metadata["reference"]["features"]
+    for name in FEATURE_NAMES:
+        values = window.get_column(name).cast(pl.Float32).cast(pl.Float64).to_numpy()
+        expected = _psi_by_hand(values, reference[name]["edges"], reference[name]["shares"])
+        assert rows[name]["psi"] == pytest.approx(expected, abs=1e-12), name
+        assert rows[name]["n"] == window.height
+
+
+def test_head_auc_is_on_matured_labels_beside_the_validation_auc(measured, exported, demo_store):
+    summary, _ = measured
+    scorer = PatternScorer.load(exported.path)
+    bars, window = _window_features(demo_store, scorer)
+    targets = compute_targets(bars, tickers=["AAPL", "MSFT"], market=scorer.market)
+    joined = window.select("ticker", "date").join(targets, on=["ticker", "date"], how="left")
+    assert joined.filter(pl.col("t1") > date.fromisoformat(END)).height == 0  # matured only
+    rows = {row["pattern"]: row for row in summary["auc"]}
+    validation = scorer.metadata["reference"]["validation_auc"]
+    for head in scorer.pattern_names:
+        row = rows[head]
+        assert row["validation_auc"] == pytest.approx(validation[head])
+        assert row["labelled"] == joined.get_column(head).drop_nulls().len()
+        assert row["auc_ci_low"] <= row["auc"] <= row["auc_ci_high"]
+
+
+def test_head_auc_matches_scikit_learn(exported, demo_store):
+    from engine.monitoring.drift import measure_drift, window_sequences
+
+    scorer = PatternScorer.load(exported.path)
+    bars = demo_store.read_bars(["AAPL", "MSFT", "SPY", "XLK", "VIX"])
+    seqs = window_sequences(bars, scorer.metadata, ["AAPL", "MSFT"], date(2017, 1, 1),
+                            date(2018, 12, 31))  # fmt: skip
+    confidence = scorer.score(seqs.X)
+    result = measure_drift(scorer.metadata, seqs, confidence, start=date(2017, 1, 1),
+                           end=date(2018, 12, 31), n_boot=100)  # fmt: skip
+    for j, row in enumerate(result.auc):
+        labelled = ~np.isnan(seqs.y[:, j])
+        assert row["auc"] == pytest.approx(roc_auc_score(seqs.y[labelled, j],
+                                                         confidence[labelled, j]))  # fmt: skip
+    heads = {r.name: r for r in result.rows if r.kind == "head"}
+    for j, head in enumerate(scorer.pattern_names):
+        ref = scorer.metadata["reference"]["heads"][head]
+        assert heads[head].psi == pytest.approx(
+            _psi_by_hand(confidence[:, j].astype(np.float64), ref["edges"], ref["shares"])
+        )
+
+
+def test_exit_codes_follow_fail_on(measured, exported, demo_store):
+    summary, _ = measured
+    assert summary["status"] == "drift"  # market_beta_instability moves far in 2017-2018
+    worst = max(r["psi"] for r in summary["features"] if r["status"] != "insufficient")
+    assert worst >= 0.25
+    args = ("--model", "models:/pattern-lstm@champion", "--start", START, "--end", END)
+    assert _drift(demo_store, *args, "--fail-on", "drift").exit_code == 3
+    assert _drift(demo_store, *args, "--fail-on", "warn").exit_code == 3
+    # a one-month window is too small to judge: insufficient, which fails nothing
+    small = _drift(demo_store, "--model", str(exported.path), "--start", "2018-12-01",
+                   "--fail-on", "warn", "--json")  # fmt: skip
+    assert small.exit_code == 0, small.output
+    payload = json.loads(small.stdout)
+    assert payload["status"] == "insufficient" and payload["failed"] is False
+    assert all(r["noise_floor"] >= 0.05 for r in payload["features"])
+
+
+def test_the_report_shows_histograms_per_feature(measured):
+    summary, report = measured
+    page = (report / "report.html").read_text()
+    assert page.count("<img") == 2 and "market_beta_instability" in page
+    assert (report / "features.png").stat().st_size > 10_000
+    saved = json.loads((report / "drift.json").read_text())
+    assert [r["psi"] for r in saved["features"]] == [r["psi"] for r in summary["features"]]
+
+
+def test_a_window_without_data_is_a_clear_error(exported, demo_store):
+    result = _drift(demo_store, "--model", str(exported.path), "--start", "2030-01-01",
+                    "--end", "2030-06-30")  # fmt: skip
+    assert result.exit_code == 1
+    assert "no bars of AAPL, MSFT between 2030-01-01 and 2030-06-30" in result.output
+
+
+def test_a_model_without_a_reference_is_told_to_re_export(exported, demo_store, tmp_path):
+    proto = onnx.load(exported.path)
+    props = {p.key: p.value for p in proto.metadata_props if p.key != "reference"}
+    del proto.metadata_props[:]
+    onnx.helper.set_model_props(proto, props)
+    old = tmp_path / "old.onnx"
+    onnx.save(proto, old)
+    result = _drift(demo_store, "--model", str(old))
+    assert result.exit_code == 1
+    assert "no reference distributions" in result.output and "re-export" in result.output
+    missing = _drift(demo_store, "--model", str(tmp_path))
+    assert missing.exit_code == 1 and "holds no model.onnx" in missing.output
