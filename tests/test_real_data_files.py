@@ -123,8 +123,9 @@ def test_cli_reports_a_corrupt_file_without_a_traceback(stored):
 
     stored.bars_path("AAA").write_bytes(b"PAR1 not really")
     result = CliRunner().invoke(
-        app, ["features", "--tickers", "AAA", "--data-dir", str(stored.data_dir)]
-    )
+        app, ["features", "--tickers", "AAA", "--features", "price_level", "--data-dir",
+              str(stored.data_dir)],
+    )  # fmt: skip
     assert result.exit_code == 1
     assert "Traceback" not in result.output
     assert "AAA.parquet is truncated or corrupt" in result.output

@@ -12,8 +12,12 @@ from rich.table import Table
 from engine.cli.options import (
     DataDirOption,
     JsonOption,
+    MarketOption,
+    PricesOption,
+    SectorMapOption,
     TickersOption,
     as_date,
+    bar_inputs,
     bar_store,
     end_option,
     out_option,
@@ -26,6 +30,7 @@ from engine.cli.output import (
     print_json,
     stdout_console,
 )
+from engine.data.prices import PriceBasis
 from engine.jobs.features import run_feature_job
 from engine.jobs.targets import run_target_job
 from engine.labels.targets import DEFAULT_HORIZON
@@ -57,11 +62,15 @@ def features_command(
             "--features", help="Comma list of features (default: all 17).", show_default=False
         ),
     ] = None,
+    prices: PricesOption = None,
+    market: MarketOption = None,
+    sector_map: SectorMapOption = None,
     data_dir: DataDirOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Compute the 17 causal pattern features for stored tickers."""
     names = [f.strip() for f in features.split(",") if f.strip()] if features else None
+    inputs = call_or_exit(bar_inputs, prices, market, sector_map)
     with Progress(
         TextColumn("features"), BarColumn(), MofNCompleteColumn(), TextColumn("tickers"),
         TimeElapsedColumn(), console=Console(stderr=True), transient=True, disable=as_json,
@@ -76,6 +85,7 @@ def features_command(
             out=out,
             features=names,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
+            inputs=inputs,
         )
     summary = report.to_dict()
     if as_json:
@@ -89,6 +99,10 @@ def features_command(
     )
     console.print(
         f"vix_term_structure variant: {summary['vix_variant']} ({summary['vix_variant_reason']})",
+        markup=False,
+    )
+    console.print(
+        f"{PriceBasis.from_dict(summary['prices']).describe()}; market {summary['market']}",
         markup=False,
     )
     if summary["synthetic_tickers"]:

@@ -11,12 +11,16 @@ name.
 from __future__ import annotations
 
 from datetime import date, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from engine.data.loading import BarInputs
 from engine.data.paths import DATA_DIR_ENV, resolve_data_dir
+from engine.data.prices import DEFAULT_PRICES
+from engine.data.sector_map import read_sector_map
 from engine.data.store import BarStore
 from engine.tracking.settings import Tracking
 
@@ -25,10 +29,16 @@ __all__ = [
     "DataDirOption",
     "DeterministicOption",
     "JsonOption",
+    "MarketOption",
+    "MinTrainSequencesOption",
     "NoTrackOption",
+    "PriceChoice",
+    "PricesOption",
+    "SectorMapOption",
     "TickersOption",
     "TrackingUriOption",
     "as_date",
+    "bar_inputs",
     "bar_store",
     "date_option",
     "end_option",
@@ -41,6 +51,14 @@ __all__ = [
     "tracking_from",
     "training_data_dir_option",
 ]
+
+
+class PriceChoice(StrEnum):
+    """``--prices``: the price basis features and targets are computed on."""
+
+    adjusted = "adjusted"
+    raw = "raw"
+
 
 #: The one date format the command line accepts.
 DATE_FORMATS = ["%Y-%m-%d"]
@@ -63,6 +81,41 @@ DataDirOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+PricesOption = Annotated[
+    PriceChoice | None,
+    typer.Option(
+        "--prices",
+        show_default=False,
+        help="adjusted: open, high, low and close times adj_close / close (total return; "
+        "tickers without adj_close stay raw); raw: as stored. Default: adjusted (predict "
+        "and serve: the model's).",
+    ),
+]
+MarketOption = Annotated[
+    str | None,
+    typer.Option(
+        "--market",
+        show_default=False,
+        help="Market benchmark ticker (default SPY; predict and serve: the model's).",
+    ),
+]
+SectorMapOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--sector-map",
+        show_default=False,
+        help="TOML or CSV file mapping tickers to sector ETFs (ticker,sector); unlisted "
+        "stocks use XLK and ETFs the market (predict and serve: added to the model's map).",
+    ),
+]
+MinTrainSequencesOption = Annotated[
+    int,
+    typer.Option(
+        "--min-train-sequences",
+        min=0,
+        help="Skip (and list) walk-forward windows with fewer training sequences.",
+    ),
+]
 DeterministicOption = Annotated[
     bool, typer.Option("--deterministic", help="Deterministic TensorFlow ops (slower).")
 ]
@@ -166,6 +219,25 @@ def report_option(help: str) -> Any:
 def bar_store(data_dir: Path | None) -> BarStore:
     """The bar store of ``--data-dir`` (else ``$ENGINE_DATA_DIR``, else the default)."""
     return BarStore(resolve_data_dir(data_dir))
+
+
+def bar_inputs(
+    prices: PriceChoice | str | None = None,
+    market: str | None = None,
+    sector_map: Path | None = None,
+) -> BarInputs:
+    """The bar choices of ``--prices``, ``--market`` and ``--sector-map`` (file read here).
+
+    Examples
+    --------
+    >>> bar_inputs(None, "qqq").to_dict()
+    {'prices': 'adjusted', 'market': 'QQQ', 'sector_map': {}}
+    """
+    return BarInputs(
+        prices=str(prices.value if isinstance(prices, PriceChoice) else prices or DEFAULT_PRICES),
+        market=market.strip().upper() if market else BarInputs().market,
+        sector_map=read_sector_map(sector_map) if sector_map is not None else {},
+    )
 
 
 def tracking_from(

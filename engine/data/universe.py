@@ -29,25 +29,30 @@ NAMED_LISTS: dict[str, tuple[str, ...]] = {
 
 
 def sector_benchmark_map(
-    tickers: Iterable[str], overrides: Mapping[str, str] | None = None
+    tickers: Iterable[str],
+    overrides: Mapping[str, str] | None = None,
+    market: str = MARKET_BENCHMARK,
 ) -> dict[str, str]:
     """Map each ticker to its sector benchmark.
 
     Single stocks map to ``XLK``; ETFs (and any ticker that is itself a
-    benchmark) map to ``SPY``. ``overrides`` wins over both rules.
+    benchmark) map to the market (``SPY`` by default). ``overrides`` (a
+    ``--sector-map``) wins over both rules.
 
     Examples
     --------
     >>> sector_benchmark_map(["AAPL", "QQQ"])
     {'AAPL': 'XLK', 'QQQ': 'SPY'}
+    >>> sector_benchmark_map(["AAPL", "JPM", "XLK"], {"JPM": "XLF"}, market="QQQ")
+    {'AAPL': 'XLK', 'JPM': 'XLF', 'XLK': 'QQQ'}
     """
     overrides = dict(overrides or {})
     out = {}
     for ticker in tickers:
         if ticker in overrides:
             out[ticker] = overrides[ticker]
-        elif ticker in ETFS or ticker in (MARKET_BENCHMARK, SECTOR_BENCHMARK):
-            out[ticker] = MARKET_BENCHMARK
+        elif ticker in ETFS or ticker in (MARKET_BENCHMARK, SECTOR_BENCHMARK, market):
+            out[ticker] = market
         else:
             out[ticker] = SECTOR_BENCHMARK
     return out

@@ -17,7 +17,7 @@ from typing import Any
 
 import polars as pl
 
-from engine.data.loading import keep_dates, load_job_bars, synthetic_flags
+from engine.data.loading import BarInputs, keep_dates, load_bars, synthetic_flags
 from engine.data.store import BarStore
 from engine.features.build import ProgressCallback, build_features
 from engine.features.files import warm_up_rows, write_feature_file
@@ -51,6 +51,8 @@ class FeatureJobReport:
             "synthetic_tickers": sorted(t for t, s in self.synthetic.items() if s),
             "vix_variant": self.manifest["vix_variant"],
             "vix_variant_reason": self.manifest["vix_variant_reason"],
+            "prices": self.manifest.get("prices"),
+            "market": self.manifest.get("market"),
             "out": str(self.out) if self.out else None,
             "manifest": str(self.manifest_path) if self.manifest_path else None,
             "fingerprint": self.manifest["fingerprint"],
@@ -66,6 +68,7 @@ def run_feature_job(
     out: Path | None = None,
     features: list[str] | None = None,
     progress: ProgressCallback | None = None,
+    inputs: BarInputs | None = None,
 ) -> FeatureJobReport:
     """Compute features for stored tickers and optionally write them to Parquet.
 
@@ -84,16 +87,27 @@ def run_feature_job(
         Subset of ``FEATURE_NAMES``.
     progress : callable, optional
         ``progress(done, total)`` in tickers.
+    inputs : BarInputs, optional
+        Price basis, market and sector map (``--prices``, ``--market``,
+        ``--sector-map``); recorded in the manifest.
 
     Returns
     -------
     FeatureJobReport
     """
     began = time.perf_counter()
-    wanted, bars = load_job_bars(store, tickers, start, end)
-    result = build_features(bars, features, tickers=wanted, progress=progress)
+    loaded = load_bars(store, tickers, start, end, inputs, features=features)
+    wanted = loaded.tickers
+    result = build_features(
+        loaded.bars,
+        features,
+        tickers=wanted,
+        market=loaded.inputs.market,
+        sector_map=loaded.sectors,
+        progress=progress,
+    )
     frame = keep_dates(result.frame, start, end)
-    manifest = result.manifest.to_dict()
+    manifest = result.manifest.to_dict() | loaded.info()
     synthetic = synthetic_flags(store, wanted)
     manifest["synthetic_tickers"] = sorted(t for t, s in synthetic.items() if s)
     manifest["start"] = iso(frame.get_column("date").min())

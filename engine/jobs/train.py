@@ -1,8 +1,13 @@
 """The ``engine train`` job: stored bars in, a training run directory out.
 
-It loads the requested tickers with their benchmarks, builds the dataset
+It loads the requested tickers with their benchmarks on the chosen price
+basis (:class:`engine.data.loading.BarInputs`), builds the dataset
 (:func:`engine.model.runs.prepare_dataset`) and trains one model per split
-window (:func:`engine.model.runs.train_windows`).
+window (:func:`engine.model.runs.train_windows`). The price basis, market and
+sector map go into every model's metadata (``data``), so export and serving
+compute the features the same way. Tickers whose history is too short to give
+a single labelled window are listed (``data.short_history``), not passed over
+in silence.
 """
 
 from __future__ import annotations
@@ -11,9 +16,11 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from engine.data.loading import load_job_bars, synthetic_flags
+from engine.data.loading import BarInputs, load_bars, short_histories, synthetic_flags
 from engine.data.store import BarStore
+from engine.features.build import build_features
 from engine.model.runs import RunProgress, RunSettings, TrainReport, prepare_dataset, train_windows
+from kernels.garch import GARCH_MIN_OBS
 
 __all__ = ["default_run_dir", "run_train_job"]
 
@@ -35,6 +42,7 @@ def run_train_job(
     end: date | None = None,
     overwrite: bool = False,
     progress: RunProgress | None = None,
+    inputs: BarInputs | None = None,
 ) -> TrainReport:
     """Train on stored bars: the ``engine train`` job.
 
@@ -54,14 +62,28 @@ def run_train_job(
     progress : callable, optional
         See :func:`train_windows`; also ``{"kind": "data", ...}`` once the
         sequences are built.
+    inputs : BarInputs, optional
+        Price basis, market and sector map (``--prices``, ``--market``,
+        ``--sector-map``).
 
     Returns
     -------
     TrainReport
     """
     settings = settings or RunSettings()
-    wanted, bars = load_job_bars(store, tickers, start, end)
-    dataset = prepare_dataset(bars, wanted, settings, start=start, end=end)
+    loaded = load_bars(store, tickers, start, end, inputs)
+    wanted, bars = loaded.tickers, loaded.bars
+    features = build_features(
+        bars, tickers=wanted, market=loaded.inputs.market, sector_map=loaded.sectors
+    )
+    dataset = prepare_dataset(bars, wanted, settings, start=start, end=end, features=features)
+    dataset.info.update(loaded.info())
+    # a labelled window needs the features' warm-up, one window and the label horizon
+    min_bars = GARCH_MIN_OBS + settings.sequence_length + settings.horizon
+    dataset.info["short_history"] = short_histories(bars, wanted, min_bars)
+    dataset.info["short_history_min_bars"] = min_bars
+    per_ticker = dict(dataset.train_set.index.group_by("ticker").len().iter_rows())
+    dataset.info["sequences_per_ticker"] = {t: int(per_ticker.get(t, 0)) for t in wanted}
     dataset.info["synthetic_tickers"] = sorted(
         t for t, s in synthetic_flags(store, wanted).items() if s
     )

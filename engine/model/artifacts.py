@@ -47,6 +47,7 @@ __all__ = [
     "ModelArtifact",
     "check_feature_order",
     "load_model_artifact",
+    "model_choices",
     "read_metadata",
     "sha256_file",
     "write_model_artifact",
@@ -155,6 +156,39 @@ def write_model_artifact(
     return final
 
 
+def model_choices(directory: str | os.PathLike[str]) -> list[Path]:
+    """The model artifact directories of a training run (``<run>/models/<model_id>``), sorted.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> run = pathlib.Path(tempfile.mkdtemp())
+    >>> for name in ("wf01", "wf00"):
+    ...     (run / "models" / name).mkdir(parents=True)
+    ...     _ = (run / "models" / name / METADATA_FILE).write_text("{}")
+    >>> [p.name for p in model_choices(run)]
+    ['wf00', 'wf01']
+    """
+    models = Path(directory) / "models"
+    if not models.is_dir():
+        return []
+    return sorted(p for p in models.iterdir() if (p / METADATA_FILE).is_file())
+
+
+def _not_an_artifact(directory: Path) -> str:
+    """Why ``directory`` is not an artifact, and which directories are."""
+    if not directory.exists():
+        return f"{directory} is not a model artifact: the directory does not exist"
+    choices = model_choices(directory)
+    if choices:
+        names = ", ".join(p.name for p in choices)
+        return (
+            f"{directory} is a training run, not one model; pass one of its model directories "
+            f"({directory / 'models'}/: {names}), e.g. --model {choices[-1]}"
+        )
+    return f"{directory} is not a model artifact: {METADATA_FILE} is missing"
+
+
 def read_metadata(directory: str | os.PathLike[str], *, verify: bool = True) -> dict[str, Any]:
     """Read ``metadata.json`` and (by default) verify every listed file's SHA-256.
 
@@ -167,7 +201,7 @@ def read_metadata(directory: str | os.PathLike[str], *, verify: bool = True) -> 
     directory = Path(directory)
     path = directory / METADATA_FILE
     if not path.is_file():
-        raise ArtifactError(f"{directory} is not a model artifact: {METADATA_FILE} is missing")
+        raise ArtifactError(_not_an_artifact(directory))
     try:
         metadata = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:  # JSONDecodeError and UnicodeDecodeError
