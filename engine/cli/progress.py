@@ -1,8 +1,8 @@
 """Progress lines of ``engine train`` and ``engine pipeline``, printed from the jobs' events.
 
 The jobs report progress as dictionaries with a ``kind`` (``data``,
-``window``, ``epoch``, ``window_done``; the pipeline adds ``stage`` and
-``done``); these printers turn each event into one line.
+``window``, ``window_skipped``, ``epoch``, ``window_done``; the pipeline adds
+``stage`` and ``done``); these printers turn each event into one line.
 """
 
 from __future__ import annotations
@@ -35,6 +35,23 @@ def train_progress(console: Console) -> ProgressPrinter:
                 f"data: {len(event['tickers'])} tickers, {event['sequences_train_grid']} "
                 f"training-grid sequences, {event['sequences_scored']} scorable, "
                 f"{event['dropped_windows']} windows dropped for missing features",
+                markup=False,
+            )
+            short = event.get("short_history") or {}
+            if short:
+                listed = ", ".join(f"{t} ({n} bars)" for t, n in short.items())
+                console.print(
+                    f"too little history for one labelled window (fewer than "
+                    f"{event.get('short_history_min_bars')} bars), not trained on: {listed}",
+                    style="yellow",
+                    markup=False,
+                )
+        elif kind == "window_skipped":
+            console.print(
+                f"{event['model_id']} ({event['index'] + 1}/{event['total']}): skipped, "
+                f"{event['reason']} (train from {event['train_start']}, test "
+                f"{event['test_start']} to {event['test_end']})",
+                style="yellow",
                 markup=False,
             )
         elif kind == "window":

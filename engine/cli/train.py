@@ -18,8 +18,13 @@ from engine.cli.options import (
     DataDirOption,
     DeterministicOption,
     JsonOption,
+    MarketOption,
+    MinTrainSequencesOption,
+    PricesOption,
+    SectorMapOption,
     TickersOption,
     as_date,
+    bar_inputs,
     bar_store,
     end_option,
     n_boot_option,
@@ -38,6 +43,7 @@ from engine.cli.output import (
     wide_console,
 )
 from engine.cli.progress import train_progress
+from engine.model.min_train import DEFAULT_MIN_TRAIN_SEQUENCES
 
 __all__ = ["ModelChoice", "SplitChoice", "train_command", "validate_command"]
 
@@ -103,6 +109,10 @@ def train_command(
             "no skill.",
         ),
     ] = False,
+    min_train_sequences: MinTrainSequencesOption = DEFAULT_MIN_TRAIN_SEQUENCES,
+    prices: PricesOption = None,
+    market: MarketOption = None,
+    sector_map: SectorMapOption = None,
     start: TrainStartOption = None,
     end: TrainEndOption = None,
     out: TrainOutOption = None,
@@ -123,7 +133,9 @@ def train_command(
         )  # fmt: skip
         raise typer.Exit(code=1)
     settings = call_or_exit(RunSettings, split=split.value, seed=seed,
-                            deterministic=deterministic, null_labels=null_labels)  # fmt: skip
+                            deterministic=deterministic, null_labels=null_labels,
+                            min_train_sequences=min_train_sequences)  # fmt: skip
+    inputs = call_or_exit(bar_inputs, prices, market, sector_map)
     if model is ModelChoice.lightgbm:
         config: Any = call_or_exit(GBMConfig)
     else:
@@ -141,6 +153,7 @@ def train_command(
             end=as_date(end),
             overwrite=overwrite,
             progress=None if as_json else train_progress(err),
+            inputs=inputs,
         )
     except KeyboardInterrupt:
         err.print("interrupted: the finished windows' artifacts and predictions are kept "
@@ -181,6 +194,13 @@ def train_command(
         aucs = [format_or_dash(w["test_auc"][p], ".3f") for p in patterns]
         table.add_row(w["model_id"], w["test_start"], f"{w['best_epoch']}/{w['epochs']}", *aucs)
     console.print(table)
+    for w in summary["skipped_windows"]:
+        console.print(f"skipped {w['model_id']} (test from {w['test_start']}): {w['reason']}",
+                      markup=False)  # fmt: skip
+    short = summary["data"].get("short_history") or {}
+    if short:
+        listed = ", ".join(f"{t} ({n} bars)" for t, n in short.items())
+        console.print(f"too little history, not trained on: {listed}", markup=False)
     console.print(f"run directory: {summary['out']}", markup=False)
     console.print(f"predictions: {summary['predictions']}", markup=False)
 

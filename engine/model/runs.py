@@ -56,6 +56,7 @@ from engine.labels.targets import (
     compute_targets,
 )
 from engine.model.artifacts import write_model_artifact
+from engine.model.min_train import DEFAULT_MIN_TRAIN_SEQUENCES, windows_below_minimum
 from engine.model.run_files import (
     MODELS_DIR,
     RUN_FILE,
@@ -67,6 +68,7 @@ from engine.monitoring.reference import training_reference
 from engine.splits import Holdout, WalkForward
 
 __all__ = [
+    "DEFAULT_MIN_TRAIN_SEQUENCES",
     "RunSettings",
     "TrainDataset",
     "TrainReport",
@@ -107,6 +109,11 @@ class RunSettings:
         Train on block-permuted labels (a null run: it should show no skill).
     null_block : int
         Block length in dates for ``null_labels``.
+    min_train_sequences : int
+        Walk-forward windows whose training fold holds fewer sequences are
+        skipped, not trained, and listed in ``run.json`` (``skipped_windows``).
+        0 here keeps every window; ``engine train`` and ``engine pipeline``
+        default to :data:`DEFAULT_MIN_TRAIN_SEQUENCES` (``--min-train-sequences``).
     """
 
     split: SplitKind = "walk-forward"
@@ -124,12 +131,15 @@ class RunSettings:
     deterministic: bool = False
     null_labels: bool = False
     null_block: int = DEFAULT_NULL_BLOCK
+    min_train_sequences: int = 0
 
     def __post_init__(self) -> None:
         if self.split not in ("holdout", "walk-forward"):
             raise ValueError(f"split must be 'holdout' or 'walk-forward', got {self.split!r}")
         if self.embargo_days < 0:
             raise ValueError(f"embargo_days must be >= 0, got {self.embargo_days}")
+        if self.min_train_sequences < 0:
+            raise ValueError(f"--min-train-sequences must be >= 0, got {self.min_train_sequences}")
 
     def splitter(self) -> Holdout | WalkForward:
         """The date splitter these settings describe, with their ``embargo_days``."""
@@ -204,6 +214,7 @@ class TrainReport:
     predictions: Path | None
     seconds: float
     data: dict[str, Any]
+    skipped_windows: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary."""
@@ -218,6 +229,7 @@ class TrainReport:
             "predictions": str(self.predictions) if self.predictions else None,
             "seconds": round(self.seconds, 3),
             "data": self.data,
+            "skipped_windows": self.skipped_windows,
         }
 
 
@@ -417,6 +429,7 @@ def train_windows(
     windows = splitter.windows(index)
     # purge and embargo against each window's declared bounds, on the bar calendar
     infos = splitter.split_info(index, calendar=dataset.calendar)
+    skip = windows_below_minimum(splitter, infos, windows, settings.min_train_sequences)
     _prepare_out(out, overwrite)
 
     t1_all = _days(index.get_column("t1"))
@@ -433,6 +446,7 @@ def train_windows(
         "feature_names": list(train_set.feature_names),
         "pattern_names": list(patterns),
         "planned_windows": len(windows),
+        "skipped_windows": list(skip.values()),
         "windows": [],
         "versions": versions,
     }
@@ -446,6 +460,11 @@ def train_windows(
         for k, (info, bounds) in enumerate(zip(infos, windows, strict=True)):
             train_start, val_start, test_start, test_end = bounds
             model_id = f"{prefix}{k:02d}"
+            if k in skip:
+                if progress:
+                    progress({"kind": "window_skipped", "index": k, "total": len(windows),
+                              **skip[k]})  # fmt: skip
+                continue
             keep_train, keep_val = info.train, info.validation
             assert keep_val is not None and info.validation_embargoed is not None  # three-way
             # samples that passed the purge but not the embargo
@@ -594,4 +613,5 @@ def train_windows(
         predictions=predictions_path,
         seconds=time.perf_counter() - began,
         data=dataset.info,
+        skipped_windows=list(skip.values()),
     )
