@@ -25,6 +25,7 @@ from engine.data.store import BarStore
 from engine.data.universe import MARKET_BENCHMARK
 from engine.features.build import bars_fingerprint
 from engine.model.run_files import RUN_FILE, bar_calendar, embargo_days_of
+from engine.tracking import tracked
 
 __all__ = [
     "DEFAULT_COSTS_BPS",
@@ -48,6 +49,7 @@ def _run_record(predictions: Path) -> dict[str, Any]:
     return record if isinstance(record, dict) else {}
 
 
+@tracked("backtest")
 def run_backtest_job(
     predictions: str | Path,
     settings: BacktestSettings | None = None,

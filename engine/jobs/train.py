@@ -20,6 +20,7 @@ from engine.data.loading import BarInputs, load_bars, short_histories, synthetic
 from engine.data.store import BarStore
 from engine.features.build import build_features
 from engine.model.runs import RunProgress, RunSettings, TrainReport, prepare_dataset, train_windows
+from engine.tracking import tracked
 from kernels.garch import GARCH_MIN_OBS
 
 __all__ = ["default_run_dir", "run_train_job"]
@@ -31,6 +32,7 @@ def default_run_dir(store: BarStore, settings: RunSettings) -> Path:
     return store.data_dir / "runs" / f"{settings.split}-{stamp}"
 
 
+@tracked("train")
 def run_train_job(
     store: BarStore,
     tickers: str = "all",

@@ -56,10 +56,12 @@ from engine.evaluation.validation import (
 from engine.labels.permutations import DEFAULT_NULL_BLOCK
 from engine.model.run_files import resolve_prediction_source
 from engine.reports.validation import write_report
+from engine.tracking import tracked
 
 __all__ = ["ValidateReport", "run_validate_job"]
 
 
+@tracked("validate")
 def run_validate_job(
     model: Path | None = None,
     predictions: Path | None = None,

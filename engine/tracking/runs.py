@@ -293,7 +293,8 @@ def tracked(command: str) -> Callable[[_F], _F]:
     The job runs untouched; afterwards one run records its arguments, its
     report's ``to_dict()`` and the files it wrote. A job that raises is
     recorded as ``FAILED`` with the error, and the error propagates. Ctrl-C
-    is not held up by tracking.
+    is not held up by tracking. A job that declares a ``tracking`` parameter
+    receives it too (to register what it exports, as the pipeline does).
 
     Parameters
     ----------
@@ -304,12 +305,17 @@ def tracked(command: str) -> Callable[[_F], _F]:
     def decorate(job: _F) -> _F:
         signature = inspect.signature(job)
 
+        passes = "tracking" in signature.parameters  # a job that tracks inside (the pipeline)
+
         @functools.wraps(job)
         def run(*args: Any, tracking: Tracking | None = None, **kwargs: Any) -> Any:
+            if passes:
+                kwargs["tracking"] = tracking
             if tracking is None or not tracking.enabled:
                 return job(*args, **kwargs)
             started = time.time()
             arguments = job_arguments(job, args, kwargs)
+            arguments.pop("tracking", None)
             try:
                 report = job(*args, **kwargs)
             except KeyboardInterrupt:
