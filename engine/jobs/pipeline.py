@@ -71,6 +71,7 @@ from engine.reports.backtest import (
 )
 from engine.reports.html import CSS
 from engine.reports.validation import write_report
+from engine.tracking import Tracking, tracked
 
 __all__ = ["FULL", "QUICK", "PipelineReport", "PipelineSettings", "run_pipeline"]
 
@@ -267,6 +268,7 @@ def _p_text(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
+@tracked("pipeline")
 def run_pipeline(
     store: BarStore,
     out: Path,
@@ -274,6 +276,7 @@ def run_pipeline(
     *,
     overwrite: bool = False,
     progress: PipelineProgress | None = None,
+    tracking: Tracking | None = None,
 ) -> PipelineReport:
     """Run every stage; see the module docstring.
 
@@ -289,6 +292,9 @@ def run_pipeline(
         Replace the files of an earlier pipeline in ``out``.
     progress : callable, optional
         See :data:`PipelineProgress`.
+    tracking : engine.tracking.Tracking, optional
+        Log the run to MLflow and register the exported model (``champion``
+        when the registered model has none); None: neither.
 
     Returns
     -------
@@ -403,14 +409,16 @@ def run_pipeline(
             metadata, dataset.score_set, fingerprint=dataset.info["fingerprint"]
         )
         r = export_onnx(trained["latest_model"], out / "onnx" / "model.onnx", held_out=windows,
-                        data_dir=store.data_dir, overwrite=True)  # fmt: skip
+                        data_dir=store.data_dir, overwrite=True, tracking=tracking,
+                        champion_if_none=True)  # fmt: skip
         worst = max(p.max_abs_diff for p in r.parity)
         ok = all(p.ok for p in r.parity)
         if not ok:
             raise ValueError(f"ONNX parity failed: max abs diff {worst:.3g} (see {r.path})")
         return {"summary": f"{r.model_id} -> {r.path.name}, parity max abs diff {worst:.2g} "
                 f"(tolerance {r.parity[0].tolerance:g})", "path": str(r.path),
-                "parity": [p.to_dict() for p in r.parity], "model_id": r.model_id}  # fmt: skip
+                "parity": [p.to_dict() for p in r.parity], "model_id": r.model_id,
+                "registered": r.registered}  # fmt: skip
 
     exported = stage("export", export)
 
