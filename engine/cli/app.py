@@ -11,7 +11,18 @@ from __future__ import annotations
 
 import typer
 
-from engine.cli import backtest, data, export, features, lifecycle, models, pipeline, train
+from engine.cli import (
+    backtest,
+    compare,
+    data,
+    explain,
+    export,
+    features,
+    lifecycle,
+    models,
+    pipeline,
+    train,
+)
 
 __all__ = ["app", "data_app", "main"]
 
@@ -35,6 +46,9 @@ app.command("features")(features.features_command)
 app.command("targets")(features.targets_command)
 app.command("train")(train.train_command)
 app.command("validate")(train.validate_command)
+app.command("compare")(compare.compare_command)
+app.command("ensemble")(compare.ensemble_command)
+app.command("explain")(explain.explain_command)
 app.command("export-onnx")(export.export_onnx_command)
 app.command("predict")(export.predict_command)
 app.command("backtest")(backtest.backtest_command)

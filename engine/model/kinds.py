@@ -15,7 +15,9 @@ lightgbm   :class:`engine.model.gbm.GBMConfig`   :func:`engine.model.gbm.fit_gbm
 An artifact's ``metadata.json`` names its kind in ``model_kind`` (absent:
 ``lstm``, the original kind). :func:`load_predictor` reloads any kind as a
 function from raw (n, 20, 17) float32 windows to confidences, which is all
-that ensembles and permutation importance need.
+that ensembles and permutation importance need; an ensemble artifact
+(``model_kind: ensemble``, :mod:`engine.model.ensemble`) reloads with its
+members.
 
 Examples
 --------
@@ -52,6 +54,8 @@ __all__ = [
 ]
 
 LSTM = "lstm"
+#: Artifacts of ``engine ensemble`` (loadable, not trainable).
+ENSEMBLE = "ensemble"
 #: Every kind ``engine train --model`` accepts.
 MODEL_KINDS = (LSTM, LIGHTGBM)
 Predict = Callable[[np.ndarray], np.ndarray]
@@ -166,6 +170,11 @@ def load_predictor(directory: str | Path) -> tuple[Predict, dict[str, Any]]:
 
         model, metadata = load_gbm_artifact(directory)
         return model.predict, metadata
+    if kind == ENSEMBLE:
+        from engine.model.ensemble import load_ensemble
+
+        model, metadata = load_ensemble(directory, load_predictor)
+        return model.predict, metadata
     if kind == LSTM:
         from engine.model.artifacts import load_model_artifact
         from engine.model.trainer import predict
@@ -174,5 +183,5 @@ def load_predictor(directory: str | Path) -> tuple[Predict, dict[str, Any]]:
         return partial(predict, artifact.model), artifact.metadata
     raise ArtifactError(
         f"{directory} holds a model of kind {kind!r}, which this engine cannot load "
-        f"(it knows {', '.join(MODEL_KINDS)})"
+        f"(it knows {', '.join((*MODEL_KINDS, ENSEMBLE))})"
     )
