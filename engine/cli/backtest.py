@@ -13,9 +13,12 @@ from rich.table import Table
 
 from engine.cli.options import (
     JsonOption,
+    NoTrackOption,
+    TrackingUriOption,
     n_boot_option,
     report_option,
     seed_option,
+    tracking_from,
     training_data_dir_option,
 )
 from engine.cli.output import call_or_exit, print_json, wide_console
@@ -111,6 +114,8 @@ def backtest_command(
     n_boot: NBootOption = 1000,
     seed: SeedOption = 0,
     report: ReportOption = None,
+    tracking_uri: TrackingUriOption = None,
+    no_track: NoTrackOption = False,
     data_dir: DataDirOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -121,16 +126,17 @@ def backtest_command(
                             costs_bps=costs_bps, slippage_bps=slippage_bps, fill=fill.value,
                             long_only=long_only, head=head, n_boot=n_boot, n_null=n_null,
                             seed=seed, trials=trials)  # fmt: skip
+    tracking = tracking_from(data_dir, tracking_uri, no_track)
     if len(predictions) > 1:
         series = call_or_exit(run_backtest_files, predictions, settings, data_dir=data_dir,
-                              report_dir=report)  # fmt: skip
+                              report_dir=report, tracking=tracking)  # fmt: skip
         if as_json:
             print_json(series.to_dict())
             return
         _print_seed_backtests(series, wide_console())
         return
     result = call_or_exit(run_backtest_job, predictions[0], settings, data_dir=data_dir,
-                          report_dir=report)  # fmt: skip
+                          report_dir=report, tracking=tracking)  # fmt: skip
     if as_json:
         print_json(result.to_dict())
         return

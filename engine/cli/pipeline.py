@@ -15,10 +15,13 @@ from engine.cli.options import (
     DataDirOption,
     DeterministicOption,
     JsonOption,
+    NoTrackOption,
+    TrackingUriOption,
     bar_store,
     out_option,
     overwrite_option,
     seed_option,
+    tracking_from,
 )
 from engine.cli.output import call_or_exit, error_console, format_or_dash, print_json, wide_console
 from engine.cli.progress import pipeline_progress
@@ -61,6 +64,8 @@ def pipeline_command(
         ),
     ] = 1,
     deterministic: DeterministicOption = False,
+    tracking_uri: TrackingUriOption = None,
+    no_track: NoTrackOption = False,
     data_dir: DataDirOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -76,7 +81,9 @@ def pipeline_command(
     err = error_console()
     try:
         report = call_or_exit(run_pipeline, store, out, settings, overwrite=overwrite,
-                              progress=None if as_json else pipeline_progress(err))  # fmt: skip
+                              progress=None if as_json else pipeline_progress(err),
+                              tracking=tracking_from(store.data_dir, tracking_uri,
+                                                     no_track))  # fmt: skip
     except KeyboardInterrupt:
         err.print(f"interrupted: finished stages' files are kept in {out}", style="bold red")
         raise typer.Exit(code=130) from None

@@ -20,9 +20,11 @@ from engine.cli.options import (
     JsonOption,
     MarketOption,
     MinTrainSequencesOption,
+    NoTrackOption,
     PricesOption,
     SectorMapOption,
     TickersOption,
+    TrackingUriOption,
     as_date,
     bar_inputs,
     bar_store,
@@ -33,6 +35,7 @@ from engine.cli.options import (
     report_option,
     seed_option,
     start_option,
+    tracking_from,
 )
 from engine.cli.output import (
     call_or_exit,
@@ -117,6 +120,8 @@ def train_command(
     end: TrainEndOption = None,
     out: TrainOutOption = None,
     overwrite: TrainOverwriteOption = False,
+    tracking_uri: TrackingUriOption = None,
+    no_track: NoTrackOption = False,
     data_dir: DataDirOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -154,6 +159,7 @@ def train_command(
             overwrite=overwrite,
             progress=None if as_json else train_progress(err),
             inputs=inputs,
+            tracking=tracking_from(data_dir, tracking_uri, no_track),
         )
     except KeyboardInterrupt:
         err.print("interrupted: the finished windows' artifacts and predictions are kept "
@@ -247,6 +253,8 @@ def validate_command(
     n_boot: ValidateNBootOption = 1000,
     seed: ValidateSeedOption = 0,
     report: ValidateReportOption = None,
+    tracking_uri: TrackingUriOption = None,
+    no_track: NoTrackOption = False,
     as_json: JsonOption = False,
 ) -> None:
     """Out-of-sample metrics with bootstrap intervals, a null test and an overfitting monitor."""
@@ -254,7 +262,8 @@ def validate_command(
 
     result = call_or_exit(run_validate_job, model, predictions, by_ticker=by_ticker, null=null,
                           null_block=null_block, n_null=n_null, n_boot=n_boot, seed=seed,
-                          report_dir=report)  # fmt: skip
+                          report_dir=report,
+                          tracking=tracking_from(None, tracking_uri, no_track))  # fmt: skip
     summary = result.to_dict()
     if as_json:
         print_json(summary)

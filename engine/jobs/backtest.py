@@ -127,6 +127,7 @@ def run_backtest_job(
     return report
 
 
+@tracked("backtest")
 def run_backtest_files(
     predictions: Sequence[str | Path],
     settings: BacktestSettings | None = None,
