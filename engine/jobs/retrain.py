@@ -34,6 +34,7 @@ import numpy as np
 import polars as pl
 
 from engine.data.loading import benchmark_inputs, synthetic_flags
+from engine.data.prices import apply_basis
 from engine.data.store import BarStore
 from engine.data.universe import VIX3M_TICKER, VIX_TICKER
 from engine.features.build import build_features
@@ -41,7 +42,7 @@ from engine.io import atomic_write_bytes
 from engine.labels.targets import compute_targets
 from engine.model.runs import RunSettings, prepare_dataset
 from engine.model.sequences import SequenceSet
-from engine.monitoring.drift import measure_drift
+from engine.monitoring.drift import measure_drift, model_prices
 from engine.monitoring.reference import ReferenceError
 from engine.monitoring.retrain import (
     challenge,
@@ -255,9 +256,11 @@ def run_retrain_job(
         notes.append("the champion's file records no run settings; the defaults were used")
     config = ModelConfig.from_dict(meta["config"])
 
-    tickers, bars = _bars(store, champion)
-    own = bars.filter(pl.col("ticker").is_in(tickers))
+    tickers, stored = _bars(store, champion)
+    own = stored.filter(pl.col("ticker").is_in(tickers))
     latest = own.get_column("date").max()
+    readers = [*tickers, champion.market, *champion.sector_map.values()]
+    bars = apply_basis(stored, model_prices(meta), readers)  # the champion's price basis
     features = build_features(
         bars,
         tickers=tickers,
@@ -288,6 +291,7 @@ def run_retrain_job(
     )
     dataset = since(dataset, start)
     dataset.info["data_dir"] = str(store.data_dir)
+    dataset.info["prices"] = meta.get("prices")
     dataset.info["synthetic_tickers"] = sorted(
         t for t, s in synthetic_flags(store, tickers).items() if s
     )
@@ -372,7 +376,7 @@ def run_retrain_job(
                     start=challenger_start(eval_end, settings, 0) - timedelta(days=_LEAD_DAYS),
                 )
                 later = since(later, challenger_start(eval_end, settings, 0))
-                later.info.update(data_dir=str(store.data_dir))
+                later.info.update(data_dir=str(store.data_dir), prices=meta.get("prices"))
                 _refit(report, run, Registry(where), ref.name, later, settings, config, progress)
         report.seconds = time.perf_counter() - began
         out.mkdir(parents=True, exist_ok=True)

@@ -1,9 +1,10 @@
 """Drift of a window of bars against a model's stored reference: PSI per feature and head, AUC.
 
 The window is rebuilt exactly as the model saw its training data: features
-computed over each ticker's full stored history with the model's pinned
-``vix_variant``, market and sector map (so rolling GARCH and the 252-day
-range equal training's), then the stride-1 windows whose last day lies in
+computed over each ticker's full stored history on the model's price basis
+(adjusted or raw, :mod:`engine.data.prices`) with its pinned ``vix_variant``,
+market and sector map (so rolling GARCH and the 252-day range equal
+training's), then the stride-1 windows whose last day lies in
 ``[start, end]``. For each window the current sample is
 
 * the feature values on its last day (as the reference holds the last day
@@ -27,6 +28,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from engine.data.prices import PriceBasis, apply_basis
+from engine.data.universe import sector_benchmark_map
 from engine.evaluation import evaluate_frame
 from engine.features.build import FEATURE_NAMES, compute_features
 from engine.labels.targets import CONFIDENCE_SUFFIX, EVENT_COLUMNS, compute_targets
@@ -46,12 +49,18 @@ __all__ = [
     "DriftResult",
     "DriftRow",
     "measure_drift",
+    "model_prices",
     "months_before",
     "window_sequences",
 ]
 
 #: Calendar days of bars read before ``start`` so the first windows have their 20 rows.
 _HISTORY_DAYS = 60
+
+
+def model_prices(metadata: dict[str, Any]) -> PriceBasis:
+    """The price basis a model was trained on (raw for models from before price bases)."""
+    return PriceBasis.from_dict(metadata.get("prices"))
 
 
 def months_before(day: date, months: int) -> date:
@@ -147,10 +156,11 @@ def window_sequences(
     Parameters
     ----------
     bars : pl.DataFrame
-        The tickers and their benchmarks, full history up to at least ``end``.
+        The tickers and their benchmarks as stored (raw prices, ``adj_close``
+        optional), full history up to at least ``end``.
     metadata : dict
-        The model's metadata (``market``, ``sector_map``, ``vix_variant``,
-        ``horizon``, ``sequence_length``, ``pattern_names``).
+        The model's metadata (``prices``, ``market``, ``sector_map``,
+        ``vix_variant``, ``horizon``, ``sequence_length``, ``pattern_names``).
     tickers : list of str
     start, end : date
         Inclusive bounds of the windows' last days.
@@ -162,9 +172,10 @@ def window_sequences(
     """
     if start > end:
         raise DriftError(f"--start {start} is after --end {end}")
-    bars = bars.filter(pl.col("date") <= end)
     market = metadata.get("market") or "SPY"
     sector_map = metadata.get("sector_map") or None
+    readers = [*tickers, market, *sector_benchmark_map(tickers, sector_map, market).values()]
+    bars = apply_basis(bars.filter(pl.col("date") <= end), model_prices(metadata), readers)
     features = compute_features(
         bars,
         tickers=tickers,
