@@ -135,6 +135,20 @@ def test_export_onnx_keeps_the_serving_contract(runs, tmp_path):
     assert "nothing to quantize" in refused
 
 
+def test_export_registers_as_pattern_lightgbm(runs, tmp_path):
+    from engine.tracking import Tracking
+    from export.onnx_export import export_onnx
+    from export.scorer import PatternScorer
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    artifact = runs["lightgbm"] / "models" / "wf00"
+    report = export_onnx(artifact, tmp_path / "m.onnx", tracking=Tracking(uri=uri))
+    assert report.registered["name"] == "pattern-lightgbm"
+    served = PatternScorer.load(report.registered["uri"], tracking_uri=uri)
+    X = np.random.default_rng(1).normal(size=(3, 20, 17)).astype(np.float32)
+    np.testing.assert_array_equal(served.score(X), PatternScorer.load(tmp_path / "m.onnx").score(X))
+
+
 # ------------------------------------------------------------------ ensembles
 
 
