@@ -1,11 +1,20 @@
 """The 17 causal pattern features for one ticker, and the panel driver.
 
 ``ticker_features`` computes every requested feature of one ticker in one
-call over its contiguous rows; ``panel_features`` runs it over all tickers in
-parallel (``prange``). Cross-asset inputs (market return, sector 20-day
-return, the volatility-index series) arrive already aligned to the ticker's
-dates: the engine computes them on the benchmark's own calendar and joins
-them on date.
+pass over its rows: each row's inputs (returns, log volume changes, squared
+returns, ranges, betas) are derived once and every rolling statistic is a
+running state from :mod:`kernels.rolling`, advanced in O(1) per row and
+kept in registers. The 252-day range (monotonic deques) and rolling GARCH
+(over the returns, only from the rows that need it) run in passes of their
+own before the main loop. ``panel_features`` runs the
+tickers in parallel (``prange``). Cross-asset inputs (market return, sector
+20-day return, the volatility-index series) arrive already aligned to the
+ticker's dates: the engine computes them on the benchmark's own calendar
+and joins them on date.
+
+The ``*_from`` variants compute a window of a longer history: they take,
+per ticker, the valid returns before the window and the first row that
+needs a GARCH forecast (see ``engine.features.tail``).
 
 Output rows follow ``FEATURE_NAMES``; every non-finite result is NaN.
 """
@@ -23,14 +32,23 @@ from kernels.garch import (
     GARCH_MAX_WINDOW,
     GARCH_MIN_OBS,
     GARCH_REFIT_EVERY,
-    rolling_garch_sigma_py,
+    rolling_garch_sigma_from_py,
 )
 from kernels.rolling import (
-    log_return_py,
-    rolling_corr_cov_py,
-    rolling_mean_std_py,
+    COMOMENT_START,
+    MEAN_VAR_START,
+    ROLLING_ANCHOR,
+    SKEW_START,
+    comoment_exact_py,
+    comoment_update_py,
+    corr_cov_at_py,
+    mean_std_at_py,
+    mean_var_exact_py,
+    mean_var_update_py,
     rolling_min_max_py,
-    rolling_skew_py,
+    skew_at_py,
+    skew_exact_py,
+    skew_update_py,
 )
 
 FEATURE_NAMES: tuple[str, ...] = (
@@ -75,6 +93,252 @@ def _log_ratio_py(num: float, den: float) -> float:
     if num > 0.0 and den > 0.0:
         return _finite_or_nan_py(math.log(num / den))
     return np.nan
+
+
+@register_jitable(error_model="numpy")
+def _lag_log_return_py(close: Float64Array1D, t: int, lag: int) -> float:
+    """``ln(close[t] / close[t - lag])``, NaN for ``t < lag`` or a non-positive price."""
+    if t < lag:
+        return np.nan
+    a = close[t]
+    b = close[t - lag]
+    if a > 0.0 and b > 0.0:
+        return math.log(a / b)
+    return np.nan
+
+
+@register_jitable(error_model="numpy")
+def ticker_features_from_py(
+    open_: Float64Array1D,
+    high: Float64Array1D,
+    low: Float64Array1D,
+    close: Float64Array1D,
+    volume: Float64Array1D,
+    market_return: Float64Array1D,
+    sector_r20: Float64Array1D,
+    vix_term: Float64Array1D,
+    wanted: np.ndarray,
+    garch_run0: int,
+    garch_first: int,
+    out: Float64Array2D,
+) -> None:
+    """:func:`ticker_features` over a window of a longer history.
+
+    ``garch_run0`` is the number of consecutive valid returns just before
+    the window's first row and ``garch_first`` the first row that needs a
+    ``garch_vol_ratio`` (earlier rows get NaN); both are 0 for a whole
+    history. See :func:`kernels.garch.rolling_garch_sigma_from`.
+    """
+    n = close.shape[0]
+    # Which running statistics the wanted features read.
+    want_sd10 = wanted[2]
+    want_sd20 = wanted[0] or wanted[9]
+    want_sd60 = wanted[2] or wanted[7] or wanted[14]
+    sqrt5 = math.sqrt(5.0)
+    sqrt20 = math.sqrt(20.0)
+    sqrt60 = math.sqrt(60.0)
+
+    # Per-row inputs that later rows read back, derived once.
+    r = np.empty(n)  # log return
+    r5 = np.empty(n)  # 5-day log return
+    lv = np.empty(n)  # log(1 + volume), NaN for a negative or missing volume
+    dlv = np.empty(n)  # log volume change
+    q = np.empty(n)  # squared return
+    q_lag = np.empty(n)  # squared return of the day before
+    g = np.empty(n)  # intraday range over close
+    beta = np.empty(n)  # 20-day beta to the market
+    for t in range(n):
+        r[t] = _lag_log_return_py(close, t, 1)
+    sigma = r  # replaced when garch_vol_ratio is wanted
+    if wanted[7]:
+        sigma = rolling_garch_sigma_from_py(
+            r, garch_run0, garch_first, GARCH_REFIT_EVERY, GARCH_MAX_WINDOW, GARCH_MIN_OBS
+        )
+    if wanted[16]:  # the 252-day range: exact deques, in their own pass
+        range_lo = np.empty(n)
+        range_hi = np.empty(n)
+        rolling_min_max_py(close, 252, range_lo, range_hi)
+
+    # Running states, tuples of scalars kept in locals (see kernels.rolling).
+    w10 = w20 = w60 = MEAN_VAR_START  # returns over 10, 20, 60 days
+    wc = wg = wv = MEAN_VAR_START  # closes, ranges, volumes over 20 days
+    wb = MEAN_VAR_START  # betas over 60 days
+    kd = COMOMENT_START  # returns and log volume changes, 20 days
+    kq = COMOMENT_START  # squared returns and their lag, 60 days
+    km = COMOMENT_START  # returns and market returns, 20 days
+    ks = SKEW_START  # returns, 20 days
+    ups = downs = gaps = 0  # signs of the last 7 returns, for momentum_persistence
+    nan = np.nan
+
+    for t in range(n):
+        exact = t % ROLLING_ANCHOR == 0  # the restart grid
+        c = close[t]
+        v = r[t]
+        v_prev = r[t - 1] if t >= 1 else nan
+        v_old10 = r[t - 10] if t >= 10 else nan
+        v_old20 = r[t - 20] if t >= 20 else nan
+        v_old60 = r[t - 60] if t >= 60 else nan
+        sd10 = sd20 = sd60 = nan
+        if want_sd10:
+            w10, redo = mean_var_update_py(w10, v, v_prev, v_old10)
+            if redo or exact:
+                w10 = mean_var_exact_py(w10, r, t, 10)
+            sd10 = mean_std_at_py(w10, v, t, 10)[1]
+        if want_sd20:
+            w20, redo = mean_var_update_py(w20, v, v_prev, v_old20)
+            if redo or exact:
+                w20 = mean_var_exact_py(w20, r, t, 20)
+            sd20 = mean_std_at_py(w20, v, t, 20)[1]
+        if want_sd60:
+            w60, redo = mean_var_update_py(w60, v, v_prev, v_old60)
+            if redo or exact:
+                w60 = mean_var_exact_py(w60, r, t, 60)
+            sd60 = mean_std_at_py(w60, v, t, 60)[1]
+        r5[t] = _lag_log_return_py(close, t, 5)
+        r20 = _lag_log_return_py(close, t, 20) if wanted[11] or wanted[14] else nan
+
+        if wanted[0]:  # price_acceleration
+            prev = r5[t - 5] if t >= 5 else nan
+            out[0, t] = _ratio_py(r5[t] - prev, sd20 * sqrt5)
+
+        if wanted[1]:  # volume_price_divergence
+            lv[t] = math.log1p(volume[t]) if volume[t] >= 0.0 else nan
+            dlv[t] = lv[t] - lv[t - 1] if t >= 1 else nan
+            d_prev = dlv[t - 1] if t >= 1 else nan
+            d_old = dlv[t - 20] if t >= 20 else nan
+            kd, redo = comoment_update_py(kd, v, dlv[t], v_prev, d_prev, v_old20, d_old)
+            if redo or exact:
+                kd = comoment_exact_py(kd, r, dlv, t, 20)
+            corr, _, _, const = corr_cov_at_py(kd, t, 20)
+            out[1, t] = 0.0 if const == 1.0 else _finite_or_nan_py(corr)
+
+        if wanted[2]:  # volatility_regime_change
+            out[2, t] = _log_ratio_py(sd10, sd60)
+
+        if wanted[3]:  # return_skewness
+            ks, redo = skew_update_py(ks, v, v_prev, v_old20)
+            if redo or exact:
+                ks = skew_exact_py(ks, r, t, 20)
+            out[3, t] = skew_at_py(ks, t, 20)
+
+        if wanted[4]:  # momentum_persistence: signs of r over t-6..t against sign(R_7)
+            if v != v:
+                gaps += 1
+            elif v > 0.0:
+                ups += 1
+            elif v < 0.0:
+                downs += 1
+            if t >= 7:
+                old = r[t - 7]
+                if old != old:
+                    gaps -= 1
+                elif old > 0.0:
+                    ups -= 1
+                elif old < 0.0:
+                    downs -= 1
+            s = _lag_log_return_py(close, t, 7)
+            if s != s or gaps > 0:
+                out[4, t] = nan
+            elif s > 0.0:
+                out[4, t] = ups / 7.0
+            elif s < 0.0:
+                out[4, t] = -downs / 7.0
+            else:
+                out[4, t] = 0.0
+
+        if wanted[5]:  # volatility_clustering: corr_60(q_t, q_{t-1})
+            q[t] = v * v
+            q_lag[t] = q[t - 1] if t >= 1 else nan
+            kq, redo = comoment_update_py(
+                kq,
+                q[t],
+                q_lag[t],
+                q[t - 1] if t >= 1 else nan,
+                q_lag[t - 1] if t >= 1 else nan,
+                q[t - 60] if t >= 60 else nan,
+                q_lag[t - 60] if t >= 60 else nan,
+            )
+            if redo or exact:
+                kq = comoment_exact_py(kq, q, q_lag, t, 60)
+            out[5, t] = _finite_or_nan_py(corr_cov_at_py(kq, t, 60)[0])
+
+        if wanted[6]:  # trend_exhaustion
+            c_prev = close[t - 1] if t >= 1 else nan
+            wc, redo = mean_var_update_py(wc, c, c_prev, close[t - 20] if t >= 20 else nan)
+            if redo or exact:
+                wc = mean_var_exact_py(wc, close, t, 20)
+            mean_c, sd_c = mean_std_at_py(wc, c, t, 20)
+            if sd_c == 0.0:
+                out[6, t] = 0.0
+            else:
+                out[6, t] = _ratio_py(c - mean_c, 2.0 * sd_c)
+
+        if wanted[7]:  # garch_vol_ratio
+            out[7, t] = _ratio_py(sigma[t], sd60)
+
+        if wanted[8]:  # intraday_range_expansion
+            g[t] = _ratio_py(high[t] - low[t], c)
+            g_prev = g[t - 1] if t >= 1 else nan
+            wg, redo = mean_var_update_py(wg, g[t], g_prev, g[t - 20] if t >= 20 else nan)
+            if redo or exact:
+                wg = mean_var_exact_py(wg, g, t, 20)
+            out[8, t] = _ratio_py(g[t], mean_std_at_py(wg, g[t], t, 20)[0])
+
+        if wanted[9]:  # overnight_gap
+            gap = _log_ratio_py(open_[t], close[t - 1]) if t >= 1 else nan
+            out[9, t] = _ratio_py(gap, sd20)
+
+        if wanted[10]:  # end_of_day_momentum
+            span = high[t] - low[t]
+            if span == 0.0 and c == c:
+                out[10, t] = 0.0
+            else:
+                out[10, t] = _ratio_py(c - low[t], span) - 0.5
+
+        if wanted[11]:  # sector_relative_strength
+            out[11, t] = _finite_or_nan_py(r20 - sector_r20[t])
+
+        if wanted[12]:  # market_beta_instability: sd_60 of 20-day betas
+            m_prev = market_return[t - 1] if t >= 1 else nan
+            m_old = market_return[t - 20] if t >= 20 else nan
+            km, redo = comoment_update_py(km, v, market_return[t], v_prev, m_prev, v_old20, m_old)
+            if redo or exact:
+                km = comoment_exact_py(km, r, market_return, t, 20)
+            _, cov, var_m, _ = corr_cov_at_py(km, t, 20)
+            beta[t] = _ratio_py(cov, var_m)
+            b_prev = beta[t - 1] if t >= 1 else nan
+            wb, redo = mean_var_update_py(wb, beta[t], b_prev, beta[t - 60] if t >= 60 else nan)
+            if redo or exact:
+                wb = mean_var_exact_py(wb, beta, t, 60)
+            out[12, t] = mean_std_at_py(wb, beta[t], t, 60)[1]
+
+        if wanted[13]:  # vix_term_structure
+            out[13, t] = _finite_or_nan_py(vix_term[t])
+
+        if wanted[14]:  # multi_timeframe_return
+            if sd60 > 0.0:
+                total = r5[t] / (sd60 * sqrt5)
+                total += r20 / (sd60 * sqrt20)
+                total += _lag_log_return_py(close, t, 60) / (sd60 * sqrt60)
+                out[14, t] = _finite_or_nan_py(total / 3.0)
+            else:
+                out[14, t] = nan
+
+        if wanted[15]:  # normalized_volume
+            vol = volume[t]
+            vol_prev = volume[t - 1] if t >= 1 else nan
+            wv, redo = mean_var_update_py(wv, vol, vol_prev, volume[t - 20] if t >= 20 else nan)
+            if redo or exact:
+                wv = mean_var_exact_py(wv, volume, t, 20)
+            out[15, t] = _log_ratio_py(vol + 1.0, mean_std_at_py(wv, vol, t, 20)[0] + 1.0)
+
+        if wanted[16]:  # price_level
+            lo = range_lo[t]
+            hi = range_hi[t]
+            if hi == lo:
+                out[16, t] = 0.5
+            else:
+                out[16, t] = _ratio_py(c - lo, hi - lo)
 
 
 @register_jitable(error_model="numpy")
@@ -126,165 +390,50 @@ def ticker_features_py(
     >>> out[persistence, 5:9]  # R_7 needs 7 returns: all 7 up from day 7
     array([nan, nan,  1.,  1.])
     """
-    n = close.shape[0]
-    r = log_return_py(close, 1)
-    scratch = np.empty(n)
-    # Shared statistics, computed only when a wanted feature reads them.
-    sd10 = np.empty(n)
-    sd20 = np.empty(n)
-    sd60 = np.empty(n)
-    if wanted[2]:
-        rolling_mean_std_py(r, 10, scratch, sd10)
-    if wanted[0] or wanted[9]:
-        rolling_mean_std_py(r, 20, scratch, sd20)
-    if wanted[2] or wanted[7] or wanted[14]:
-        rolling_mean_std_py(r, 60, scratch, sd60)
-    r5 = log_return_py(close, 5) if (wanted[0] or wanted[14]) else scratch
-    sqrt5 = math.sqrt(5.0)
+    ticker_features_from_py(
+        open_, high, low, close, volume, market_return, sector_r20, vix_term, wanted, 0, 0, out
+    )
 
-    if wanted[0]:  # price_acceleration
-        for t in range(n):
-            prev = r5[t - 5] if t >= 5 else np.nan
-            out[0, t] = _ratio_py(r5[t] - prev, sd20[t] * sqrt5)
 
-    if wanted[1]:  # volume_price_divergence
-        dlv = np.full(n, np.nan)
-        for t in range(1, n):
-            if volume[t] >= 0.0 and volume[t - 1] >= 0.0:
-                dlv[t] = math.log1p(volume[t]) - math.log1p(volume[t - 1])
-        corr = np.empty(n)
-        cov = np.empty(n)
-        var_y = np.empty(n)
-        const = np.empty(n)
-        rolling_corr_cov_py(r, dlv, 20, corr, cov, var_y, const)
-        for t in range(n):
-            out[1, t] = 0.0 if const[t] == 1.0 else _finite_or_nan_py(corr[t])
+def panel_features_from_py(
+    offsets: Int64Array1D,
+    open_: Float64Array1D,
+    high: Float64Array1D,
+    low: Float64Array1D,
+    close: Float64Array1D,
+    volume: Float64Array1D,
+    market_return: Float64Array1D,
+    sector_r20: Float64Array1D,
+    vix_term: Float64Array1D,
+    wanted: np.ndarray,
+    garch_run0: Int64Array1D,
+    garch_first: Int64Array1D,
+) -> Float64Array2D:
+    """:func:`panel_features` over a window of each ticker's history.
 
-    if wanted[2]:  # volatility_regime_change
-        for t in range(n):
-            out[2, t] = _log_ratio_py(sd10[t], sd60[t])
-
-    if wanted[3]:  # return_skewness
-        out[3, :] = rolling_skew_py(r, 20)
-
-    if wanted[4]:  # momentum_persistence
-        r7 = log_return_py(close, 7)
-        for t in range(n):
-            s = r7[t]
-            if s != s or t < 7:
-                out[4, t] = np.nan
-                continue
-            sign_s = np.sign(s)
-            hits = 0
-            complete = True
-            for j in range(t - 6, t + 1):
-                if r[j] != r[j]:
-                    complete = False
-                    break
-                if np.sign(r[j]) == sign_s:
-                    hits += 1
-            if not complete:
-                out[4, t] = np.nan
-            elif sign_s == 0.0:
-                out[4, t] = 0.0
-            else:
-                out[4, t] = sign_s * hits / 7.0
-
-    if wanted[5]:  # volatility_clustering
-        q = r * r
-        q_lag = np.full(n, np.nan)
-        q_lag[1:] = q[:-1]
-        corr = np.empty(n)
-        cov = np.empty(n)
-        var_y = np.empty(n)
-        const = np.empty(n)
-        rolling_corr_cov_py(q, q_lag, 60, corr, cov, var_y, const)
-        for t in range(n):
-            out[5, t] = _finite_or_nan_py(corr[t])
-
-    if wanted[6]:  # trend_exhaustion
-        mean_c = np.empty(n)
-        sd_c = np.empty(n)
-        rolling_mean_std_py(close, 20, mean_c, sd_c)
-        for t in range(n):
-            if sd_c[t] == 0.0:
-                out[6, t] = 0.0
-            else:
-                out[6, t] = _ratio_py(close[t] - mean_c[t], 2.0 * sd_c[t])
-
-    if wanted[7]:  # garch_vol_ratio
-        sigma = rolling_garch_sigma_py(r, GARCH_REFIT_EVERY, GARCH_MAX_WINDOW, GARCH_MIN_OBS)
-        for t in range(n):
-            out[7, t] = _ratio_py(sigma[t], sd60[t])
-
-    if wanted[8]:  # intraday_range_expansion
-        g = np.empty(n)
-        for t in range(n):
-            g[t] = _ratio_py(high[t] - low[t], close[t])
-        mean_g = np.empty(n)
-        rolling_mean_std_py(g, 20, mean_g, scratch)
-        for t in range(n):
-            out[8, t] = _ratio_py(g[t], mean_g[t])
-
-    if wanted[9]:  # overnight_gap
-        for t in range(n):
-            gap = _log_ratio_py(open_[t], close[t - 1]) if t >= 1 else np.nan
-            out[9, t] = _ratio_py(gap, sd20[t])
-
-    if wanted[10]:  # end_of_day_momentum
-        for t in range(n):
-            span = high[t] - low[t]
-            if span == 0.0 and close[t] == close[t]:
-                out[10, t] = 0.0
-            else:
-                out[10, t] = _ratio_py(close[t] - low[t], span) - 0.5
-
-    if wanted[11]:  # sector_relative_strength
-        r20 = log_return_py(close, 20)
-        for t in range(n):
-            out[11, t] = _finite_or_nan_py(r20[t] - sector_r20[t])
-
-    if wanted[12]:  # market_beta_instability
-        corr = np.empty(n)
-        cov = np.empty(n)
-        var_m = np.empty(n)
-        const = np.empty(n)
-        rolling_corr_cov_py(r, market_return, 20, corr, cov, var_m, const)
-        beta = np.empty(n)
-        for t in range(n):
-            beta[t] = _ratio_py(cov[t], var_m[t])
-        sd_beta = np.empty(n)
-        rolling_mean_std_py(beta, 60, scratch, sd_beta)
-        out[12, :] = sd_beta
-
-    if wanted[13]:  # vix_term_structure
-        for t in range(n):
-            out[13, t] = _finite_or_nan_py(vix_term[t])
-
-    if wanted[14]:  # multi_timeframe_return
-        r20 = log_return_py(close, 20)
-        r60 = log_return_py(close, 60)
-        for t in range(n):
-            s = sd60[t]
-            total = r5[t] / (s * sqrt5) + r20[t] / (s * math.sqrt(20.0))
-            total += r60[t] / (s * math.sqrt(60.0))
-            out[14, t] = _finite_or_nan_py(total / 3.0) if s > 0.0 else np.nan
-
-    if wanted[15]:  # normalized_volume
-        mean_v = np.empty(n)
-        rolling_mean_std_py(volume, 20, mean_v, scratch)
-        for t in range(n):
-            out[15, t] = _log_ratio_py(volume[t] + 1.0, mean_v[t] + 1.0)
-
-    if wanted[16]:  # price_level
-        lo = np.empty(n)
-        hi = np.empty(n)
-        rolling_min_max_py(close, 252, lo, hi)
-        for t in range(n):
-            if hi[t] == lo[t]:
-                out[16, t] = 0.5
-            else:
-                out[16, t] = _ratio_py(close[t] - lo[t], hi[t] - lo[t])
+    ``garch_run0[i]`` and ``garch_first[i]`` are ticker ``i``'s arguments of
+    :func:`ticker_features_from`.
+    """
+    n_rows = close.shape[0]
+    out = np.empty((N_FEATURES, n_rows))
+    for i in prange(offsets.shape[0] - 1):
+        a = offsets[i]
+        b = offsets[i + 1]
+        ticker_features_from_py(
+            open_[a:b],
+            high[a:b],
+            low[a:b],
+            close[a:b],
+            volume[a:b],
+            market_return[a:b],
+            sector_r20[a:b],
+            vix_term[a:b],
+            wanted,
+            garch_run0[i],
+            garch_first[i],
+            out[:, a:b],
+        )
+    return out
 
 
 def panel_features_py(
@@ -328,7 +477,7 @@ def panel_features_py(
     for i in prange(offsets.shape[0] - 1):
         a = offsets[i]
         b = offsets[i + 1]
-        ticker_features_py(
+        ticker_features_from_py(
             open_[a:b],
             high[a:b],
             low[a:b],
@@ -338,10 +487,14 @@ def panel_features_py(
             sector_r20[a:b],
             vix_term[a:b],
             wanted,
+            0,
+            0,
             out[:, a:b],
         )
     return out
 
 
+ticker_features_from = njit(cache=True, error_model="numpy")(ticker_features_from_py)
 ticker_features = njit(cache=True, error_model="numpy")(ticker_features_py)
+panel_features_from = njit(cache=True, parallel=True, error_model="numpy")(panel_features_from_py)
 panel_features = njit(cache=True, parallel=True, error_model="numpy")(panel_features_py)

@@ -20,10 +20,16 @@ and ``g = de_t / dtheta``; the Newton
 step on that matrix is projected onto the constraint set and halved until the
 likelihood improves; a parameter on its bound whose gradient points out of
 the feasible set is held there (an active set), which is how a fit reaches
-``alpha = 0`` exactly, as arch's SLSQP does. Starting each refit from the previous refit's estimate
-(the windows share 979 of 1000 returns) makes most refits converge in a
-handful of passes. A logit/log reparametrisation was rejected: it cannot reach
-``alpha = 0``, where arch's optimum sometimes lies.
+``alpha = 0`` exactly, as arch's SLSQP does. A logit/log reparametrisation
+was rejected: it cannot reach ``alpha = 0``, where arch's optimum sometimes
+lies.
+
+In the rolling forecast every refit starts afresh from arch's starting
+values for its window (:func:`garch_refit`), so a forecast is a function of
+its fit's window and the days since: the last rows of a long history can be
+computed alone (:func:`rolling_garch_sigma_from`), bit for bit equal to the
+full computation. See :func:`rolling_garch_sigma` for why the faster warm
+start from the previous estimate was dropped.
 """
 
 from __future__ import annotations
@@ -47,6 +53,11 @@ _MAX_ITER = 200
 _TOL = 1e-10
 _PERSISTENCE_CAP = 1.0 - 1e-6
 _LOG_2PI = math.log(2.0 * math.pi)
+# The likelihood sums log(sigma2_t); the passes take one log of the product of
+# 8 variances instead of 8 logs (half the time of a pass), flushing early if
+# the product nears the float range: the sum changes by rounding only.
+_PRODUCT_LOW = 1e-150
+_PRODUCT_HIGH = 1e150
 
 
 @register_jitable(error_model="numpy")
@@ -115,12 +126,18 @@ def garch_loglik_py(
     >>> round(garch_loglik(0.1, 0.1, 0.8, np.array([1.0, 4.0, 0.25]), 1.0), 4)
     -5.4842
     """
-    total = 0.0
+    n = e2.shape[0]
+    total = n * _LOG_2PI
+    product = 1.0  # of the variances since the last log: one log per 8 days
     s2 = omega + (alpha + beta) * backcast
-    for t in range(e2.shape[0]):
-        total += _LOG_2PI + math.log(s2) + e2[t] / s2
+    for t in range(n):
+        total += e2[t] / s2
+        product *= s2
+        if t & 7 == 7 or not _PRODUCT_LOW < product < _PRODUCT_HIGH:
+            total += math.log(product)
+            product = 1.0
         s2 = omega + alpha * e2[t] + beta * s2
-    return -0.5 * total
+    return -0.5 * (total + math.log(product))
 
 
 @register_jitable(error_model="numpy")
@@ -147,13 +164,18 @@ def _score_pass_py(
     da = backcast
     db = backcast
     nll = 0.0
+    product = 1.0  # of the variances since the last log: one log per 8 days
     gm = gw = ga = gb = 0.0
     imm = imw = ima = imb = iww = iwa = iwb = iaa = iab = ibb = 0.0
     for t in range(n):
         e = y[t] - mu
         e2 = e * e
         inv = 1.0 / s2
-        nll += math.log(s2) + e2 * inv
+        nll += e2 * inv
+        product *= s2
+        if t & 7 == 7 or not _PRODUCT_LOW < product < _PRODUCT_HIGH:
+            nll += math.log(product)
+            product = 1.0
         c = inv - e2 * inv * inv
         i2 = inv * inv
         gm += c * dm - 2.0 * e * inv
@@ -191,6 +213,7 @@ def _score_pass_py(
     info[1, 2] = info[2, 1] = iwa * scale
     info[1, 3] = info[3, 1] = iwb * scale
     info[2, 3] = info[3, 2] = iab * scale
+    nll += math.log(product)
     return 0.5 * nll / n
 
 
@@ -233,16 +256,21 @@ def garch_prepare_py(y: Float64Array1D) -> tuple[float, float]:
 def garch_start_py(y: Float64Array1D, backcast: float) -> Float64Array1D:
     """Starting values as arch chooses them.
 
-    ``mu`` at the sample mean and ``(alpha, beta)`` the best point of a small
-    grid, with ``omega`` set by variance targeting.
+    ``mu`` at the sample mean and ``(alpha, beta)`` the best point of arch's
+    grid (``GARCH.starting_values``: alpha in 0.01, 0.05, 0.1, 0.2 and
+    persistence ``alpha + beta`` in 0.5, 0.7, 0.9, 0.98), with ``omega`` set
+    by variance targeting. Starting where arch starts matters because the
+    likelihood can have several local optima: with another grid (persistence
+    0.5, 0.8, 0.9, 0.95, 0.98, 0.99) one refit of the real S&P 500 ended 3 %
+    away from arch's forecast; with arch's grid the worst is 5e-5.
 
     Examples
     --------
     >>> import numpy as np
     >>> y = np.random.default_rng(0).standard_normal(500)
     >>> mu, backcast = garch_prepare(y)
-    >>> garch_start(y, backcast).round(3)  # (mu, omega, alpha, beta): persistence 0.95 won
-    array([-0.027,  0.051,  0.01 ,  0.94 ])
+    >>> garch_start(y, backcast).round(3)  # (mu, omega, alpha, beta): persistence 0.9 won
+    array([-0.027,  0.103,  0.01 ,  0.89 ])
     """
     n = y.shape[0]
     mu = y.sum() / n
@@ -252,9 +280,7 @@ def garch_start_py(y: Float64Array1D, backcast: float) -> Float64Array1D:
     best[0] = mu
     best_ll = -np.inf
     for alpha in (0.01, 0.05, 0.1, 0.2):
-        for persistence in (0.5, 0.8, 0.9, 0.95, 0.98, 0.99):
-            if alpha >= persistence:
-                continue
+        for persistence in (0.5, 0.7, 0.9, 0.98):
             omega = var * (1.0 - persistence)
             ll = garch_loglik_py(omega, alpha, persistence - alpha, e2, backcast)
             if ll > best_ll:
@@ -348,6 +374,120 @@ def garch_fit_py(
 
 
 @register_jitable(error_model="numpy")
+def garch_refit_py(r: Float64Array1D, t: int, m: int) -> tuple[Float64Array1D, float]:
+    """Fit on the ``m`` returns ending at row ``t`` and forecast the next variance.
+
+    The fit starts from :func:`garch_start`'s values for this window, as
+    arch does, so the estimate depends on the window's returns only.
+    Returns ``(theta, sigma2_{t+1})``, the variance in percent squared.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> r = np.random.default_rng(1).normal(0.0, 0.01, 300)
+    >>> theta, s2 = garch_refit(r, 299, 252)
+    >>> bool(0.5 < s2 < 2.0), theta.shape
+    (True, (4,))
+    """
+    y = _PERCENT * r[t - m + 1 : t + 1]
+    _, backcast = garch_prepare_py(y)
+    theta, _ = garch_fit_py(y, backcast, garch_start_py(y, backcast), _TOL)
+    e2 = (y - theta[0]) ** 2
+    sigma2 = garch_filter_py(theta[1], theta[2], theta[3], e2, backcast)
+    return theta, garch_step_py(theta[1], theta[2], theta[3], e2[m - 1], sigma2[m - 1])
+
+
+@register_jitable(error_model="numpy")
+def _advance_py(theta: Float64Array1D, v: float, s2: float) -> float:
+    """The next variance after the return ``v`` (decimal) with the parameters held fixed."""
+    e = _PERCENT * v - theta[0]
+    return garch_step_py(theta[1], theta[2], theta[3], e * e, s2)
+
+
+@register_jitable(error_model="numpy")
+def rolling_garch_sigma_from_py(
+    r: Float64Array1D,
+    run0: int,
+    first: int,
+    refit_every: int,
+    max_window: int,
+    min_obs: int,
+) -> Float64Array1D:
+    """:func:`rolling_garch_sigma` for rows ``first..`` only, of a window of a longer history.
+
+    Parameters
+    ----------
+    r : ndarray
+        Log returns of rows ``0..n-1`` of the window (decimal, NaN where
+        missing). ``r[0]`` is not read: a window cannot compute its first
+        row's return from its own closes.
+    run0 : int
+        Consecutive valid returns of the history ending at the window's row
+        0, that row's own return included (0 when the window is the whole
+        history, whose first row has no return). With it the refit grid,
+        anchored at the start of each run of valid returns, is the full
+        history's.
+    first : int
+        The first row that needs a forecast; rows before it are NaN.
+    refit_every, max_window, min_obs : int
+        As for :func:`rolling_garch_sigma`.
+
+    Returns
+    -------
+    ndarray
+        Equal, bit for bit, to the full history's forecast on rows
+        ``first..``, provided the window holds the returns of the fit that
+        governs row ``first`` (up to ``max_window + refit_every - 1`` rows
+        before it). Only the refits those rows need are run.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> r = np.r_[np.nan, np.random.default_rng(1).normal(0.0, 0.01, 1399)]
+    >>> full = rolling_garch_sigma(r, 21, 1000, 252)
+    >>> part = rolling_garch_sigma_from(r[200:], 200, 1100, 21, 1000, 252)
+    >>> bool(np.array_equal(part[1100:], full[1300:])), bool(np.isnan(part[:1100]).all())
+    (True, True)
+    """
+    n = r.shape[0]
+    sigma = np.full(n, np.nan)
+    run = run0  # valid returns ending at row 0
+    for t in range(1, min(first, n)):  # ... and at the row before ``first``
+        run = run + 1 if r[t] == r[t] else 0
+    theta = np.empty(4)
+    fitted = False
+    last_fit = 0
+    s2_next = np.nan
+    for t in range(max(first, 1), n):
+        v = r[t]
+        if v != v:
+            run = 0
+            fitted = False
+            continue
+        run += 1
+        if run < min_obs:
+            continue
+        if not fitted:
+            # The fit governing ``t`` is the last grid date of this run at or before t:
+            # run lengths min_obs, min_obs + refit_every, ...
+            last_fit = t - (run - min_obs) % refit_every
+            m = min(run - (t - last_fit), max_window)
+            if last_fit - m + 1 < 1:
+                raise ValueError("the window does not hold the returns of the governing fit")
+            theta, s2_next = garch_refit_py(r, last_fit, m)
+            for u in range(last_fit + 1, t + 1):
+                s2_next = _advance_py(theta, r[u], s2_next)
+            fitted = True
+        elif t - last_fit >= refit_every:
+            theta, s2_next = garch_refit_py(r, t, min(run, max_window))
+            last_fit = t
+        else:
+            s2_next = _advance_py(theta, v, s2_next)
+        sigma[t] = math.sqrt(s2_next) / _PERCENT
+    return sigma
+
+
+@register_jitable(error_model="numpy")
 def rolling_garch_sigma_py(
     r: Float64Array1D, refit_every: int, max_window: int, min_obs: int
 ) -> Float64Array1D:
@@ -370,6 +510,19 @@ def rolling_garch_sigma_py(
     ndarray
         Forecast standard deviation in decimal units (NaN where undefined).
 
+    Notes
+    -----
+    Every refit starts from the window's own starting values
+    (:func:`garch_refit`), so a forecast depends on the returns of its fit's
+    window and the days since, never on earlier history: that is what lets
+    :func:`rolling_garch_sigma_from` compute the last rows alone. Starting
+    each refit from the previous estimate instead was twice as fast but made
+    the estimate path-dependent: the likelihood has more than one local
+    optimum on some windows, and on the demo universe 142 of 6,436 refits
+    ended at another optimum than a fresh fit (moving the forecast by up to
+    82 %, 4.8 % at the 99th percentile); arch, which also starts each fit
+    afresh, agreed with the fresh fit on 55 of 60 such windows.
+
     Examples
     --------
     >>> import numpy as np
@@ -380,40 +533,7 @@ def rolling_garch_sigma_py(
     >>> bool(np.all((sigma[252:] > 0.005) & (sigma[252:] < 0.02)))
     True
     """
-    n = r.shape[0]
-    sigma = np.full(n, np.nan)
-    theta = np.empty(4)
-    warm = False
-    fitted = False
-    run = 0
-    last_fit = 0
-    s2_next = np.nan
-    for t in range(n):
-        v = r[t]
-        if v != v:
-            run = 0
-            fitted = False
-            continue
-        run += 1
-        if run < min_obs:
-            continue
-        if not fitted or t - last_fit >= refit_every:
-            m = min(run, max_window)
-            y = _PERCENT * r[t - m + 1 : t + 1]
-            _, backcast = garch_prepare_py(y)
-            start = theta if warm else garch_start_py(y, backcast)
-            theta, _ = garch_fit_py(y, backcast, start, _TOL)
-            warm = True
-            e2 = (y - theta[0]) ** 2
-            sigma2 = garch_filter_py(theta[1], theta[2], theta[3], e2, backcast)
-            s2_next = garch_step_py(theta[1], theta[2], theta[3], e2[m - 1], sigma2[m - 1])
-            last_fit = t
-            fitted = True
-        else:
-            e = _PERCENT * v - theta[0]
-            s2_next = garch_step_py(theta[1], theta[2], theta[3], e * e, s2_next)
-        sigma[t] = math.sqrt(s2_next) / _PERCENT
-    return sigma
+    return rolling_garch_sigma_from_py(r, 0, 0, refit_every, max_window, min_obs)
 
 
 garch_backcast = njit(cache=True, error_model="numpy")(garch_backcast_py)
@@ -423,4 +543,6 @@ garch_loglik = njit(cache=True, error_model="numpy")(garch_loglik_py)
 garch_prepare = njit(cache=True, error_model="numpy")(garch_prepare_py)
 garch_start = njit(cache=True, error_model="numpy")(garch_start_py)
 garch_fit = njit(cache=True, error_model="numpy")(garch_fit_py)
+garch_refit = njit(cache=True, error_model="numpy")(garch_refit_py)
+rolling_garch_sigma_from = njit(cache=True, error_model="numpy")(rolling_garch_sigma_from_py)
 rolling_garch_sigma = njit(cache=True, error_model="numpy")(rolling_garch_sigma_py)

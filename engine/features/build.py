@@ -20,7 +20,6 @@ Examples
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -29,7 +28,6 @@ from importlib import metadata
 import numpy as np
 import polars as pl
 
-from engine.data.panel import sorted_panel, ticker_ranges
 from engine.data.universe import (
     MARKET_BENCHMARK,
     VIX3M_TICKER,
@@ -37,7 +35,8 @@ from engine.data.universe import (
     VOLATILITY_INDICES,
     sector_benchmark_map,
 )
-from kernels.features import FEATURE_NAMES, N_FEATURES, panel_features
+from engine.features.source import OHLCV_COLUMNS, SortedBars, align, iso_day
+from kernels.features import FEATURE_NAMES, N_FEATURES, panel_features_from
 from kernels.garch import GARCH_MAX_WINDOW, GARCH_MIN_OBS, GARCH_REFIT_EVERY
 from kernels.rolling import log_return, rolling_mean_std
 
@@ -45,14 +44,16 @@ __all__ = [
     "FEATURE_NAMES",
     "VIX_VARIANTS",
     "FeatureManifest",
+    "FeaturePlan",
     "FeatureResult",
     "build_features",
     "compute_features",
+    "feature_values",
+    "plan_features",
 ]
 
 #: ``vix_term_structure`` variants, in the order ``"auto"`` tries them.
 VIX_VARIANTS: tuple[str, ...] = ("vix_vix3m", "vix_mean60", "market_vol_ratio")
-OHLCV_COLUMNS: tuple[str, ...] = ("open", "high", "low", "close", "volume")
 _MARKET_FEATURES = frozenset({"market_beta_instability"})
 _SECTOR_FEATURES = frozenset({"sector_relative_strength"})
 _VIX_FEATURE = "vix_term_structure"
@@ -175,50 +176,22 @@ def _build(
     progress: ProgressCallback | None,
     with_manifest: bool,
 ) -> FeatureResult:
-    names = _check_feature_names(features)
     source = SortedBars.of(bars)
-    available = source.tickers
-    out_tickers = _output_tickers(tickers, available)
-    sectors = sector_benchmark_map(out_tickers, sector_map)
-
-    panel = source.subset(out_tickers)
-    n_rows = panel.frame.height
-    market_return = np.full(n_rows, np.nan)
-    sector_r20 = np.full(n_rows, np.nan)
-    vix_term = np.full(n_rows, np.nan)
-    variant, reason = None, "vix_term_structure not requested"
-
-    if _MARKET_FEATURES & set(names):
-        _require(available, [market], "market benchmark", _MARKET_FEATURES & set(names))
-        market_return = _align(panel.days, source.days_of(market), _market_return(source, market))
-    if _SECTOR_FEATURES & set(names):
-        needed = sorted({sectors[t] for t in out_tickers})
-        _require(available, needed, "sector benchmark", _SECTOR_FEATURES)
-        r20 = {s: log_return(source.column(s, "close"), 20) for s in needed}
-        for ticker in out_tickers:
-            rows = panel.slice_of(ticker)
-            sector = sectors[ticker]
-            sector_r20[rows] = _align(panel.days[rows], source.days_of(sector), r20[sector])
-    if _VIX_FEATURE in names:
-        variant, reason = _choose_vix_variant(source, panel, market, vix_variant)
-        vix_days, vix_values = _vix_series(source, variant, market)
-        vix_term = _align(panel.days, vix_days, vix_values)
-
-    wanted = np.array([name in names for name in FEATURE_NAMES])
-    values = _run_kernel(panel, market_return, sector_r20, vix_term, wanted, progress)
-
-    frame = panel.frame.select("ticker", "date").with_columns(
-        pl.Series(name, values[FEATURE_NAMES.index(name)]).fill_nan(None) for name in names
+    plan = plan_features(source, features, tickers, market, sector_map, vix_variant)
+    panel = source.subset(plan.tickers)
+    values = feature_values(plan, panel, source, progress=progress)
+    frame = panel.key_frame().with_columns(
+        pl.Series(name, values[FEATURE_NAMES.index(name)], nan_to_null=True) for name in plan.names
     )
     if not with_manifest:
         return FeatureResult(frame=frame, manifest=None)
     manifest = FeatureManifest(
-        feature_names=tuple(names),
-        tickers=tuple(out_tickers),
+        feature_names=tuple(plan.names),
+        tickers=tuple(plan.tickers),
         market=market,
-        sector_map={t: sectors[t] for t in out_tickers},
-        vix_variant=variant,
-        vix_variant_reason=reason,
+        sector_map=dict(plan.sectors),
+        vix_variant=plan.variant,
+        vix_variant_reason=plan.reason,
         garch={
             "refit_every": GARCH_REFIT_EVERY,
             "max_window": GARCH_MAX_WINDOW,
@@ -231,72 +204,153 @@ def _build(
 
 
 @dataclass(frozen=True)
-class SortedBars:
-    """Canonical bars sorted by (ticker, date), with each ticker's row range.
+class FeaturePlan:
+    """What to compute, decided once from the whole source.
 
-    Slicing a ticker out is O(1) instead of a string filter over every row.
+    Attributes
+    ----------
+    names : list of str
+        Requested features, in ``FEATURE_NAMES`` order.
+    tickers : list of str
+        Output tickers, sorted.
+    sectors : dict of str to str
+        Output ticker -> sector benchmark.
+    market : str
+        Market benchmark.
+    variant, reason : str or None, str
+        The ``vix_term_structure`` variant and why (``None`` when not requested).
     """
 
-    frame: pl.DataFrame
-    ranges: dict[str, tuple[int, int]]
-    days: np.ndarray  # date as int32 days since the epoch, one per row
-
-    @classmethod
-    def of(cls, bars: pl.DataFrame) -> SortedBars:
-        """Check, cast and sort ``bars``; raise ``ValueError`` on duplicates or null keys."""
-        frame = _canonical_bars(bars)
-        days = frame.get_column("date").cast(pl.Int32).to_numpy()
-        return cls(frame=frame, ranges=ticker_ranges(frame), days=days)
+    names: list[str]
+    tickers: list[str]
+    sectors: dict[str, str]
+    market: str
+    variant: str | None
+    reason: str
 
     @property
-    def tickers(self) -> list[str]:
-        """Tickers in sorted order."""
-        return list(self.ranges)
+    def wanted(self) -> np.ndarray:
+        """One bool per feature of ``FEATURE_NAMES``: whether it is requested."""
+        return np.array([name in self.names for name in FEATURE_NAMES])
 
-    def slice_of(self, ticker: str) -> slice:
-        """The rows of ``ticker``."""
-        a, b = self.ranges[ticker]
-        return slice(a, b)
+    def benchmarks(self) -> list[str]:
+        """Tickers whose bars feed the cross-asset inputs, sorted."""
+        names = set(self.names)
+        out = set()
+        if _MARKET_FEATURES & names:
+            out.add(self.market)
+        if _SECTOR_FEATURES & names:
+            out |= set(self.sectors.values())
+        if self.variant == "vix_vix3m":
+            out |= {VIX_TICKER, VIX3M_TICKER}
+        elif self.variant == "vix_mean60":
+            out.add(VIX_TICKER)
+        elif self.variant == "market_vol_ratio":
+            out.add(self.market)
+        return sorted(out)
 
-    def days_of(self, ticker: str) -> np.ndarray:
-        """The dates of ``ticker`` as day numbers."""
-        return self.days[self.slice_of(ticker)]
 
-    def column(self, ticker: str, name: str) -> np.ndarray:
-        """One column of one ticker as contiguous float64, nulls as NaN."""
-        a, b = self.ranges[ticker]
-        return _column(self.frame.slice(a, b - a), name)
+def plan_features(
+    source: SortedBars,
+    features: Sequence[str] | None,
+    tickers: Sequence[str] | None,
+    market: str,
+    sector_map: Mapping[str, str] | None,
+    vix_variant: str,
+    *,
+    available: Sequence[str] | None = None,
+) -> FeaturePlan:
+    """Check the request against ``source`` and decide the ``vix_term_structure`` variant.
 
-    def subset(self, tickers: Sequence[str]) -> SortedBars:
-        """The rows of ``tickers`` (which must be sorted), as a new ``SortedBars``."""
-        if list(tickers) == self.tickers:
-            return self
-        mask = np.zeros(self.frame.height, dtype=bool)
-        ranges = {}
-        start = 0
-        for ticker in tickers:
-            a, b = self.ranges[ticker]
-            mask[a:b] = True
-            ranges[ticker] = (start, start + b - a)
-            start += b - a
-        return SortedBars(
-            frame=self.frame.filter(pl.Series(mask)), ranges=ranges, days=self.days[mask]
+    The ``"auto"`` variant is decided from the first date of the output
+    tickers' full histories in ``source``, so that a computation of the last
+    rows only (the tail mode) decides as the full computation does.
+    ``available`` restricts the tickers that count as present (default:
+    every ticker of ``source``; the tail mode passes those with bars on or
+    before its ``as_of``).
+
+    Raises
+    ------
+    ValueError
+        Unknown feature or ticker names, or a benchmark a requested feature
+        needs and ``source`` lacks; the message names them.
+    """
+    names = _check_feature_names(features)
+    available = source.tickers if available is None else list(available)
+    out_tickers = _output_tickers(tickers, available)
+    sectors = sector_benchmark_map(out_tickers, sector_map)
+    wanted = set(names)
+    if _MARKET_FEATURES & wanted:
+        _require(available, [market], "market benchmark", _MARKET_FEATURES & wanted)
+    if _SECTOR_FEATURES & wanted:
+        needed = sorted({sectors[t] for t in out_tickers})
+        _require(available, needed, "sector benchmark", _SECTOR_FEATURES)
+    variant, reason = None, "vix_term_structure not requested"
+    if _VIX_FEATURE in wanted:
+        first = min(int(source.days_of(t)[0]) for t in out_tickers if source.length(t))
+        variant, reason = _choose_vix_variant(source, available, first, market, vix_variant)
+    return FeaturePlan(names, out_tickers, sectors, market, variant, reason)
+
+
+def feature_values(
+    plan: FeaturePlan,
+    panel: SortedBars,
+    bench: SortedBars,
+    *,
+    garch_run0: np.ndarray | None = None,
+    garch_first: np.ndarray | None = None,
+    progress: ProgressCallback | None = None,
+) -> np.ndarray:
+    """The planned features over every row of ``panel``, shape (17, rows).
+
+    Parameters
+    ----------
+    plan : FeaturePlan
+    panel : SortedBars
+        The rows to compute, the output tickers in ``plan`` order: each one's
+        full history, or a window of it (the tail mode).
+    bench : SortedBars
+        The benchmarks' bars (the full source, or windows of it that reach far
+        enough back); cross-asset inputs are computed on each benchmark's own
+        calendar and joined on date.
+    garch_run0, garch_first : ndarray of int64, optional
+        Per ticker of ``panel``: consecutive valid returns before its first
+        row, and the first row that needs a GARCH forecast (default 0 and 0:
+        a full history).
+    progress : callable, optional
+        ``progress(done, total)`` in tickers.
+
+    Returns
+    -------
+    ndarray, shape (17, panel.height)
+        Rows not requested are left unwritten.
+    """
+    names = set(plan.names)
+    n_rows = panel.height
+    market_return = np.full(n_rows, np.nan)
+    sector_r20 = np.full(n_rows, np.nan)
+    vix_term = np.full(n_rows, np.nan)
+    if _MARKET_FEATURES & names:
+        market_return = align(
+            panel.days, bench.days_of(plan.market), _market_return(bench, plan.market)
         )
-
-    def offsets(self) -> np.ndarray:
-        """Row offsets of each ticker, ``len(tickers) + 1`` of them."""
-        stops = [b for _, b in self.ranges.values()]
-        return np.asarray([0, *stops], dtype=np.int64)
-
-    def fingerprint(self) -> str:
-        """SHA-256 over tickers, row counts, dates and prices; stable across runs and versions."""
-        digest = hashlib.sha256()
-        for ticker, (a, b) in self.ranges.items():
-            digest.update(f"{ticker}:{b - a};".encode())
-        digest.update(self.days.tobytes())
-        for name in OHLCV_COLUMNS:
-            digest.update(_column(self.frame, name).tobytes())
-        return digest.hexdigest()
+    if _SECTOR_FEATURES & names:
+        lengths = np.diff(panel.offsets())
+        for sector in sorted(set(plan.sectors.values())):
+            rows = np.repeat([plan.sectors[t] == sector for t in plan.tickers], lengths)
+            r20 = log_return(bench.column(sector, "close"), 20)
+            sector_r20[rows] = align(panel.days[rows], bench.days_of(sector), r20)
+    if plan.variant is not None:
+        vix_days, vix_values = _vix_series(bench, plan.variant, plan.market)
+        vix_term = align(panel.days, vix_days, vix_values)
+    n_tickers = len(panel.ranges)
+    if garch_run0 is None:
+        garch_run0 = np.zeros(n_tickers, dtype=np.int64)
+    if garch_first is None:
+        garch_first = np.zeros(n_tickers, dtype=np.int64)
+    return _run_kernel(
+        panel, market_return, sector_r20, vix_term, plan.wanted, garch_run0, garch_first, progress
+    )
 
 
 def bars_fingerprint(bars: pl.DataFrame) -> str:
@@ -332,18 +386,6 @@ def _check_feature_names(features: Sequence[str] | None) -> list[str]:
     return [f for f in FEATURE_NAMES if f in requested]
 
 
-def _canonical_bars(bars: pl.DataFrame) -> pl.DataFrame:
-    missing = [c for c in ("ticker", "date", *OHLCV_COLUMNS) if c not in bars.columns]
-    if missing:
-        raise ValueError(f"bars lack required column(s): {', '.join(missing)}")
-    bars = bars.select(
-        pl.col("ticker").cast(pl.String),
-        pl.col("date").cast(pl.Date),
-        *(pl.col(c).cast(pl.Float64) for c in OHLCV_COLUMNS),
-    )
-    return sorted_panel(bars, "bars")
-
-
 def _output_tickers(tickers: Sequence[str] | None, available: list[str]) -> list[str]:
     if tickers is None:
         out = [t for t in available if t not in VOLATILITY_INDICES]
@@ -368,37 +410,13 @@ def _require(available: Sequence[str], needed: list[str], role: str, features: s
         )
 
 
-def _column(frame: pl.DataFrame, name: str) -> np.ndarray:
-    """A Float64 column as a contiguous numpy array, nulls as NaN."""
-    series = frame.get_column(name).cast(pl.Float64).fill_null(np.nan)
-    return np.ascontiguousarray(series.to_numpy(), dtype=np.float64)
-
-
-def _align(target_days: np.ndarray, source_days: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Join ``values`` (on sorted ``source_days``) onto ``target_days``; absent dates give NaN.
-
-    Examples
-    --------
-    >>> _align(np.array([1, 2, 5]), np.array([2, 3, 5]), np.array([20.0, 30.0, 50.0]))
-    array([nan, 20., 50.])
-    """
-    out = np.full(target_days.shape[0], np.nan)
-    if source_days.shape[0] == 0:
-        return out
-    idx = np.searchsorted(source_days, target_days)
-    found = idx < source_days.shape[0]
-    found[found] = source_days[idx[found]] == target_days[found]
-    out[found] = values[idx[found]]
-    return out
-
-
 def _market_return(source: SortedBars, market: str) -> np.ndarray:
     """The market's daily log return on the market's own calendar."""
     return log_return(source.column(market, "close"), 1)
 
 
 def _choose_vix_variant(
-    source: SortedBars, panel: SortedBars, market: str, requested: str
+    source: SortedBars, available: list[str], first: int, market: str, requested: str
 ) -> tuple[str, str]:
     if requested != "auto" and requested not in VIX_VARIANTS:
         raise ValueError(
@@ -410,27 +428,26 @@ def _choose_vix_variant(
         "market_vol_ratio": [market],
     }
     if requested != "auto":
-        _require(source.tickers, needs[requested], "input", {_VIX_FEATURE})
+        _require(available, needs[requested], "input", {_VIX_FEATURE})
         return requested, "chosen by the caller"
     # Decided from bars on or before the first output date only, so that no
     # later bar (a missing VIX value, say) can switch the variant of past rows.
-    first = int(panel.days.min())
     reasons = []
     for variant in ("vix_vix3m", "vix_mean60"):
-        absent = [t for t in needs[variant] if t not in source.ranges]
+        absent = [t for t in needs[variant] if t not in available]
         if absent:
             reasons.append(f"{variant}: no {', '.join(absent)} in bars")
             continue
         starts = {t: _first_valid_day(source, t) for t in needs[variant]}
         late = {t: d for t, d in starts.items() if d is None or d > first}
         if not late:
-            return variant, f"{' and '.join(needs[variant])} start on or before {_iso_day(first)}"
+            return variant, f"{' and '.join(needs[variant])} start on or before {iso_day(first)}"
         reasons.append(
             f"{variant}: "
-            + ", ".join(f"{t} starts {_iso_day(d)}" for t, d in late.items())
-            + f", after the first output date {_iso_day(first)}"
+            + ", ".join(f"{t} starts {iso_day(d)}" for t, d in late.items())
+            + f", after the first output date {iso_day(first)}"
         )
-    _require(source.tickers, [market], "market benchmark", {_VIX_FEATURE})
+    _require(available, [market], "market benchmark", {_VIX_FEATURE})
     return "market_vol_ratio", "; ".join(reasons)
 
 
@@ -439,18 +456,12 @@ def _first_valid_day(source: SortedBars, ticker: str) -> int | None:
     return int(valid[0]) if valid.shape[0] else None
 
 
-def _iso_day(day: int | None) -> str:
-    if day is None:
-        return "never"
-    return (np.datetime64(0, "D") + np.timedelta64(day, "D")).astype(str)
-
-
 def _vix_series(source: SortedBars, variant: str, market: str) -> tuple[np.ndarray, np.ndarray]:
     """The ``vix_term_structure`` series on its source's own calendar: (days, values)."""
     with np.errstate(divide="ignore", invalid="ignore"):
         if variant == "vix_vix3m":
             days = source.days_of(VIX_TICKER)
-            vix3m = _align(days, source.days_of(VIX3M_TICKER), source.column(VIX3M_TICKER, "close"))
+            vix3m = align(days, source.days_of(VIX3M_TICKER), source.column(VIX3M_TICKER, "close"))
             return days, np.log(source.column(VIX_TICKER, "close") / vix3m)
         if variant == "vix_mean60":
             level = source.column(VIX_TICKER, "close")
@@ -471,25 +482,31 @@ def _run_kernel(
     sector_r20: np.ndarray,
     vix_term: np.ndarray,
     wanted: np.ndarray,
+    garch_run0: np.ndarray,
+    garch_first: np.ndarray,
     progress: ProgressCallback | None,
 ) -> np.ndarray:
-    columns = [_column(panel.frame, c) for c in OHLCV_COLUMNS]
+    columns = [panel.arrays[c] for c in OHLCV_COLUMNS]
     offsets = panel.offsets()
     n_tickers = offsets.shape[0] - 1
     if progress is None:
-        return panel_features(offsets, *columns, market_return, sector_r20, vix_term, wanted)
-    out = np.empty((N_FEATURES, panel.frame.height))  # only wanted rows are written
+        return panel_features_from(
+            offsets, *columns, market_return, sector_r20, vix_term, wanted, garch_run0, garch_first
+        )
+    out = np.empty((N_FEATURES, panel.height))  # only wanted rows are written
     chunk = max(1, math.ceil(n_tickers / 20))
     for first in range(0, n_tickers, chunk):
         last = min(first + chunk, n_tickers)
         a, b = offsets[first], offsets[last]
-        out[:, a:b] = panel_features(
+        out[:, a:b] = panel_features_from(
             offsets[first : last + 1] - a,
             *(c[a:b] for c in columns),
             market_return[a:b],
             sector_r20[a:b],
             vix_term[a:b],
             wanted,
+            garch_run0[first:last],
+            garch_first[first:last],
         )
         progress(last, n_tickers)
     return out
