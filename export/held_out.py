@@ -17,6 +17,7 @@ import polars as pl
 
 from engine.data.loading import benchmark_inputs
 from engine.data.paths import resolve_data_dir
+from engine.data.prices import PriceBasis, apply_basis
 from engine.data.store import BarStore
 from engine.data.universe import MARKET_BENCHMARK
 from engine.features.build import bars_fingerprint, compute_features
@@ -92,6 +93,8 @@ def _iso_date(value: str | None) -> date | None:
 def held_out_sequences(metadata: dict[str, Any], bars: pl.DataFrame) -> HeldOut:
     """The artifact's test-period windows at stride 1, rebuilt from ``bars`` as in training.
 
+    ``bars`` are the prices as stored; the model's price basis is applied here.
+
     Raises
     ------
     ExportError
@@ -108,6 +111,11 @@ def held_out_sequences(metadata: dict[str, Any], bars: pl.DataFrame) -> HeldOut:
         raise ExportError(
             f"the bars lack the model's training ticker(s) {', '.join(absent) or '(none listed)'}"
         )
+    try:  # the prices training computed on (the fingerprint is of these bars)
+        basis = PriceBasis.from_dict(data.get("prices"))
+        bars = apply_basis(bars, basis, bars.get_column("ticker").unique().to_list())
+    except ValueError as exc:
+        raise ExportError(f"cannot rebuild the model's held-out windows: {exc}") from None
     features = compute_features(
         bars,
         tickers=tickers,

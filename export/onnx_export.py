@@ -419,6 +419,7 @@ def _onnx_values(metadata: dict[str, Any], *, opset: int, quantization: str) -> 
         "horizon": int(metadata["horizon"]),
         "data_fingerprint": data.get("fingerprint"),
         "vix_variant": data.get("vix_variant"),
+        "prices": data.get("prices"),
         "market": data.get("market") or MARKET_BENCHMARK,
         "sector_map": data.get("sector_map") or {},
         "tickers": data.get("tickers", []),

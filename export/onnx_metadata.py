@@ -17,6 +17,11 @@ horizon           label horizon in trading days
 data_fingerprint  SHA-256 of the bars the model was trained on
 vix_variant       how ``vix_term_structure`` was computed in training; serving
                   must compute it the same way
+prices            the price basis of training: ``mode`` (``"adjusted"``: OHLC
+                  times ``adj_close / close``, or ``"raw"``) and the tickers
+                  adjusted or left raw (:mod:`engine.data.prices`); the
+                  scorer applies it; absent (``null``, read as raw) in files
+                  exported before price bases
 market            market benchmark ticker
 sector_map        ticker -> sector benchmark used in training
 tickers           the training tickers (``synthetic_tickers``: those generated)

@@ -7,10 +7,12 @@ runs (rank, shape, dtype, missing values), so a bad call fails with a
 message that says what to fix instead of an onnxruntime stack trace.
 
 :meth:`PatternScorer.score_bars` goes from raw bars to scores: it computes
-the 17 features with the engine, exactly as training did (the model's
-``vix_term_structure`` variant, market and sector benchmarks are read from
-its metadata and pinned), takes each ticker's last 20 feature rows and
-scores them in one batch.
+the 17 features with the engine, exactly as training did (the model's price
+basis, ``vix_term_structure`` variant, market and sector benchmarks are read
+from its metadata and pinned), takes each ticker's last 20 feature rows and
+scores them in one batch. Bars are the prices as stored: a model trained on
+adjusted prices adjusts them here (``adj_close / close``), so pass
+``adj_close`` for the tickers it adjusted.
 
 Feature values depend on the history they are computed from: rolling GARCH
 anchors its refit schedule at the first bar given, and ``price_level``
@@ -37,7 +39,7 @@ Examples
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +47,8 @@ import numpy as np
 import onnxruntime as ort
 import polars as pl
 
-from engine.data.universe import VOLATILITY_INDICES
+from engine.data.prices import PriceBasis, apply_basis
+from engine.data.universe import VOLATILITY_INDICES, sector_benchmark_map
 from engine.features.build import FEATURE_NAMES, compute_features
 from engine.labels.targets import CONFIDENCE_SUFFIX
 from engine.model.artifacts import ArtifactError, check_feature_order
@@ -71,6 +74,21 @@ _CPU = "CPUExecutionProvider"
 
 class ScoringError(ValueError):
     """Input the scorer cannot score, or a model file it cannot serve."""
+
+
+def _as_polars(bars: Any) -> pl.DataFrame:
+    """``bars`` if it is a polars frame; anything else is refused with the conversion to use."""
+    if isinstance(bars, pl.DataFrame):
+        return bars
+    if type(bars).__module__.split(".")[0] == "pandas":
+        raise ScoringError(
+            f"bars must be a polars DataFrame, got a pandas {type(bars).__name__}; convert it "
+            "with pl.from_pandas(df) (df.reset_index() first if the dates are its index)"
+        )
+    raise ScoringError(
+        f"bars must be a polars DataFrame, got {type(bars).__name__}; build one with "
+        "pl.DataFrame(...) holding ticker, date, open, high, low, close, volume"
+    )
 
 
 def default_providers() -> list[str]:
@@ -241,6 +259,11 @@ class PatternScorer:
         return dict(self.metadata["sector_map"] or {})
 
     @property
+    def prices(self) -> PriceBasis:
+        """The price basis of training (raw for files exported before price bases)."""
+        return PriceBasis.from_dict(self.metadata.get("prices"))
+
+    @property
     def min_history(self) -> int:
         """Bars per ticker that :meth:`score_bars` needs: the warm-up plus one window."""
         return WARM_UP_ROWS + self.sequence_length
@@ -294,7 +317,10 @@ class PatternScorer:
         return self._session.run([OUTPUT_NAME], {INPUT_NAME: x})[0]
 
     def sequences_from_bars(
-        self, bars: pl.DataFrame, tickers: Sequence[str] | None = None
+        self,
+        bars: pl.DataFrame,
+        tickers: Sequence[str] | None = None,
+        sector_map: Mapping[str, str] | None = None,
     ) -> tuple[np.ndarray, pl.DataFrame]:
         """Each ticker's latest feature window, computed from raw bars as in training.
 
@@ -307,6 +333,9 @@ class PatternScorer:
         tickers : sequence of str, optional
             Tickers to score (default: every ticker in ``bars`` except the
             volatility indices).
+        sector_map : mapping of str to str, optional
+            Sector ETFs of tickers the model's map lacks (``--sector-map``);
+            a ticker the model maps already must keep its sector.
 
         Returns
         -------
@@ -317,13 +346,15 @@ class PatternScorer:
         Raises
         ------
         ScoringError
-            Missing columns, a ticker not in ``bars``, a ticker with fewer
-            than :attr:`min_history` bars, a missing benchmark, or a missing
+            Not a polars frame (for a pandas one the message gives the
+            conversion), missing columns, a ticker not in ``bars``, a
+            ticker with fewer than :attr:`min_history` bars, a missing
+            benchmark, bars without the ``adj_close`` the model was trained
+            with, a sector that contradicts the model's, or a missing
             feature value in a ticker's last window (a gap in its bars or a
             benchmark's).
         """
-        if not isinstance(bars, pl.DataFrame):
-            raise ScoringError(f"bars must be a polars DataFrame, got {type(bars).__name__}")
+        bars = _as_polars(bars)
         missing = [c for c in _BAR_COLUMNS if c not in bars.columns]
         if missing:
             raise ScoringError(f"bars lack required column(s): {', '.join(missing)}")
@@ -337,12 +368,14 @@ class PatternScorer:
                 f"{self.min_history} bars per ticker ({WARM_UP_ROWS} warm-up rows for the "
                 f"features, rolling GARCH the longest, plus one {self.sequence_length}-row window)"
             )
+        sectors = self._sectors(wanted, sector_map)
         try:
+            bars = apply_basis(bars, self.prices, [*wanted, self.market, *sectors.values()])
             features = compute_features(
                 bars,
                 tickers=wanted,
                 market=self.market,
-                sector_map=self.sector_map,
+                sector_map=sectors,
                 vix_variant=self.vix_variant,
             )
         except ValueError as exc:
@@ -358,12 +391,17 @@ class PatternScorer:
         self._check_complete(values, last, index)
         return values, index
 
-    def score_bars(self, bars: pl.DataFrame, tickers: Sequence[str] | None = None) -> pl.DataFrame:
+    def score_bars(
+        self,
+        bars: pl.DataFrame,
+        tickers: Sequence[str] | None = None,
+        sector_map: Mapping[str, str] | None = None,
+    ) -> pl.DataFrame:
         """Latest confidence per ticker and pattern, from raw OHLCV bars.
 
         Parameters
         ----------
-        bars, tickers
+        bars, tickers, sector_map
             See :meth:`sequences_from_bars`.
 
         Returns
@@ -377,7 +415,7 @@ class PatternScorer:
         ScoringError
             See :meth:`sequences_from_bars`.
         """
-        X, index = self.sequences_from_bars(bars, tickers)
+        X, index = self.sequences_from_bars(bars, tickers, sector_map)
         scores = self.score(X)
         return index.with_columns(
             pl.Series(name + CONFIDENCE_SUFFIX, scores[:, j])
@@ -385,6 +423,19 @@ class PatternScorer:
         )
 
     # ------------------------------------------------------------ checks
+
+    def _sectors(self, wanted: list[str], extra: Mapping[str, str] | None) -> dict[str, str]:
+        """The model's sector map, extended by ``extra`` for tickers it does not map."""
+        pinned = self.sector_map
+        extra = {str(t).upper(): str(e).upper() for t, e in (extra or {}).items()}
+        clash = {t: (pinned[t], e) for t, e in extra.items() if t in pinned and pinned[t] != e}
+        if clash:
+            listed = ", ".join(f"{t}: {m} in the model, {e} given" for t, (m, e) in clash.items())
+            raise ScoringError(
+                f"--sector-map contradicts the sector map the model was trained with ({listed}); "
+                "a trained ticker keeps its sector"
+            )
+        return sector_benchmark_map(wanted, pinned | extra, market=self.market)
 
     def _check_signature(self) -> None:
         inputs = self._session.get_inputs()

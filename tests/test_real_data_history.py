@@ -30,7 +30,7 @@ import pytest
 
 from engine.data.loading import BarInputs, load_bars
 from engine.data.store import BarStore
-from engine.features.build import build_features
+from engine.features.build import FEATURE_NAMES, build_features, compute_features
 from engine.jobs.train import run_train_job
 from engine.model.runs import RunSettings, prepare_dataset
 
@@ -147,3 +147,115 @@ def test_nothing_is_trained_when_every_window_is_too_small(trained, tmp_path):
     with pytest.raises(ValueError, match="every walk-forward window has fewer than"):
         run_train_job(store, "all", settings=settings, out=tmp_path / "run", inputs=INPUTS)
     assert not (tmp_path / "run").exists()
+
+
+@pytest.fixture(scope="module")
+def exported(trained, tmp_path_factory):
+    from export.onnx_export import export_onnx
+
+    store, report, _, _ = trained
+    model_dir = report.out / "models" / report.windows[-1].model_id
+    export_onnx(model_dir, data_dir=store.data_dir)  # model_dir/model.onnx
+    return store, report, model_dir
+
+
+def test_pandas_bars_are_refused_with_the_conversion_to_use(exported):
+    from export.scorer import PatternScorer, ScoringError
+
+    store, _, model_dir = exported
+    scorer = PatternScorer.load(model_dir / "model.onnx")
+    stored = store.read_bars()
+    with pytest.raises(ScoringError, match=r"a pandas DataFrame; convert it with pl\.from_pandas"):
+        scorer.score_bars(stored.to_pandas(), tickers=["AAA"])
+    converted = pl.from_pandas(stored.to_pandas())  # what the message says to do works
+    assert scorer.score_bars(converted, tickers=["AAA"]).equals(
+        scorer.score_bars(stored, tickers=["AAA"])
+    )
+    with pytest.raises(ScoringError, match="bars must be a polars DataFrame, got list"):
+        scorer.score_bars(stored.to_dicts(), tickers=["AAA"])
+
+
+def test_sector_map_may_extend_but_not_contradict_the_model(exported):
+    from export.scorer import PatternScorer, ScoringError
+
+    store, _, model_dir = exported
+    scorer = PatternScorer.load(model_dir / "model.onnx")
+    with pytest.raises(ScoringError, match="AAA: MKT in the model, XLK given"):
+        scorer.score_bars(store.read_bars(), tickers=["AAA"], sector_map={"AAA": "XLK"})
+    same = scorer.score_bars(store.read_bars(), tickers=["AAA"], sector_map={"AAA": "MKT"})
+    assert same.equals(scorer.score_bars(store.read_bars(), tickers=["AAA"]))
+
+
+def test_cli_predict_takes_the_artifact_directory_and_checks_the_pins(exported, tmp_path):
+    from typer.testing import CliRunner
+
+    from engine.cli import app
+
+    store, report, model_dir = exported
+    runner = CliRunner()
+    base = ["predict", "--tickers", "AAA,CCC", "--data-dir", str(store.data_dir)]
+    result = runner.invoke(app, [*base, "--model", str(model_dir), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["model"] == str(model_dir / "model.onnx")
+    assert summary["prices"]["mode"] == "adjusted" and summary["market"] == "MKT"
+    refused = runner.invoke(app, [*base, "--model", str(model_dir), "--market", "SPY"])
+    assert refused.exit_code == 1 and "trained with the market MKT" in refused.output
+    refused = runner.invoke(app, [*base, "--model", str(model_dir), "--prices", "raw"])
+    assert refused.exit_code == 1 and "trained on adjusted prices" in refused.output
+    run_dir = runner.invoke(app, [*base, "--model", str(report.out)])
+    assert run_dir.exit_code == 1 and "is a training run, not an ONNX model" in run_dir.output
+    assert "Traceback" not in run_dir.output
+
+
+def test_cli_export_on_a_run_directory_lists_its_models(exported):
+    from typer.testing import CliRunner
+
+    from engine.cli import app
+
+    _, report, _ = exported
+    result = CliRunner().invoke(app, ["export-onnx", "--model", str(report.out)])
+    assert result.exit_code == 1
+    assert "is a training run, not one model" in result.output
+    assert report.windows[-1].model_id in result.output
+    assert "Traceback" not in result.output
+
+
+def test_the_scorer_applies_the_models_price_basis(exported):
+    from export.scorer import PatternScorer, ScoringError
+
+    store, _, model_dir = exported
+    scorer = PatternScorer.load(model_dir / "model.onnx")
+    assert scorer.prices.mode == "adjusted"
+    stored = store.read_bars()  # raw prices with adj_close, as a user would pass them
+    scores = scorer.score_bars(stored, tickers=["AAA", "MKT"])
+
+    by_hand = stored.with_columns(  # OHLC x adj_close / close where adj_close exists
+        pl.col(c) * pl.coalesce(pl.col("adj_close") / pl.col("close"), pl.lit(1.0))
+        for c in ("open", "high", "low", "close")
+    )
+    features = compute_features(
+        by_hand, tickers=["AAA", "MKT"], market="MKT",
+        sector_map=dict(INPUTS.sector_map) | {"MKT": "MKT"},
+        vix_variant=scorer.vix_variant,
+    )  # fmt: skip
+    expected = scorer.score(_last_windows(features, scorer.sequence_length))
+    got = scores.select([f"{p}_p" for p in scorer.pattern_names]).to_numpy()
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)
+    unadjusted = compute_features(
+        stored, tickers=["AAA", "MKT"], market="MKT",
+        sector_map=dict(INPUTS.sector_map) | {"MKT": "MKT"}, vix_variant=scorer.vix_variant,
+    )  # fmt: skip
+    wrong = scorer.score(_last_windows(unadjusted, scorer.sequence_length))
+    assert np.abs(wrong - expected).max() > 1e-4  # the basis matters: the check can fail
+
+    # MKT was adjusted in training: bars without its adj_close cannot give the same features
+    with pytest.raises(ScoringError, match="adj_close"):
+        scorer.score_bars(stored.drop("adj_close"), tickers=["AAA"])
+
+
+def _last_windows(features: pl.DataFrame, length: int) -> np.ndarray:
+    """Each ticker's last ``length`` feature rows as a float32 batch."""
+    last = features.group_by("ticker", maintain_order=True).tail(length)
+    values = last.select(FEATURE_NAMES).to_numpy().astype(np.float32)
+    return values.reshape(-1, length, len(FEATURE_NAMES))

@@ -18,7 +18,7 @@ import polars as pl
 import pytest
 
 from engine.data.loading import BarInputs
-from engine.data.prices import PriceBasis, apply_prices
+from engine.data.prices import PriceBasis, apply_basis, apply_prices
 from engine.data.store import BarStore
 from engine.jobs.features import run_feature_job
 from tests.oracles.features import reference_features
@@ -158,3 +158,20 @@ def test_the_ex_dividend_gap_is_gone_only_when_adjusted(dividend_store):
     assert (gaps["raw"][ex] < gaps["adjusted"][ex] - 1.0).all()
     others = np.setdiff1d(np.arange(N_DAYS), ex)
     np.testing.assert_allclose(gaps["raw"][others][-20:], gaps["adjusted"][others][-20:], rtol=1e-9)
+
+
+def test_serving_reproduces_the_training_basis_ticker_by_ticker(dividend_store):
+    _, bars, _, multiplier = dividend_store
+    basis = PriceBasis("adjusted", adjusted=("DIV",), unchanged=("EQ",), without_adj_close=("RAW",))
+    copies = [bars.with_columns(pl.lit(t).alias("ticker")) for t in ("EQ", "RAW", "NEW")]
+    served = apply_basis(pl.concat([bars, *copies]), basis, ["DIV", "EQ", "RAW", "NEW"])
+    closes = {t: served.filter(pl.col("ticker") == t).get_column("close").to_numpy()
+              for t in ("DIV", "EQ", "RAW", "NEW")}  # fmt: skip
+    raw = bars.get_column("close").to_numpy()
+    np.testing.assert_allclose(closes["DIV"], raw * multiplier, rtol=1e-13)  # adjusted in training
+    np.testing.assert_array_equal(closes["EQ"], raw)  # kept raw in training: stays raw
+    np.testing.assert_array_equal(closes["RAW"], raw)
+    np.testing.assert_allclose(closes["NEW"], raw * multiplier, rtol=1e-13)  # unseen: the mode
+    with pytest.raises(ValueError, match="trained on dividend-adjusted prices of DIV"):
+        apply_basis(bars.drop("adj_close"), basis, ["DIV"])
+    assert apply_basis(bars, PriceBasis("raw"), ["DIV"]).equals(bars)

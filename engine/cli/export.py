@@ -17,6 +17,9 @@ from rich.table import Table
 from engine.cli.options import (
     DataDirOption,
     JsonOption,
+    MarketOption,
+    PricesOption,
+    SectorMapOption,
     TickersOption,
     as_date,
     bar_store,
@@ -61,7 +64,8 @@ def export_onnx_command(
         typer.Option(
             "--model",
             show_default=False,
-            help="Model artifact directory (<run>/models/<model_id>).",
+            help="Model artifact directory (<run>/models/<model_id>; a run directory lists "
+            "its models).",
         ),
     ],
     out: ExportOutOption = None,
@@ -150,7 +154,8 @@ def predict_command(
         typer.Option(
             "--model",
             show_default=False,
-            help="ONNX file written by `engine export-onnx` (fp32 or int8).",
+            help="ONNX file written by `engine export-onnx` (fp32 or int8), or a directory "
+            "holding one (the model artifact).",
         ),
     ],
     tickers: TickersOption = "all",
@@ -165,14 +170,21 @@ def predict_command(
             help="onnxruntime intra-op threads (default: its own choice).",
         ),
     ] = None,
+    prices: PricesOption = None,
+    market: MarketOption = None,
+    sector_map: SectorMapOption = None,
     data_dir: DataDirOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Score each ticker's latest 20-day window with an exported ONNX model."""
+    from engine.data.sector_map import read_sector_map
     from engine.jobs.predict import run_predict_job
 
+    sectors = call_or_exit(read_sector_map, sector_map) if sector_map is not None else None
     report = call_or_exit(run_predict_job, bar_store(data_dir), model, tickers,
-                          as_of=as_date(as_of), out=out, intra_op_threads=threads)  # fmt: skip
+                          as_of=as_date(as_of), out=out, intra_op_threads=threads,
+                          prices=prices.value if prices else None, market=market,
+                          sector_map=sectors)  # fmt: skip
     summary = report.to_dict()
     if as_json:
         print_json(summary)

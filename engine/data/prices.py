@@ -40,7 +40,14 @@ import polars as pl
 
 from engine.data.schema import ADJ_CLOSE
 
-__all__ = ["DEFAULT_PRICES", "PRICE_MODES", "PriceBasis", "apply_prices", "check_price_mode"]
+__all__ = [
+    "DEFAULT_PRICES",
+    "PRICE_MODES",
+    "PriceBasis",
+    "apply_basis",
+    "apply_prices",
+    "check_price_mode",
+]
 
 #: Price bases, the default first.
 PRICE_MODES: tuple[str, ...] = ("adjusted", "raw")
@@ -189,3 +196,50 @@ def apply_prices(bars: pl.DataFrame, mode: str = DEFAULT_PRICES) -> tuple[pl.Dat
         without_adj_close=tuple(without),
     )
     return adjusted, basis
+
+
+def apply_basis(bars: pl.DataFrame, basis: PriceBasis, tickers: list[str]) -> pl.DataFrame:
+    """Put ``bars`` on the price basis a model was trained on (serving, export checks).
+
+    The basis is reproduced ticker by ticker. ``"raw"``: the bars as given.
+    ``"adjusted"``: tickers that training adjusted are adjusted (they must
+    still have ``adj_close``); tickers it kept raw (no ``adj_close``, or one
+    equal to ``close``) stay raw, whatever ``adj_close`` says now; tickers it
+    never saw are adjusted where they have ``adj_close``.
+
+    Parameters
+    ----------
+    bars : pl.DataFrame
+        Raw bars, ``adj_close`` optional.
+    basis : PriceBasis
+        The model's (``PriceBasis.from_dict(metadata["prices"])``).
+    tickers : list of str
+        The tickers the computation reads (scored tickers and benchmarks);
+        only these are checked.
+
+    Raises
+    ------
+    ValueError
+        A ticker adjusted in training whose bars lack ``adj_close``.
+    """
+    if basis.mode == "raw":
+        return bars
+    present = set(bars.get_column("ticker").unique().to_list()) & set(tickers)
+    with_adj: set[str] = set()
+    if ADJ_CLOSE in bars.columns:
+        with_adj = set(
+            bars.filter(pl.col(ADJ_CLOSE).is_not_null()).get_column("ticker").unique().to_list()
+        )
+    lacking = sorted((present & set(basis.adjusted)) - with_adj)
+    if lacking:
+        raise ValueError(
+            f"the model was trained on dividend-adjusted prices of {', '.join(lacking)}, but "
+            "their bars lack adj_close; pass bars with adj_close (the same prices as in "
+            "training)"
+        )
+    if ADJ_CLOSE not in bars.columns:
+        return bars
+    keep_raw = pl.col("ticker").is_in([*basis.without_adj_close, *basis.unchanged])
+    bars = bars.with_columns(pl.when(keep_raw).then(None).otherwise(ADJ_CLOSE).alias(ADJ_CLOSE))
+    adjusted, _ = apply_prices(bars, "adjusted")
+    return adjusted
