@@ -14,11 +14,15 @@ scores them in one batch. Bars are the prices as stored: a model trained on
 adjusted prices adjusts them here (``adj_close / close``), so pass
 ``adj_close`` for the tickers it adjusted.
 
-Feature values depend on the history they are computed from: rolling GARCH
-anchors its refit schedule at the first bar given, and ``price_level``
-looks back 252 days. Scores from a short trailing history (the minimum is
-:attr:`PatternScorer.min_history` bars) are therefore close to, not equal
-to, scores computed from the full history the model was trained on.
+Only the last 20 feature rows are computed (the tail mode,
+:mod:`engine.features.tail`): the cost grows with the window lengths, not
+with the history, and the rows equal those of a full-history computation
+bit for bit. Feature values still depend on where the history starts:
+rolling GARCH anchors its refit schedule at the first bar given, and
+``price_level`` looks back 252 days. Scores from a short trailing history
+(the minimum is :attr:`PatternScorer.min_history` bars) are therefore close
+to, not equal to, scores computed from the full history the model was
+trained on; pass the full history, it costs no more.
 
 A model can also come from the registry: ``models:/NAME@ALIAS`` or
 ``models:/NAME/VERSION`` (:mod:`engine.tracking.registry`). The file is
@@ -40,6 +44,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +54,9 @@ import polars as pl
 
 from engine.data.prices import PriceBasis, apply_basis
 from engine.data.universe import VOLATILITY_INDICES, sector_benchmark_map
-from engine.features.build import FEATURE_NAMES, compute_features
+from engine.features.build import FEATURE_NAMES
+from engine.features.source import SortedBars, day_number
+from engine.features.tail import tail_features
 from engine.labels.targets import CONFIDENCE_SUFFIX
 from engine.model.artifacts import ArtifactError, check_feature_order
 from export.onnx_metadata import INPUT_NAME, OUTPUT_NAME, MetadataError, decode_metadata
@@ -159,6 +166,7 @@ class PatternScorer:
         providers: Sequence[str] | None = None,
         *,
         tracking_uri: str | None = None,
+        allow_spinning: bool | None = None,
     ) -> PatternScorer:
         """Open an exported model once.
 
@@ -179,6 +187,10 @@ class PatternScorer:
             The registry of a ``models:/`` reference (default
             ``$MLFLOW_TRACKING_URI``, else ``sqlite:///<data-dir>/mlflow.db``
             of ``$ENGINE_DATA_DIR`` or the default data directory).
+        allow_spinning : bool, optional
+            Whether idle intra-op threads spin (onnxruntime's default, None,
+            lets them). Turn it off when several sessions or processes share
+            the cores, as ``engine serve`` does.
 
         Returns
         -------
@@ -203,6 +215,10 @@ class PatternScorer:
         options = ort.SessionOptions()
         if intra_op_threads is not None:
             options.intra_op_num_threads = int(intra_op_threads)
+        if allow_spinning is not None:
+            spin = "1" if allow_spinning else "0"
+            options.add_session_config_entry("session.intra_op.allow_spinning", spin)
+            options.add_session_config_entry("session.inter_op.allow_spinning", spin)
         registered = None
         if isinstance(model, bytes | bytearray):
             source, payload = "<bytes>", bytes(model)
@@ -371,17 +387,74 @@ class PatternScorer:
         sectors = self._sectors(wanted, sector_map)
         try:
             bars = apply_basis(bars, self.prices, [*wanted, self.market, *sectors.values()])
-            features = compute_features(
-                bars,
+            source = SortedBars.of(bars)
+        except ValueError as exc:
+            raise ScoringError(f"cannot compute the model's features: {exc}") from None
+        return self.latest_windows(source, wanted, sector_map=sector_map)
+
+    def latest_windows(
+        self,
+        source: SortedBars,
+        tickers: Sequence[str],
+        *,
+        as_of: date | None = None,
+        sector_map: Mapping[str, str] | None = None,
+    ) -> tuple[np.ndarray, pl.DataFrame]:
+        """:meth:`sequences_from_bars` over bars already sorted and on the model's price basis.
+
+        This is what a server holding the store in memory calls per request
+        (``engine serve``); the work is the tail mode's, independent of the
+        history's length.
+
+        Parameters
+        ----------
+        source : engine.features.source.SortedBars
+            Every ticker's full history, benchmarks included, on the model's
+            price basis (:func:`engine.data.prices.apply_basis`).
+        tickers : sequence of str
+            Tickers to score (each must be in ``source``).
+        as_of : datetime.date, optional
+            Use bars dated on or before this day only (default: all).
+        sector_map : mapping of str to str, optional
+            As for :meth:`sequences_from_bars`.
+
+        Returns
+        -------
+        X, index
+            As :meth:`sequences_from_bars`.
+
+        Raises
+        ------
+        ScoringError
+            A ticker not in ``source``, one with fewer than
+            :attr:`min_history` bars on or before ``as_of``, a missing
+            benchmark, or a missing value in a latest window.
+        """
+        wanted = self._wanted(tickers, {t: source.length(t) for t in source.tickers})
+        day = None if as_of is None else day_number(as_of)
+        counts = {t: source.stop_at(t, day) for t in wanted}
+        short = {t: n for t, n in counts.items() if n < self.min_history}
+        if short:
+            listed = ", ".join(f"{t} has {n}" for t, n in sorted(short.items()))
+            when = f" on or before {as_of}" if as_of else ""
+            raise ScoringError(
+                f"too short a history: {listed} bar(s){when}; the model needs at least "
+                f"{self.min_history} bars per ticker ({WARM_UP_ROWS} warm-up rows for the "
+                f"features, rolling GARCH the longest, plus one {self.sequence_length}-row window)"
+            )
+        length = self.sequence_length
+        try:
+            last = tail_features(
+                source,
+                length,
                 tickers=wanted,
                 market=self.market,
-                sector_map=sectors,
+                sector_map=self._sectors(wanted, sector_map),
                 vix_variant=self.vix_variant,
+                as_of=as_of,
             )
         except ValueError as exc:
             raise ScoringError(f"cannot compute the model's features: {exc}") from None
-        length = self.sequence_length
-        last = features.group_by("ticker", maintain_order=True).tail(length)
         values = (
             last.select(pl.col(FEATURE_NAMES).cast(pl.Float32).fill_null(np.nan))
             .to_numpy(order="c")
