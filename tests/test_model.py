@@ -91,6 +91,7 @@ def test_config_defaults_are_the_spec_values():
         "focal_alpha": None,
         "class_weights": "none",
         "precision": "float32",
+        "output_bias": "zero",
     }
     assert c.to_dict() == spec
     assert ModelConfig.from_dict(c.to_dict()) == c

@@ -51,6 +51,7 @@ from keras import layers  # noqa: E402
 __all__ = [
     "CLASS_WEIGHTS",
     "LOSSES",
+    "OUTPUT_BIASES",
     "PRECISIONS",
     "ModelConfig",
     "balanced_class_weights",
@@ -69,7 +70,14 @@ LOSSES = ("bce", "focal")
 CLASS_WEIGHTS = ("none", "balanced")
 #: ``ModelConfig.precision``: float32 everywhere, or mixed precision in the hidden layers.
 PRECISIONS = ("float32", "mixed")
-_CHOICES = {"loss": LOSSES, "class_weights": CLASS_WEIGHTS, "precision": PRECISIONS}
+#: ``ModelConfig.output_bias``: heads start at 0.5, or at their training base rate.
+OUTPUT_BIASES = ("zero", "prior")
+_CHOICES = {
+    "loss": LOSSES,
+    "class_weights": CLASS_WEIGHTS,
+    "precision": PRECISIONS,
+    "output_bias": OUTPUT_BIASES,
+}
 
 
 @dataclass(frozen=True)
@@ -113,6 +121,11 @@ class ModelConfig:
     precision : {"float32", "mixed"}
         Compute dtype of the hidden layers during training (see
         :func:`precision_policy`).
+    output_bias : {"zero", "prior"}
+        Initial bias of the sigmoid heads: 0 (every head starts at 0.5), or
+        the logit of each head's base rate on the training fold (Lin et al.
+        2017), so an untrained model is the base-rate forecast and training
+        starts at no skill instead of below it.
     """
 
     lstm_units: int = 64
@@ -134,6 +147,7 @@ class ModelConfig:
     focal_alpha: float | None = None
     class_weights: str = "none"
     precision: str = "float32"
+    output_bias: str = "zero"
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -190,6 +204,55 @@ class ModelConfig:
         if unknown:
             raise ValueError(f"unknown ModelConfig settings {unknown}")
         return cls(**values)
+
+    def to_toml(self) -> str:
+        """The settings as a TOML ``[model]`` table (``focal_alpha = None`` is left out).
+
+        Examples
+        --------
+        >>> print(ModelConfig(lstm_units=96, lstm2_units=48).to_toml().splitlines()[:3])
+        ['[model]', 'lstm_units = 96', 'lstm_dropout = 0.45']
+        """
+        lines = ["[model]"]
+        for key, value in self.to_dict().items():
+            if value is None:
+                continue
+            text = f'"{value}"' if isinstance(value, str) else repr(value)
+            lines.append(f"{key} = {text}")
+        return "\n".join(lines) + "\n"
+
+    @classmethod
+    def from_toml(cls, path: str | os.PathLike[str]) -> ModelConfig:
+        """Read the ``[model]`` table of a TOML file (``engine tune``'s ``best.toml``).
+
+        Keys not given keep their SPEC defaults; other tables of the file
+        are ignored.
+
+        Raises
+        ------
+        FileNotFoundError
+            When the file does not exist.
+        ValueError
+            Naming the file: not TOML, no ``[model]`` table, an unknown key
+            or a refused value.
+        """
+        import tomllib
+
+        path = os.fspath(path)
+        if not os.path.isfile(path):
+            raise FileNotFoundError(f"model configuration file {path} does not exist")
+        try:
+            with open(path, "rb") as fh:
+                data = tomllib.load(fh)
+        except tomllib.TOMLDecodeError as exc:
+            raise ValueError(f"{path}: not a valid TOML file ({exc})") from None
+        table = data.get("model")
+        if not isinstance(table, dict):
+            raise ValueError(f"{path}: no [model] table of ModelConfig settings")
+        try:
+            return cls.from_dict(table)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{path}: {exc}") from None
 
 
 def precision_policy(precision: str) -> str:

@@ -193,6 +193,16 @@ class _EpochRecorder(keras.callbacks.Callback):
             self._progress(row)
 
 
+def _set_prior_bias(model: keras.Model, y: np.ndarray) -> None:
+    """Start each head at its training base rate: bias = logit(rate), rate in [0.01, 0.99]."""
+    labelled = ~np.isnan(y)
+    n = labelled.sum(axis=0)
+    rate = np.where(n > 0, np.nansum(y, axis=0) / np.maximum(n, 1), 0.5)
+    rate = np.clip(rate, 0.01, 0.99)
+    head = model.get_layer("pattern_confidence")
+    head.bias.assign(np.log(rate / (1.0 - rate)).astype("float32"))
+
+
 def _check_fold(X: np.ndarray, y: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray]:
     X = np.asarray(X, dtype=np.float32)
     y = np.asarray(y, dtype=np.float32)
@@ -263,6 +273,8 @@ def fit_model(
         "sequence_length": X_train.shape[1],
     }
     model = build_model(config, **shape)
+    if config.output_bias == "prior":
+        _set_prior_bias(model, y_train)
     class_weights = balanced_class_weights(y_train) if config.class_weights == "balanced" else None
     compile_model(model, config, class_weights=class_weights)
     recorder = _EpochRecorder((X_train, y_train), (X_val, y_val), progress)

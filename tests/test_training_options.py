@@ -1,8 +1,9 @@
-"""Mixed precision as a training option: on a CPU the hidden layers run in bfloat16.
+"""Training options: mixed precision, the heads' initial bias, all options in one fit.
 
-The weights stay float32 under every policy, so the same weights give a
-float32 and a mixed build of one config; their outputs must stay close, and
-a mixed fit must hand back a float32 model.
+Mixed precision: on a CPU the hidden layers run in bfloat16. The weights stay
+float32 under every policy, so the same weights give a float32 and a mixed
+build of one config; their outputs must stay close, and a mixed fit must
+hand back a float32 model.
 """
 
 from __future__ import annotations
@@ -74,3 +75,24 @@ def test_fit_with_every_training_option_returns_a_float32_model():
     bce = -np.mean(t * np.log(q) + (1 - t) * np.log(1 - q))
     # the float32 copy of the weights scores within bfloat16 rounding of the monitor
     assert fit.history["val_loss"][-1] == pytest.approx(bce, abs=0.01)
+
+
+def test_prior_output_bias_starts_each_head_at_its_base_rate():
+    from engine.model.trainer import _set_prior_bias
+
+    rng = np.random.default_rng(5)
+    y = (rng.random((400, 3)) < [0.8, 0.3, 0.5]).astype("float32")
+    y[rng.random(y.shape) < 0.25] = np.nan
+    y[:, 2] = np.nan  # a head without labels starts at 0.5
+    model = build_model(ModelConfig(output_bias="prior"), n_features=17, n_patterns=3,
+                        mean=np.zeros(17), variance=np.ones(17))  # fmt: skip
+    _set_prior_bias(model, y)
+    bias = model.get_layer("pattern_confidence").bias.numpy()
+    rates = [np.nanmean(y[:, 0]), np.nanmean(y[:, 1])]
+    np.testing.assert_allclose(1 / (1 + np.exp(-bias[:2])), rates, rtol=1e-5)
+    assert bias[2] == 0.0
+    # with the kernel at zero, the model's output is exactly the base-rate forecast
+    head = model.get_layer("pattern_confidence")
+    head.kernel.assign(np.zeros(head.kernel.shape, "float32"))
+    p = predict(model, np.random.default_rng(0).normal(size=(5, 20, 17)).astype("float32"))
+    np.testing.assert_allclose(p[:, :2], np.tile(rates, (5, 1)), rtol=1e-5)
