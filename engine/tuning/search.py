@@ -1,0 +1,330 @@
+"""The search loop: Optuna asks, fit tasks run on the executor, the pruner stops the weak.
+
+Trials run in **batches** of ``workers``: the driver asks Optuna for
+``workers`` trials, runs their windows (each window a
+:class:`engine.model.fit_tasks.FitTask`; a trial's next window is submitted
+as soon as its previous one returns, so a fast trial does not wait for a
+slow one), and tells Optuna the completed trials only when the whole batch
+is done. The pruner (median of *completed* trials) and the sampler (TPE on
+completed and pruned trials) therefore see the same history whatever order
+the tasks finish in, and the same seeds give the same trials on one worker
+process, on several, or on Ray, for the same ``workers``.
+
+Every window of every trial uses the window's own seed (``seed + window``):
+two configurations differ only by their settings (common random numbers),
+and the selected configuration retrained by ``engine train`` with the same
+seed gives the same models.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+
+from engine.model.fit_tasks import FitOutcome, FitTask, FoldData, run_fit_task
+from engine.model.network import ModelConfig
+from engine.parallel import Executor, make_executor
+from engine.tuning.space import SearchSpace, contains, default_params, suggest, to_config
+from engine.tuning.study import StudyHandle
+from engine.tuning.trial_scores import TrialScorer
+from engine.tuning.windows import TuningWindow
+
+__all__ = ["SearchOutcome", "TrialProgress", "run_search"]
+
+#: ``progress(event)`` after each finished trial (``event["kind"] == "trial"``).
+TrialProgress = Callable[[dict[str, Any]], None]
+
+
+@dataclass
+class SearchOutcome:
+    """What the search did in this session.
+
+    Attributes
+    ----------
+    ran : int
+        Trials run in this session.
+    seconds : float
+        Wall time of the search.
+    fit_seconds : float
+        Time the fit tasks took, summed over tasks.
+    stopped_by_timeout : bool
+    workers, threads : int
+    backend : str
+    notes : list of str
+    """
+
+    ran: int = 0
+    seconds: float = 0.0
+    fit_seconds: float = 0.0
+    stopped_by_timeout: bool = False
+    workers: int = 1
+    threads: int = 1
+    backend: str = "local"
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Running:
+    trial: optuna.Trial
+    params: dict[str, Any]
+    config: dict[str, Any]
+    confidences: list[Any] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    epochs: list[int] = field(default_factory=list)
+
+
+def _finished(study: optuna.Study) -> int:
+    states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    return len(study.get_trials(deepcopy=False, states=states))
+
+
+def _fail_stale(study: optuna.Study) -> int:
+    """Mark trials left running by an interrupted session as failed."""
+    stale = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+    for t in stale:
+        study.tell(t.number, state=optuna.trial.TrialState.FAIL)
+    return len(stale)
+
+
+def _best(study: optuna.Study, extra: dict[int, float]) -> tuple[int | None, float | None]:
+    done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    pairs = [(t.value, -t.number) for t in done if t.value is not None]
+    pairs += [(v, -n) for n, v in extra.items()]
+    if not pairs:
+        return None, None
+    value, neg = max(pairs)
+    return -neg, value
+
+
+def run_search(
+    handle: StudyHandle,
+    space: SearchSpace,
+    base: ModelConfig,
+    plan: list[TuningWindow],
+    data: FoldData,
+    scorer: TrialScorer,
+    *,
+    trials: int,
+    seed: int,
+    backend: str = "local",
+    workers: int = 1,
+    address: str | None = None,
+    timeout: float | None = None,
+    progress: TrialProgress | None = None,
+) -> SearchOutcome:
+    """Run trials until the study holds ``trials`` finished ones (or ``timeout`` passes).
+
+    Parameters
+    ----------
+    handle : StudyHandle
+        The open study (:func:`engine.tuning.study.open_study`).
+    space : SearchSpace
+    base : ModelConfig
+        Settings a trial does not search (epochs, precision, ...), and the
+        default configuration enqueued as the first trial of a new study
+        when the space holds it.
+    plan : list of TuningWindow
+    data : FoldData
+        :func:`engine.tuning.windows.validation_data` of ``plan``.
+    scorer : TrialScorer
+    trials : int
+        Finished (complete or pruned) trials the study should hold at the end.
+    seed : int
+        Window ``w`` is fitted with seed ``seed + w.number``.
+    backend, workers, address
+        See :func:`engine.parallel.make_executor`.
+    timeout : float, optional
+        Seconds after which no new batch starts.
+    progress : callable, optional
+        Receives one event per finished trial.
+
+    Returns
+    -------
+    SearchOutcome
+    """
+    study = handle.study
+    outcome = SearchOutcome(backend=backend, workers=workers)
+    stale = _fail_stale(study)
+    if stale:
+        outcome.notes.append(f"{stale} trial(s) left running by an interrupted session: failed")
+    if not handle.resumed:
+        defaults = default_params(space, base)
+        if contains(space, defaults):
+            study.enqueue_trial(defaults, user_attrs={"default": True})
+        else:
+            outcome.notes.append("the default configuration lies outside the space: not a trial")
+    began = time.perf_counter()
+    todo = trials - _finished(study)
+    if todo <= 0:
+        return outcome
+    with make_executor(backend, run_fit_task, data, workers=workers, address=address) as ex:
+        outcome.threads = ex.threads
+        while todo > 0:
+            if timeout is not None and time.perf_counter() - began > timeout:
+                outcome.stopped_by_timeout = True
+                break
+            n = min(workers, todo)
+            ran, errors = _run_batch(study, ex, space, base, plan, scorer, n, seed, progress,
+                                     trials, outcome)  # fmt: skip
+            outcome.ran += ran
+            todo = trials - _finished(study)
+            if ran == 0 and errors:  # every trial of the batch failed: a bug or bad input
+                raise RuntimeError(
+                    f"every trial of a batch failed; the first error: {errors[0]}"
+                ) from errors[0]
+    outcome.seconds = time.perf_counter() - began
+    return outcome
+
+
+def _run_batch(
+    study: optuna.Study,
+    ex: Executor,
+    space: SearchSpace,
+    base: ModelConfig,
+    plan: list[TuningWindow],
+    scorer: TrialScorer,
+    n: int,
+    seed: int,
+    progress: TrialProgress | None,
+    total: int,
+    outcome: SearchOutcome,
+) -> tuple[int, list[Exception]]:
+    running: dict[int, _Running] = {}
+    for _ in range(n):
+        trial = study.ask()
+        params = suggest(trial, space)
+        config = to_config(params, base).to_dict()
+        trial.set_user_attr("config", config)
+        running[trial.number] = _Running(trial, params, config)
+
+    def submit(number: int, position: int) -> Any:
+        task = FitTask(key=(number, position), fold=position, config=running[number].config,
+                       seed=seed + plan[position].number, deterministic=True,
+                       threads=ex.threads)  # fmt: skip
+        return ex.submit(task)
+
+    completed: dict[int, float] = {}
+    errors: list[Exception] = []
+    finished = 0
+    keys = {submit(number, 0): (number, 0) for number in running}
+    try:
+        while keys:
+            done, _ = ex.wait(list(keys))
+            for handle, result, error in done:
+                number, position = keys.pop(handle)
+                state = running[number]
+                if error is not None:
+                    errors.append(error)
+                    _fail(study, running.pop(number), error, progress, total)
+                    continue
+                more = _advance(state, result, position, scorer, plan, outcome)
+                if more == "next":
+                    keys[submit(number, position + 1)] = (number, position + 1)
+                elif more == "pruned":
+                    study.tell(state.trial, state=optuna.trial.TrialState.PRUNED)
+                    _report(progress, study, state, "pruned", None, completed, total)
+                    running.pop(number)
+                    finished += 1
+                else:
+                    completed[number] = _mean(state.values)
+                    _report(progress, study, state, "complete", completed[number], completed,
+                            total)  # fmt: skip
+    except BaseException:
+        for number, state in running.items():
+            if number in completed:
+                study.tell(state.trial, completed[number])
+            else:
+                study.tell(state.trial, state=optuna.trial.TrialState.FAIL)
+        raise
+    for number in sorted(completed):
+        study.tell(running[number].trial, completed[number])
+        finished += 1
+    return finished, errors
+
+
+def _mean(values: list[float]) -> float:
+    return float(sum(values) / len(values))
+
+
+def _advance(
+    state: _Running,
+    result: FitOutcome,
+    position: int,
+    scorer: TrialScorer,
+    plan: list[TuningWindow],
+    outcome: SearchOutcome,
+) -> str:
+    """Record one finished window; return ``"next"``, ``"pruned"`` or ``"complete"``."""
+    value = scorer.window_value(position, result.confidence)
+    if not math.isfinite(value):
+        raise ValueError(f"window {plan[position].model_id}: the objective is undefined")
+    state.values.append(value)
+    state.confidences.append(result.confidence)
+    state.seconds += result.seconds
+    state.epochs.append(result.epochs)
+    outcome.fit_seconds += result.seconds
+    trial = state.trial
+    trial.report(_mean(state.values), step=position)
+    if position + 1 < len(plan):
+        if trial.should_prune():
+            trial.set_user_attr("window_values", state.values)
+            trial.set_user_attr("pruned_after", plan[position].model_id)
+            trial.set_user_attr("seconds", round(state.seconds, 3))
+            return "pruned"
+        return "next"
+    record = scorer.record(state.confidences)
+    for key, value in record.items():
+        trial.set_user_attr(key, value)
+    trial.set_user_attr("seconds", round(state.seconds, 3))
+    trial.set_user_attr("epochs", state.epochs)
+    state.confidences.clear()  # the record holds what the selection needs
+    return "complete"
+
+
+def _fail(
+    study: optuna.Study,
+    state: _Running,
+    error: Exception,
+    progress: TrialProgress | None,
+    total: int,
+) -> None:
+    state.trial.set_user_attr("error", f"{type(error).__name__}: {error}")
+    study.tell(state.trial, state=optuna.trial.TrialState.FAIL)
+    _report(progress, study, state, "failed", None, {}, total, error=str(error))
+
+
+def _report(
+    progress: TrialProgress | None,
+    study: optuna.Study,
+    state: _Running,
+    kind: str,
+    value: float | None,
+    completed: dict[int, float],
+    total: int,
+    error: str | None = None,
+) -> None:
+    if progress is None:
+        return
+    best_number, best_value = _best(study, completed)
+    progress(
+        {
+            "kind": "trial",
+            "number": state.trial.number,
+            "state": kind,
+            "value": value,
+            "cumulative": _mean(state.values) if state.values else None,
+            "windows": len(state.values),
+            "params": state.params,
+            "seconds": round(state.seconds, 1),
+            "best_number": best_number,
+            "best_value": best_value,
+            "total": total,
+            "error": error,
+        }
+    )
