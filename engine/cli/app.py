@@ -21,6 +21,7 @@ from engine.cli import (
     lifecycle,
     models,
     pipeline,
+    serve,
     train,
 )
 
@@ -53,6 +54,7 @@ app.command("export-onnx")(export.export_onnx_command)
 app.command("predict")(export.predict_command)
 app.command("backtest")(backtest.backtest_command)
 app.command("pipeline")(pipeline.pipeline_command)
+app.command("serve")(serve.serve_command)
 app.command("drift")(lifecycle.drift_command)
 app.command("retrain")(lifecycle.retrain_command)
 app.add_typer(models.models_app, name="models")

@@ -1,0 +1,287 @@
+"""The server's copy of the stored history, and the daily append.
+
+Scoring the latest bars of 34 tickers must not read 35 Parquet files per
+request. :class:`StoredHistory` keeps every stored ticker's bars in memory,
+on the served model's price basis, as one :class:`SortedBars`, and rebuilds
+it only when the store changes: ``metadata.json`` is rewritten last by every
+store write, so its size and modification time (one ``stat`` per request)
+say when to reload, whichever worker or process wrote.
+
+:meth:`StoredHistory.append` is ``POST /v1/bars``: the rows are checked by
+the rules of ``engine data import`` (:func:`engine.data.bars.check_bars`),
+must come after the ticker's last stored date (an append never rewrites
+history; resending a stored bar unchanged is accepted and counted), and are
+written through :meth:`BarStore.write`, which stages every file and renames
+it into place. A lock file in the data directory serialises appends across
+workers, so two appends to one ticker cannot lose either.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import polars as pl
+
+from engine.data.bars import ADJ_CLOSE, BarsValidationError, Violation, check_bars
+from engine.data.prices import apply_basis
+from engine.data.store import BarStore
+from engine.data.universe import VOLATILITY_INDICES
+from engine.features.source import SortedBars
+from engine.serving.model import LoadedModel
+
+__all__ = ["APPEND_SOURCE", "AppendReport", "HistorySnapshot", "StoredHistory"]
+
+#: How appended rows are named in validation errors and in the store's provenance.
+APPEND_SOURCE = "POST /v1/bars"
+_LOCK_FILE = ".append.lock"
+_PRICES = ("open", "high", "low", "close", "volume", ADJ_CLOSE)
+
+
+@dataclass(frozen=True)
+class HistorySnapshot:
+    """The stored bars at one moment, ready for the tail mode.
+
+    Attributes
+    ----------
+    source : SortedBars
+        Every stored ticker, on the model's price basis.
+    securities : list of str
+        Stored tickers that can be scored (not the volatility indices).
+    last_date : date or None
+        The latest stored date over all tickers.
+    synthetic : dict of str to bool
+        Whether each ticker is marked synthetic in the store's metadata.
+    """
+
+    source: SortedBars
+    securities: list[str]
+    last_date: date | None
+    synthetic: dict[str, bool]
+
+
+@dataclass
+class AppendReport:
+    """What :meth:`StoredHistory.append` wrote."""
+
+    appended: dict[str, int] = field(default_factory=dict)
+    unchanged: dict[str, int] = field(default_factory=dict)
+    new_tickers: list[str] = field(default_factory=list)
+    last_date: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (the response of ``POST /v1/bars``)."""
+        return {
+            "appended": dict(sorted(self.appended.items())),
+            "unchanged": dict(sorted(self.unchanged.items())),
+            "new_tickers": sorted(self.new_tickers),
+            "last_date": dict(sorted(self.last_date.items())),
+        }
+
+
+class StoredHistory:
+    """The bar store, held in memory and reloaded when it changes.
+
+    Parameters
+    ----------
+    store : BarStore
+    """
+
+    def __init__(self, store: BarStore) -> None:
+        self.store = store
+        self._lock = threading.Lock()
+        self._key: tuple[Any, ...] | None = None
+        self._snapshot: HistorySnapshot | None = None
+
+    def snapshot(self, model: LoadedModel) -> HistorySnapshot:
+        """The current bars on ``model``'s price basis (rebuilt if the store changed).
+
+        Raises
+        ------
+        ValueError
+            An empty store, or bars the model's price basis cannot use.
+        """
+        key = (self._stamp(), model.version)
+        snapshot = self._snapshot
+        if snapshot is not None and key == self._key:
+            return snapshot
+        with self._lock:
+            if self._snapshot is None or key != self._key:
+                self._snapshot = self._build(model)
+                self._key = key
+            return self._snapshot
+
+    def append(self, rows: pl.DataFrame) -> AppendReport:
+        """Validate ``rows`` like ``engine data import`` and append them to the store.
+
+        Raises
+        ------
+        BarsValidationError
+            A rule of the bars schema is broken, or a row is dated on or
+            before its ticker's last stored date with other values; every
+            violation names the request row, ticker, date and rule, and
+            nothing is written.
+        """
+        checked = check_bars(rows, source=APPEND_SOURCE)
+        if checked.violations:
+            raise BarsValidationError(checked.violations)
+        new = checked.bars
+        row_of = {
+            (str(t).strip().upper(), d): i + 1
+            for i, (t, d) in enumerate(rows.select("ticker", "date").iter_rows())
+        }
+        with self._exclusive():
+            meta = self.store.metadata()["tickers"]
+            stored = [t for t in new.get_column("ticker").unique().sort().to_list() if t in meta]
+            old = self.store.read_bars(stored) if stored else None
+            report = AppendReport()
+            merged, violations, info, rejected = [], [], {}, {}
+            for (ticker,), part in new.group_by("ticker", maintain_order=True):
+                if ticker in meta:
+                    stored_rows = old.filter(pl.col("ticker") == ticker)
+                    violations += _adj_close_kept(part, stored_rows, row_of)
+                    fresh, same, problems = _split_new(part, stored_rows, row_of)
+                    violations += problems
+                    merged.append(old.filter(pl.col("ticker") == ticker))
+                    info[ticker] = _info(meta[ticker])
+                    rejected.update(self._rejected(ticker))
+                else:
+                    fresh, same = part, 0
+                    report.new_tickers.append(ticker)
+                    info[ticker] = {"synthetic": False, "source": APPEND_SOURCE}
+                report.appended[ticker] = fresh.height
+                report.unchanged[ticker] = same
+                merged.append(fresh)
+            if violations:
+                raise BarsValidationError(
+                    violations,
+                    hint="POST /v1/bars only appends: send bars dated after each ticker's last "
+                    "stored date (a stored bar may be resent unchanged)",
+                )
+            frame = pl.concat(merged, how="diagonal_relaxed").sort("ticker", "date")
+            if any(report.appended.values()):
+                self.store.write(
+                    frame, info, overwrite=True, rejected=rejected, source=APPEND_SOURCE
+                )
+            for (ticker,), part in frame.group_by("ticker"):
+                report.last_date[ticker] = part.get_column("date").max().isoformat()
+        return report
+
+    # ---------------------------------------------------------------- internals
+
+    def _stamp(self) -> tuple[int, int] | None:
+        try:
+            st = os.stat(self.store.metadata_path)
+        except FileNotFoundError:
+            return None
+        return st.st_mtime_ns, st.st_size
+
+    def _build(self, model: LoadedModel) -> HistorySnapshot:
+        meta = self.store.metadata()["tickers"]
+        if not meta:
+            raise ValueError(
+                f"no bars in {self.store.data_dir}; run `engine data demo` or "
+                "`engine data import PATH`, or POST /v1/bars"
+            )
+        bars = self.store.read_bars()
+        bars = apply_basis(bars, model.scorer.prices, sorted(meta))
+        source = SortedBars.of(bars)
+        last = max((date.fromisoformat(e["last_date"]) for e in meta.values()), default=None)
+        return HistorySnapshot(
+            source=source,
+            securities=[t for t in source.tickers if t not in VOLATILITY_INDICES],
+            last_date=last,
+            synthetic={t: bool(e.get("synthetic", False)) for t, e in meta.items()},
+        )
+
+    @contextmanager
+    def _exclusive(self) -> Iterator[None]:
+        """Hold the data directory's append lock (across threads and processes)."""
+        self.store.data_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.store.data_dir / _LOCK_FILE, "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _rejected(self, ticker: str) -> dict[str, pl.DataFrame]:
+        """An import's ``rejected/<TICKER>.csv``, passed back (a write would drop it)."""
+        path = self.store.rejected_dir / f"{ticker}.csv"
+        if not path.exists():
+            return {}
+        return {ticker: pl.read_csv(path, infer_schema=False)}
+
+
+def _info(entry: dict[str, Any]) -> dict[str, Any]:
+    """A stored ticker's metadata, to write back unchanged."""
+    return {
+        "synthetic": bool(entry.get("synthetic", False)),
+        "source": str(entry.get("source", APPEND_SOURCE)),
+        "role": entry.get("role", "security"),
+        "extra": dict(entry.get("extra") or {}),
+    }
+
+
+def _adj_close_kept(
+    part: pl.DataFrame, stored: pl.DataFrame, row_of: dict[tuple[str, date], int]
+) -> list[Violation]:
+    """A ticker stored with ``adj_close`` must get it on every appended bar (and vice versa)."""
+    has = ADJ_CLOSE in stored.columns and stored.get_column(ADJ_CLOSE).is_not_null().any()
+    given = part.get_column(ADJ_CLOSE) if ADJ_CLOSE in part.columns else None
+    if has:
+        lacking = part if given is None else part.filter(given.is_null())
+        what = "adj_close is missing; the ticker is stored with adj_close"
+    else:
+        lacking = part.head(0) if given is None else part.filter(given.is_not_null())
+        what = "adj_close is given; the ticker is stored without it"
+    return [
+        Violation(APPEND_SOURCE, t, row_of.get((t, d)), d.isoformat(), "adj_close_mismatch", what)
+        for t, d in lacking.select("ticker", "date").iter_rows()
+    ]
+
+
+def _split_new(
+    part: pl.DataFrame, stored: pl.DataFrame, row_of: dict[tuple[str, date], int]
+) -> tuple[pl.DataFrame, int, list[Violation]]:
+    """Rows after the last stored date, the count of stored rows resent unchanged, violations.
+
+    ``row_of`` maps (ticker, date) to the 1-based row of the request.
+    """
+    last = stored.get_column("date").max()
+    fresh = part.filter(pl.col("date") > last)
+    old = part.filter(pl.col("date") <= last)
+    if old.height == 0:
+        return fresh, 0, []
+    columns = [c for c in _PRICES if c in old.columns and c in stored.columns]
+    joined = old.join(stored, on=["ticker", "date"], how="left", suffix="__stored")
+    violations = []
+    same = 0
+    for row in joined.iter_rows(named=True):
+        differs = [c for c in columns if row.get(f"{c}__stored") != row[c]]
+        if row.get("close__stored") is not None and not differs:
+            same += 1
+            continue
+        what = (
+            f"{', '.join(differs)} differ from the stored bar"
+            if row.get("close__stored") is not None
+            else f"dated before the last stored date {last}"
+        )
+        at = row_of.get((row["ticker"], row["date"]))
+        violations.append(
+            Violation(
+                APPEND_SOURCE,
+                row["ticker"],
+                at,
+                row["date"].isoformat(),
+                "not_an_append",
+                f"{what}; appending never rewrites history",
+            )  # fmt: skip
+        )
+    return fresh, same, violations

@@ -1,0 +1,166 @@
+"""The model a worker serves, and its atomic swap on reload.
+
+Each worker opens one onnxruntime session at start-up (the app's lifespan)
+with a fixed number of intra-op threads and thread spinning off: spinning
+pool threads of several workers would compete for the same cores.
+
+:class:`ModelSlot` holds the current :class:`LoadedModel`. A request takes
+the current one once, at its start, and uses it to the end; a reload builds
+the new session completely before it replaces the reference, so a request
+in flight finishes on the old session and no request ever sees a half-loaded
+model. Replacing a Python reference is atomic; the lock only keeps two
+reloads from interleaving.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from engine.serving.settings import ServeSettings
+from export.scorer import PatternScorer
+
+__all__ = ["LoadedModel", "ModelSlot", "is_registry_reference"]
+
+
+def is_registry_reference(model: str) -> bool:
+    """Whether ``model`` names a registered version (``models:/...``) rather than a file.
+
+    Examples
+    --------
+    >>> is_registry_reference("models:/pattern-lstm@champion"), is_registry_reference("m.onnx")
+    (True, False)
+    """
+    return str(model).startswith("models:")
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """One open session and what it is.
+
+    Attributes
+    ----------
+    scorer : PatternScorer
+    reference : str
+        What ``--model`` named (a path or a ``models:/`` reference).
+    version : str
+        The registry version (``models:/NAME/VERSION``) or, for a file, the
+        first 12 hex digits of its SHA-256.
+    alias : str or None
+        The alias of a ``models:/NAME@ALIAS`` reference.
+    loaded_at : str
+        ISO time the session was opened (UTC).
+    """
+
+    scorer: PatternScorer
+    reference: str
+    version: str
+    alias: str | None
+    loaded_at: str
+
+    @property
+    def model_id(self) -> str:
+        """The training artifact's model id."""
+        return self.scorer.model_id
+
+    @property
+    def embargo_end(self) -> str | None:
+        """Scores dated on or before this day are in-sample (ISO date, or None)."""
+        return (self.scorer.metadata.get("split") or {}).get("embargo_end")
+
+    def describe(self) -> dict[str, Any]:
+        """What ``/readyz`` and ``/admin/reload`` report about the model."""
+        meta = self.scorer.metadata
+        return {
+            "model_id": self.model_id,
+            "reference": self.reference,
+            "version": self.version,
+            "alias": self.alias,
+            "loaded_at": self.loaded_at,
+            "patterns": list(self.scorer.pattern_names),
+            "feature_names": list(self.scorer.feature_names),
+            "sequence_length": self.scorer.sequence_length,
+            "data_fingerprint": meta.get("data_fingerprint"),
+            "embargo_end": self.embargo_end,
+            "vix_variant": self.scorer.vix_variant,
+            "market": self.scorer.market,
+            "providers": self.scorer.providers,
+        }
+
+
+def load_model(settings: ServeSettings) -> LoadedModel:
+    """Open the session ``settings.model`` names (threads fixed, spinning off).
+
+    Raises
+    ------
+    FileNotFoundError, ScoringError
+        As :meth:`PatternScorer.load`.
+    """
+    reference = str(settings.model)
+    scorer = PatternScorer.load(
+        reference,
+        intra_op_threads=settings.session_threads,
+        allow_spinning=False,
+        tracking_uri=settings.tracking_uri,
+    )
+    registered = getattr(scorer, "registered", None)
+    alias = None
+    if is_registry_reference(reference) and "@" in reference:
+        alias = reference.split("@", 1)[1]
+    if registered:
+        version = str(registered.get("uri") or registered.get("version"))
+    else:
+        version = hashlib.sha256(Path(reference).read_bytes()).hexdigest()[:12]
+    return LoadedModel(
+        scorer=scorer,
+        reference=reference,
+        version=version,
+        alias=alias,
+        loaded_at=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+
+
+class ModelSlot:
+    """The current model of a worker; :meth:`reload` swaps it atomically.
+
+    Parameters
+    ----------
+    settings : ServeSettings
+    loaded : LoadedModel, optional
+        The first model (default: loaded from ``settings``).
+    """
+
+    def __init__(self, settings: ServeSettings, loaded: LoadedModel | None = None) -> None:
+        self._settings = settings
+        self._lock = threading.Lock()
+        self._current = loaded if loaded is not None else load_model(settings)
+
+    def current(self) -> LoadedModel:
+        """The model to serve this request with (take it once per request)."""
+        return self._current
+
+    def reload(self) -> tuple[LoadedModel, LoadedModel]:
+        """Open the model again (an alias's current version) and swap it in.
+
+        Returns
+        -------
+        (old, new) : LoadedModel
+            ``new`` is ``old`` unchanged when the reference still names the
+            same version.
+
+        Raises
+        ------
+        FileNotFoundError, ScoringError
+            The new model cannot be opened; the old one stays in service.
+        """
+        with self._lock:
+            old = self._current
+            new = load_model(self._settings)
+            if new.version == old.version:
+                return old, old
+            self._current = new
+            return old, new
