@@ -166,3 +166,16 @@ def test_cli_features_with_market_and_sector_map(store, tmp_path):
         app, ["features", "--tickers", "AAA", "--data-dir", str(store.data_dir)]
     )
     assert refused.exit_code == 1 and "--market TICKER" in refused.output
+
+
+def test_cli_pipeline_on_a_universe_without_spy_names_the_flag(store, tmp_path):
+    from typer.testing import CliRunner
+
+    from engine.cli import app
+
+    result = CliRunner().invoke(
+        app, ["pipeline", "--data-dir", str(store.data_dir), "--out", str(tmp_path / "p")]
+    )
+    assert result.exit_code == 1
+    assert "market benchmark SPY is not in" in result.output and "--market TICKER" in result.output
+    assert "Traceback" not in result.output

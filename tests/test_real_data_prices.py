@@ -175,3 +175,14 @@ def test_serving_reproduces_the_training_basis_ticker_by_ticker(dividend_store):
     with pytest.raises(ValueError, match="trained on dividend-adjusted prices of DIV"):
         apply_basis(bars.drop("adj_close"), basis, ["DIV"])
     assert apply_basis(bars, PriceBasis("raw"), ["DIV"]).equals(bars)
+
+
+def test_targets_job_measures_outcomes_on_the_chosen_prices(dividend_store):
+    from engine.jobs.targets import run_target_job
+
+    store, *_ = dividend_store
+    adjusted = run_target_job(store, "DIV")
+    raw = run_target_job(store, "DIV", inputs=BarInputs(prices="raw"))
+    assert adjusted.to_dict()["prices"]["adjusted"] == ["DIV"]
+    assert raw.to_dict()["prices"]["mode"] == "raw"
+    assert not adjusted.frame.equals(raw.frame)  # the ex-dividend drops move some outcomes

@@ -482,7 +482,7 @@ def test_in_sample_predictions_are_refused(tmp_path, informative):
 def test_exactly_one_input(model, predictions, run_dir, predictions_file):
     model = run_dir if model else None
     predictions = predictions_file if predictions else None
-    with pytest.raises(ValueError, match="exactly one of `model`"):
+    with pytest.raises(ValueError, match="exactly one of --model"):
         run_validate_job(model, predictions)
 
 

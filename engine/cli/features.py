@@ -125,10 +125,14 @@ def targets_command(
     horizon: Annotated[
         int, typer.Option("--horizon", min=1, help="Outcome horizon in trading days (rows).")
     ] = DEFAULT_HORIZON,
+    prices: PricesOption = None,
+    market: MarketOption = None,
+    sector_map: SectorMapOption = None,
     data_dir: DataDirOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Compute the pattern-validation targets (events and 5-day outcome labels)."""
+    inputs = call_or_exit(bar_inputs, prices, market, sector_map)
     report = call_or_exit(
         run_target_job,
         bar_store(data_dir),
@@ -137,6 +141,7 @@ def targets_command(
         end=as_date(end),
         out=out,
         horizon=horizon,
+        inputs=inputs,
     )
     summary = report.to_dict()
     if as_json:
@@ -148,6 +153,7 @@ def targets_command(
         f"{summary['start']} to {summary['end']}, horizon {summary['horizon']} days, "
         f"in {summary['seconds']:.2f} s"
     )
+    console.print(PriceBasis.from_dict(summary["prices"]).describe(), markup=False)
     if summary["synthetic_tickers"]:
         console.print(f"synthetic tickers: {', '.join(summary['synthetic_tickers'])}")
     table = Table(title="pattern events and base rates")

@@ -109,11 +109,13 @@ SectorMapOption = Annotated[
     ),
 ]
 MinTrainSequencesOption = Annotated[
-    int,
+    int | None,
     typer.Option(
         "--min-train-sequences",
         min=0,
-        help="Skip (and list) walk-forward windows with fewer training sequences.",
+        show_default=False,
+        help="Skip (and list) walk-forward windows with fewer training sequences "
+        "(default 2000; pipeline --quick: 0, every window).",
     ),
 ]
 DeterministicOption = Annotated[

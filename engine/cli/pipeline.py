@@ -15,8 +15,13 @@ from engine.cli.options import (
     DataDirOption,
     DeterministicOption,
     JsonOption,
+    MarketOption,
+    MinTrainSequencesOption,
     NoTrackOption,
+    PricesOption,
+    SectorMapOption,
     TrackingUriOption,
+    bar_inputs,
     bar_store,
     out_option,
     overwrite_option,
@@ -64,6 +69,10 @@ def pipeline_command(
         ),
     ] = 1,
     deterministic: DeterministicOption = False,
+    min_train_sequences: MinTrainSequencesOption = None,
+    prices: PricesOption = None,
+    market: MarketOption = None,
+    sector_map: SectorMapOption = None,
     tracking_uri: TrackingUriOption = None,
     no_track: NoTrackOption = False,
     data_dir: DataDirOption = None,
@@ -73,8 +82,13 @@ def pipeline_command(
     from engine.jobs.pipeline import FULL, QUICK, run_pipeline
 
     settings = QUICK if quick else FULL
+    inputs = call_or_exit(bar_inputs, prices, market, sector_map)
+    if min_train_sequences is None:  # 2000; a --quick smoke run keeps every window
+        min_train_sequences = settings.min_train_sequences
     settings = call_or_exit(replace, settings, seed=seed, epochs=epochs or settings.epochs,
-                            deterministic=deterministic, seeds=seeds)  # fmt: skip
+                            deterministic=deterministic, seeds=seeds, prices=inputs.prices,
+                            market=inputs.market, sector_map=dict(inputs.sector_map),
+                            min_train_sequences=min_train_sequences)  # fmt: skip
     store = bar_store(data_dir)
     if out is None:
         out = store.data_dir / "runs" / f"pipeline-{datetime.now():%Y%m%d-%H%M%S}"

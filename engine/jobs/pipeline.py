@@ -34,6 +34,13 @@ export use the first seed.
 ``quick=True`` runs the same stages on a small slice (6 tickers from 2011,
 2 epochs per window): a smoke run of the whole product in a few minutes on
 2 CPU cores. Its numbers are not meant to show skill.
+
+Every stage computes on the same bars: the price basis (``prices``, adjusted
+by default), the market and the sector map of :class:`PipelineSettings`, as
+``engine features`` and ``engine train`` do; the backtests therefore trade
+total-return prices too. Walk-forward windows with fewer than
+``min_train_sequences`` training sequences are skipped and listed (the quick
+run keeps every window: it is a smoke run).
 """
 
 from __future__ import annotations
@@ -53,7 +60,7 @@ from engine.backtest.run import BacktestReport, deflate_together, run_backtest
 from engine.backtest.signals import STRATEGIES
 from engine.backtest.simulation import DEFAULT_COSTS_BPS, BacktestSettings
 from engine.data.importer import import_demo
-from engine.data.loading import keep_dates, load_job_bars, synthetic_flags
+from engine.data.loading import BarInputs, keep_dates, load_bars, short_histories, synthetic_flags
 from engine.data.store import BarStore
 from engine.evaluation.multiple_testing import correction_line
 from engine.evaluation.validation import validate_predictions
@@ -61,6 +68,7 @@ from engine.features.build import bars_fingerprint, build_features
 from engine.features.files import write_feature_file
 from engine.io import atomic_write_bytes, iso, write_parquet_atomic
 from engine.labels.targets import EVENT_COLUMNS, censor_after, compute_targets, target_summary
+from engine.model.min_train import DEFAULT_MIN_TRAIN_SEQUENCES
 from engine.model.run_files import check_predictions, read_predictions, resolve_prediction_source
 from engine.model.runs import RunSettings, prepare_dataset, train_windows
 from engine.reports.backtest import (
@@ -72,6 +80,7 @@ from engine.reports.backtest import (
 from engine.reports.html import CSS
 from engine.reports.validation import write_report
 from engine.tracking import Tracking, tracked
+from kernels.garch import GARCH_MIN_OBS
 
 __all__ = ["FULL", "QUICK", "PipelineReport", "PipelineSettings", "run_pipeline"]
 
@@ -109,6 +118,11 @@ class PipelineSettings:
         Training seeds: the model is trained with ``seed`` to ``seed + seeds -
         1`` (otherwise the same settings), each seed's predictions are
         backtested, and the filter's verdict is stated only where all agree.
+    prices, market, sector_map
+        The bars' price basis, market benchmark and sector ETF overrides
+        (:class:`engine.data.loading.BarInputs`).
+    min_train_sequences : int
+        Walk-forward windows with fewer training sequences are skipped.
     """
 
     tickers: str = "all"
@@ -125,6 +139,10 @@ class PipelineSettings:
     n_null: int = 200
     demo_seed: int = 7
     seeds: int = 1
+    prices: str = "adjusted"
+    market: str = "SPY"
+    sector_map: dict[str, str] = field(default_factory=dict)
+    min_train_sequences: int = DEFAULT_MIN_TRAIN_SEQUENCES
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -146,6 +164,10 @@ class PipelineSettings:
             fill=self.fill, n_boot=self.n_boot, n_null=self.n_null, seed=self.seed,
         )  # fmt: skip
 
+    def inputs(self) -> BarInputs:
+        """The bar choices: price basis, market, sector map."""
+        return BarInputs(prices=self.prices, market=self.market, sector_map=self.sector_map)
+
     @property
     def training_seeds(self) -> list[int]:
         """``seed`` to ``seed + seeds - 1``: the first is the pipeline's main run."""
@@ -164,7 +186,12 @@ class PipelineSettings:
 FULL = PipelineSettings()
 #: A smoke run of every stage: 6 tickers (3 stocks, 3 ETFs), 2011 on, 2 epochs.
 QUICK = PipelineSettings(
-    tickers="AAPL,MSFT,NVDA,QQQ,SPY,XLK", start=date(2011, 1, 1), epochs=2, n_boot=200, n_null=50
+    tickers="AAPL,MSFT,NVDA,QQQ,SPY,XLK",
+    start=date(2011, 1, 1),
+    epochs=2,
+    n_boot=200,
+    n_null=50,
+    min_train_sequences=0,
 )
 
 
@@ -248,9 +275,7 @@ def _validation_summary(summary: dict[str, Any]) -> dict[str, Any]:
             "p_value_holm": r.get("auc_p_value_holm"),
             "null_auc": _auc_text(null_rows.get(r["pattern"], {})),
             "permutation_p_value": tests.get(r["pattern"], {}).get("permutation_p_value"),
-            "permutation_p_value_holm": tests.get(r["pattern"], {}).get(
-                "permutation_p_value_holm"
-            ),
+            "permutation_p_value_holm": tests.get(r["pattern"], {}).get("permutation_p_value_holm"),
         }
         for r in summary["metrics"]
     ]
@@ -327,24 +352,29 @@ def run_pipeline(
     stage("data", lambda: _stage_data(store, settings))
 
     def features() -> dict[str, Any]:
-        tickers, bars = load_job_bars(store, settings.tickers, start, end)
-        result = build_features(bars, tickers=tickers)  # the one full-history feature pass
+        loaded = load_bars(store, settings.tickers, start, end, settings.inputs())
+        tickers, bars = loaded.tickers, loaded.bars
+        result = build_features(  # the one full-history feature pass
+            bars, tickers=tickers, market=settings.market, sector_map=loaded.sectors
+        )
         frame = keep_dates(result.frame, start, end)
-        manifest = result.manifest.to_dict()
+        manifest = result.manifest.to_dict() | loaded.info()
         synthetic = synthetic_flags(store, tickers)
         manifest["synthetic_tickers"] = sorted(t for t, s in synthetic.items() if s)
         manifest["start"] = iso(frame.get_column("date").min())
         manifest["end"] = iso(frame.get_column("date").max())
         path, _ = write_feature_file(frame, manifest, out / "features.parquet")
-        held.update(tickers=tickers, bars=bars, features=result, synthetic=synthetic)
+        held.update(tickers=tickers, bars=bars, features=result, synthetic=synthetic,
+                    bar_info=loaded.info())  # fmt: skip
         return {"summary": f"{frame.height:,} rows x {len(manifest['feature_names'])} features, "
                 f"{len(manifest['tickers'])} tickers", "path": str(path),
                 "vix_variant": manifest["vix_variant"]}  # fmt: skip
 
     stage("features", features)
     run_settings = RunSettings(
-        split="walk-forward", seed=settings.seed, deterministic=settings.deterministic
-    )
+        split="walk-forward", seed=settings.seed, deterministic=settings.deterministic,
+        min_train_sequences=settings.min_train_sequences,
+    )  # fmt: skip
 
     def targets() -> dict[str, Any]:
         labels = compute_targets(
@@ -368,6 +398,10 @@ def run_pipeline(
         )  # fmt: skip
         dataset.info["synthetic_tickers"] = sorted(t for t, s in held["synthetic"].items() if s)
         dataset.info["data_dir"] = str(store.data_dir)
+        dataset.info.update(held["bar_info"])
+        min_bars = GARCH_MIN_OBS + run_settings.sequence_length + run_settings.horizon
+        dataset.info["short_history"] = short_histories(held["bars"], held["tickers"], min_bars)
+        dataset.info["short_history_min_bars"] = min_bars
         emit({"kind": "data", **dataset.info})
         r = train_windows(
             dataset, out / "run", settings=run_settings,
@@ -383,7 +417,14 @@ def run_pipeline(
                   "windows": [{"model_id": w.model_id, "test_start": w.test_start,
                                "test_end": w.test_end, "best_epoch": w.best_epoch,
                                "test_auc": w.test_auc} for w in r.windows],
-                  "latest_model": str(Path(r.out) / r.windows[-1].artifact)}  # fmt: skip
+                  "latest_model": str(Path(r.out) / r.windows[-1].artifact),
+                  "skipped_windows": r.skipped_windows,
+                  "short_history": dataset.info["short_history"]}  # fmt: skip
+        if r.skipped_windows:
+            result["summary"] += (
+                f"; {len(r.skipped_windows)} skipped (fewer than "
+                f"{run_settings.min_train_sequences:,} training sequences)"
+            )
         if settings.seeds > 1:
             result["seeds"] = _train_other_seeds(dataset, out, settings, run_settings, emit)
             result["summary"] += (

@@ -20,7 +20,7 @@ from typing import Any
 
 import polars as pl
 
-from engine.data.loading import keep_dates, load_job_bars, synthetic_flags
+from engine.data.loading import BarInputs, keep_dates, load_bars, synthetic_flags
 from engine.data.store import BarStore
 from engine.io import iso, write_parquet_atomic
 from engine.labels.targets import (
@@ -45,6 +45,7 @@ class TargetJobReport:
     seconds: float
     synthetic: dict[str, bool]
     out: Path | None = None
+    prices: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (the frame itself is not included)."""
@@ -57,6 +58,7 @@ class TargetJobReport:
             "seconds": round(self.seconds, 3),
             "patterns": self.summary.to_dicts(),
             "synthetic_tickers": sorted(t for t, s in self.synthetic.items() if s),
+            "prices": self.prices,
             "out": str(self.out) if self.out else None,
         }
 
@@ -69,6 +71,7 @@ def run_target_job(
     end: date | None = None,
     out: Path | None = None,
     horizon: int = DEFAULT_HORIZON,
+    inputs: BarInputs | None = None,
 ) -> TargetJobReport:
     """Compute pattern targets for stored tickers and optionally write them to Parquet.
 
@@ -85,6 +88,9 @@ def run_target_job(
         Parquet file to write atomically.
     horizon : int
         Outcome horizon ``h`` in rows.
+    inputs : BarInputs, optional
+        Price basis, market and sector map (``--prices``, ``--market``,
+        ``--sector-map``); outcomes are measured on the chosen prices.
 
     Returns
     -------
@@ -98,8 +104,12 @@ def run_target_job(
         Empty store, unknown tickers, ``start > end`` or a bad ``horizon``.
     """
     began = time.perf_counter()
-    wanted, bars = load_job_bars(store, tickers, start, end)
-    frame = compute_targets(bars, horizon=horizon, tickers=wanted, with_events=True)
+    loaded = load_bars(store, tickers, start, end, inputs, features=())
+    wanted, bars = loaded.tickers, loaded.bars
+    frame = compute_targets(
+        bars, horizon=horizon, tickers=wanted, market=loaded.inputs.market,
+        sector_map=loaded.sectors, with_events=True,
+    )  # fmt: skip
     frame = censor_after(keep_dates(frame, start, end), end)
     report = TargetJobReport(
         frame=frame.drop(EVENT_COLUMNS),
@@ -108,6 +118,7 @@ def run_target_job(
         horizon=horizon,
         seconds=time.perf_counter() - began,
         synthetic=synthetic_flags(store, wanted),
+        prices=loaded.prices.to_dict(),
     )
     if out is not None:
         report.out = write_parquet_atomic(report.frame, Path(out))

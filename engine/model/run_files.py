@@ -777,10 +777,10 @@ def resolve_prediction_source(
     'a predictions file has no training histories: overfitting monitor absent'
     """  # noqa: E501
     if (model is None) == (predictions is None):
+        given = "both" if model is not None else "neither"
         raise ValueError(
-            "give exactly one of `model` (a run directory or a model artifact directory) and "
-            f"`predictions` (a predictions Parquet file), got model={model}, "
-            f"predictions={predictions}"
+            "give exactly one of --model (a run directory or a model artifact directory) and "
+            f"--predictions (a predictions Parquet file); got {given}"
         )
     if predictions is not None:
         return _file_source(Path(predictions))
