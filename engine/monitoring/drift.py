@@ -94,7 +94,7 @@ class DriftRow:
     n: int
     n_reference: int
     noise_floor: float
-    min_rows: int
+    min_rows: int | None  # None: the reference is too small for any window
     edges: list[float]
     reference: list[float]
     current: list[float]

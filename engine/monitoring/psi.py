@@ -209,26 +209,28 @@ def noise_floor(
     return float(chi2.ppf(quantile, dof) * (1.0 / n_current + 1.0 / n_reference))
 
 
-def min_rows(n_reference: int, n_bins: int = N_BINS, quantile: float = NOISE_QUANTILE) -> int:
+def min_rows(
+    n_reference: int, n_bins: int = N_BINS, quantile: float = NOISE_QUANTILE
+) -> int | None:
     """Fewest current rows whose :func:`noise_floor` is below half of :data:`WARN`.
 
     Returns
     -------
-    int
-        The minimum window size; a very small reference can make every window
-        insufficient, which is returned as a huge number.
+    int or None
+        The minimum window size; None when no window is large enough (the
+        reference alone is too small: ``chi2 / n_reference`` reaches the limit).
 
     Examples
     --------
-    >>> min_rows(2000), min_rows(10**9)
-    (554, 434)
+    >>> min_rows(2000), min_rows(10**9), min_rows(300)
+    (554, 434, None)
     """
     from scipy.stats import chi2
 
     limit = WARN / 2.0
     per_row = limit / chi2.ppf(quantile, max(int(n_bins) - 1, 1)) - 1.0 / max(n_reference, 1)
     if per_row <= 0.0:
-        return 2**62
+        return None
     n = math.ceil(1.0 / per_row)
     while noise_floor(n, n_reference, n_bins, quantile) >= limit:  # float rounding at the edge
         n += 1
@@ -243,7 +245,8 @@ def psi_status(value: float, n_current: int, n_reference: int, n_bins: int = N_B
     >>> psi_status(0.12, 5000, 5000), psi_status(0.3, 5000, 5000), psi_status(0.3, 100, 5000)
     ('warn', 'drift', 'insufficient')
     """
-    if n_current < min_rows(n_reference, n_bins):
+    needed = min_rows(n_reference, n_bins)
+    if needed is None or n_current < needed:
         return "insufficient"
     if value >= DRIFT:
         return "drift"

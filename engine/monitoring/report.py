@@ -63,7 +63,7 @@ def _psi_table(rows: list[DriftRow]) -> str:
                 f"{r.n:,}",
                 f"{r.n_reference:,}",
                 f"{r.noise_floor:.4f}",
-                f"{r.min_rows:,}",
+                f"{r.min_rows:,}" if r.min_rows is not None else "never (reference too small)",
             ]
             for r in rows
         ],

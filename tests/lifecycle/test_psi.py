@@ -131,7 +131,8 @@ def test_min_rows_is_where_the_noise_floor_drops_below_half_of_warn():
         assert noise_floor(n, m) < WARN / 2 <= noise_floor(n - 1, m)
         # by hand: chi2_9(0.99) * (1/n + 1/m) < 0.05
         assert chi2.ppf(0.99, 9) * (1 / n + 1 / m) < 0.05
-    assert min_rows(50) > 10**9  # a tiny reference makes every window insufficient
+    assert min_rows(300) is None  # a small reference makes every window insufficient
+    assert psi_status(0.0, 10**9, 300) == "insufficient"
 
 
 @settings(max_examples=60, deadline=None)
