@@ -18,14 +18,17 @@ from engine.cli.options import (
     DataDirOption,
     JsonOption,
     MarketOption,
+    NoTrackOption,
     PricesOption,
     SectorMapOption,
     TickersOption,
+    TrackingUriOption,
     as_date,
     bar_store,
     date_option,
     out_option,
     overwrite_option,
+    tracking_from,
     training_data_dir_option,
 )
 from engine.cli.output import (
@@ -85,6 +88,17 @@ def export_onnx_command(
         ),
     ] = None,
     overwrite: ExportOverwriteOption = False,
+    registered_model: Annotated[
+        str | None,
+        typer.Option(
+            "--registered-model",
+            show_default=False,
+            help="Registry name of the new version (default pattern-lstm; pattern-<kind> "
+            "for other model kinds).",
+        ),
+    ] = None,
+    tracking_uri: TrackingUriOption = None,
+    no_track: NoTrackOption = False,
     data_dir: ExportDataDirOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -93,7 +107,8 @@ def export_onnx_command(
 
     report = call_or_exit(export_onnx, model, out, data_dir=data_dir, opset=opset,
                           quantize=quantize.value if quantize else None,
-                          overwrite=overwrite)  # fmt: skip
+                          overwrite=overwrite, registered_model=registered_model,
+                          tracking=tracking_from(data_dir, tracking_uri, no_track))  # fmt: skip
     summary = report.to_dict()
     if as_json:
         print_json(summary)
@@ -106,6 +121,10 @@ def export_onnx_command(
         f"in {summary['seconds']:.1f} s",
         markup=False,
     )
+    if summary.get("registered"):
+        r = summary["registered"]
+        champion = f"v{r['champion']}" if r["champion"] else "none yet (engine models promote)"
+        console.print(f"registered {r['uri']}; champion: {champion}", markup=False)
     held = summary["held_out"]
     stored = held.get("stored_predictions")
     console.print(
@@ -154,8 +173,8 @@ def predict_command(
         typer.Option(
             "--model",
             show_default=False,
-            help="ONNX file written by `engine export-onnx` (fp32 or int8), or a directory "
-            "holding one (the model artifact).",
+            help="ONNX file written by `engine export-onnx` (fp32 or int8), a directory "
+            "holding one (the model artifact), or models:/NAME@ALIAS or models:/NAME/VERSION.",
         ),
     ],
     tickers: TickersOption = "all",
@@ -173,6 +192,7 @@ def predict_command(
     prices: PricesOption = None,
     market: MarketOption = None,
     sector_map: SectorMapOption = None,
+    tracking_uri: TrackingUriOption = None,
     data_dir: DataDirOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -184,7 +204,7 @@ def predict_command(
     report = call_or_exit(run_predict_job, bar_store(data_dir), model, tickers,
                           as_of=as_date(as_of), out=out, intra_op_threads=threads,
                           prices=prices.value if prices else None, market=market,
-                          sector_map=sectors)  # fmt: skip
+                          sector_map=sectors, registry_uri=tracking_uri)  # fmt: skip
     summary = report.to_dict()
     if as_json:
         print_json(summary)

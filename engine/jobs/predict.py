@@ -30,6 +30,7 @@ from engine.data.loading import benchmark_inputs, synthetic_flags
 from engine.data.store import BarStore
 from engine.data.universe import VIX3M_TICKER, VIX_TICKER, parse_tickers
 from engine.io import atomic_write_bytes
+from engine.tracking.settings import Tracking
 from export.onnx_files import resolve_onnx_file
 from export.scorer import PatternScorer
 
@@ -114,15 +115,20 @@ def run_predict_job(
     prices: str | None = None,
     market: str | None = None,
     sector_map: dict[str, str] | None = None,
+    registry_uri: str | None = None,
 ) -> PredictReport:
     """Score the latest window of each stored ticker.
 
     Parameters
     ----------
     store : BarStore
-    model : path
-        An ONNX file written by ``engine export-onnx``, or a directory
-        holding exactly one (a model artifact after the export).
+    model : path or str
+        An ONNX file written by ``engine export-onnx``, a directory holding
+        exactly one (a model artifact after the export), or a registered
+        version: ``models:/NAME@ALIAS`` or ``models:/NAME/VERSION``.
+    registry_uri : str, optional
+        The registry of a ``models:/`` reference (default
+        ``$MLFLOW_TRACKING_URI``, else ``sqlite:///<data-dir>/mlflow.db``).
     tickers : str
         ``"all"``, a named list or a comma list.
     as_of : date, optional
@@ -150,8 +156,12 @@ def run_predict_job(
     began = time.perf_counter()
     if out is not None and Path(out).suffix.lower() not in _FORMATS:
         raise ValueError(f"--out must end in .parquet or .csv, got {out}")
-    model = resolve_onnx_file(model)
-    scorer = PatternScorer.load(model, intra_op_threads=intra_op_threads)
+    if str(model).startswith("models:"):  # the registry; its file's SHA-256 is checked
+        registry = Tracking(uri=registry_uri, data_dir=store.data_dir).resolve().uri
+        scorer = PatternScorer.load(str(model), intra_op_threads, tracking_uri=registry)
+    else:
+        model = resolve_onnx_file(model)
+        scorer = PatternScorer.load(model, intra_op_threads=intra_op_threads)
     _check_pins(scorer, prices, market)
     available = store.tickers()
     if not available:

@@ -136,11 +136,33 @@ def test_models_cli_lists_shows_promotes_and_rolls_back(exported, tracking, demo
     assert unknown.exit_code == 1 and "no registered model 'nope'" in unknown.output
 
 
-def test_predict_takes_a_registry_uri(exported, tracking, demo_store):
+def test_predict_takes_a_registry_uri(exported, demo_store):
+    """The registry of --data-dir (no --tracking-uri): its mlflow.db."""
     args = ["predict", "--model", "models:/pattern-lstm@champion", "--tickers", "AAPL",
             "--data-dir", str(demo_store.data_dir), "--json"]  # fmt: skip
-    result = runner.invoke(app, args, env={"MLFLOW_TRACKING_URI": tracking.resolve().uri})
+    result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     payload = json.loads(result.stdout)
     assert payload["model_id"] == PatternScorer.load(exported.path).model_id
     assert [row["ticker"] for row in payload["scores"]] == ["AAPL"]
+    missing = runner.invoke(app, [*args[:2], "models:/pattern-lstm@nope", *args[3:]])
+    assert missing.exit_code == 1 and "no alias 'nope'" in missing.output
+
+
+def test_the_command_line_tracks_and_no_track_turns_it_off(artifact_dir, tracking, monkeypatch):
+    """engine validate logs its metrics to MLflow; --no-track logs nothing."""
+    monkeypatch.delenv("ENGINE_NO_TRACK", raising=False)
+    uri = tracking.resolve().uri
+    args = ["validate", "--model", str(artifact_dir), "--n-boot", "50", "--json"]
+    result = runner.invoke(app, [*args, "--tracking-uri", uri])
+    assert result.exit_code == 0, result.output
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("pattern-engine/validate")
+    run = client.search_runs([experiment.experiment_id])[0]
+    auc = {r["pattern"]: r["auc"] for r in json.loads(result.stdout)["metrics"]}
+    for pattern, value in auc.items():
+        assert run.data.metrics[f"metrics.{pattern}.auc"] == pytest.approx(value)
+    assert run.data.params["args.n_boot"] == "50"
+    untracked = runner.invoke(app, [*args, "--tracking-uri", uri, "--no-track"])
+    assert untracked.exit_code == 0
+    assert len(client.search_runs([experiment.experiment_id])) == 1
