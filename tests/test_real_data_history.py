@@ -259,3 +259,21 @@ def _last_windows(features: pl.DataFrame, length: int) -> np.ndarray:
     last = features.group_by("ticker", maintain_order=True).tail(length)
     values = last.select(FEATURE_NAMES).to_numpy().astype(np.float32)
     return values.reshape(-1, length, len(FEATURE_NAMES))
+
+
+def test_serve_settings_confirm_the_models_pins_and_extend_its_sectors(exported):
+    from engine.serving.model import load_model
+    from engine.serving.settings import ServeSettings
+    from export.scorer import ScoringError
+
+    _, _, model_dir = exported
+    onnx = str(model_dir / "model.onnx")
+    with pytest.raises(ScoringError, match="--market SPY: the model was trained with the market"):
+        load_model(ServeSettings(model=onnx, market="SPY"))
+    with pytest.raises(ScoringError, match="--prices raw: the model was trained on adjusted"):
+        load_model(ServeSettings(model=onnx, prices="raw"))
+    with pytest.raises(ScoringError, match="AAA: MKT in the model, XLK given"):
+        load_model(ServeSettings(model=onnx, sector_map={"AAA": "XLK"}))
+    settings = ServeSettings(model=onnx, market="MKT", prices="adjusted", sector_map={"NEW": "MKT"})
+    assert ServeSettings.from_json(settings.to_json()) == settings  # travels to the workers
+    assert load_model(settings).sectors == {"NEW": "MKT"}

@@ -6,7 +6,13 @@ from typing import Annotated
 
 import typer
 
-from engine.cli.options import DataDirOption, JsonOption
+from engine.cli.options import (
+    DataDirOption,
+    JsonOption,
+    MarketOption,
+    PricesOption,
+    SectorMapOption,
+)
 from engine.cli.output import call_or_exit, error_console, print_json
 
 __all__ = ["serve_command"]
@@ -66,11 +72,17 @@ def serve_command(
             help="MLflow registry of a models:/ reference (default: the data directory's).",
         ),
     ] = None,
+    prices: PricesOption = None,
+    market: MarketOption = None,
+    sector_map: SectorMapOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Serve pattern confidence over HTTP until interrupted (loopback by default)."""
+    from engine.data.sector_map import read_sector_map
     from engine.jobs.serve import run_serve_job
     from engine.serving.settings import ServeSettings
+
+    sectors = call_or_exit(read_sector_map, sector_map) if sector_map is not None else {}
 
     settings = call_or_exit(
         ServeSettings,
@@ -84,6 +96,9 @@ def serve_command(
         max_body_mb=max_body_mb,
         max_concurrency=max_concurrency,
         tracking_uri=tracking_uri,
+        prices=prices.value if prices else None,
+        market=market,
+        sector_map=sectors,
     )
 
     def announce(plan) -> None:

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from engine.serving.settings import ServeSettings
-from export.scorer import PatternScorer
+from export.scorer import PatternScorer, ScoringError
 
 __all__ = ["LoadedModel", "ModelSlot", "is_registry_reference"]
 
@@ -54,6 +54,8 @@ class LoadedModel:
         The alias of a ``models:/NAME@ALIAS`` reference.
     loaded_at : str
         ISO time the session was opened (UTC).
+    sectors : dict of str to str
+        Sector ETFs ``--sector-map`` adds for tickers the model does not map.
     """
 
     scorer: PatternScorer
@@ -61,6 +63,7 @@ class LoadedModel:
     version: str
     alias: str | None
     loaded_at: str
+    sectors: dict[str, str] = field(default_factory=dict)
 
     @property
     def model_id(self) -> str:
@@ -98,7 +101,9 @@ def load_model(settings: ServeSettings) -> LoadedModel:
     Raises
     ------
     FileNotFoundError, ScoringError
-        As :meth:`PatternScorer.load`.
+        As :meth:`PatternScorer.load`; a ``ScoringError`` (a ValueError) also
+        when ``--prices`` or ``--market`` contradicts the model, or
+        ``--sector-map`` gives a trained ticker another sector.
     """
     reference = str(settings.model)
     scorer = PatternScorer.load(
@@ -107,6 +112,7 @@ def load_model(settings: ServeSettings) -> LoadedModel:
         allow_spinning=False,
         tracking_uri=settings.tracking_uri,
     )
+    _check_pins(scorer, settings)
     registered = getattr(scorer, "registered", None)
     alias = None
     if is_registry_reference(reference) and "@" in reference:
@@ -121,7 +127,30 @@ def load_model(settings: ServeSettings) -> LoadedModel:
         version=version,
         alias=alias,
         loaded_at=datetime.now(UTC).isoformat(timespec="seconds"),
+        sectors=dict(settings.sector_map),
     )
+
+
+def _check_pins(scorer: PatternScorer, settings: ServeSettings) -> None:
+    """``--prices``, ``--market`` may confirm the model's choices; ``--sector-map`` extend them."""
+    if settings.prices is not None and settings.prices != scorer.prices.mode:
+        raise ScoringError(
+            f"--prices {settings.prices}: the model was trained on {scorer.prices.mode} "
+            "prices and scores only on them; drop --prices"
+        )
+    if settings.market is not None and settings.market.upper() != scorer.market:
+        raise ScoringError(
+            f"--market {settings.market}: the model was trained with the market "
+            f"{scorer.market}; drop --market"
+        )
+    pinned = scorer.sector_map
+    clash = [f"{t}: {pinned[t]} in the model, {e} given" for t, e in settings.sector_map.items()
+             if t in pinned and pinned[t] != e]  # fmt: skip
+    if clash:
+        raise ScoringError(
+            f"--sector-map contradicts the sector map the model was trained with "
+            f"({', '.join(clash)}); a trained ticker keeps its sector"
+        )
 
 
 class ModelSlot:

@@ -74,7 +74,9 @@ def latest_scores(
     The features come from the tail mode (:mod:`engine.features.tail`): the
     same numbers as a full-history computation, in milliseconds.
     """
-    X, index = model.scorer.latest_windows(snapshot.source, tickers, as_of=as_of)
+    X, index = model.scorer.latest_windows(
+        snapshot.source, tickers, as_of=as_of, sector_map=model.sectors
+    )
     scores = model.scorer.score(X)
     return {
         "model_id": model.model_id,
@@ -118,7 +120,7 @@ def score_client_bars(
     if checked.violations:
         raise BarsValidationError(checked.violations)
     wanted = None if tickers is None else sorted({t.strip().upper() for t in tickers})
-    scored = model.scorer.score_bars(checked.bars, tickers=wanted)
+    scored = model.scorer.score_bars(checked.bars, tickers=wanted, sector_map=model.sectors)
     scores = scored.select(f"{p}{CONFIDENCE_SUFFIX}" for p in model.scorer.pattern_names)
     return {
         "model_id": model.model_id,

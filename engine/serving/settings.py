@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 
 __all__ = ["MAX_BATCH", "SETTINGS_ENV", "ServeSettings"]
 
@@ -59,6 +59,11 @@ class ServeSettings:
         (health, readiness and metrics are never refused).
     tracking_uri : str or None
         The MLflow registry of a ``models:/`` reference.
+    prices, market : str or None
+        When given, must equal the model's price basis and market (the model
+        pins both; checked when it loads).
+    sector_map : dict of str to str
+        Sector ETFs of tickers the model's map lacks (``--sector-map``).
     """
 
     model: str
@@ -71,6 +76,9 @@ class ServeSettings:
     max_body_mb: float = 8.0
     max_concurrency: int | None = None
     tracking_uri: str | None = None
+    prices: str | None = None
+    market: str | None = None
+    sector_map: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not str(self.model).strip():
