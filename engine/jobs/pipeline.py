@@ -456,8 +456,9 @@ def run_pipeline(
         ok = all(p.ok for p in r.parity)
         if not ok:
             raise ValueError(f"ONNX parity failed: max abs diff {worst:.3g} (see {r.path})")
+        registered = f"; registered {r.registered['uri']}" if r.registered else ""
         return {"summary": f"{r.model_id} -> {r.path.name}, parity max abs diff {worst:.2g} "
-                f"(tolerance {r.parity[0].tolerance:g})", "path": str(r.path),
+                f"(tolerance {r.parity[0].tolerance:g}){registered}", "path": str(r.path),
                 "parity": [p.to_dict() for p in r.parity], "model_id": r.model_id,
                 "registered": r.registered}  # fmt: skip
 
