@@ -56,7 +56,7 @@ from engine.data.prices import PriceBasis, apply_basis
 from engine.data.universe import VOLATILITY_INDICES, sector_benchmark_map
 from engine.features.build import FEATURE_NAMES
 from engine.features.source import SortedBars, day_number
-from engine.features.tail import tail_features
+from engine.features.tail import TailArrays, tail_arrays
 from engine.labels.targets import CONFIDENCE_SUFFIX
 from engine.model.artifacts import ArtifactError, check_feature_order
 from export.onnx_metadata import INPUT_NAME, OUTPUT_NAME, MetadataError, decode_metadata
@@ -95,6 +95,18 @@ def _as_polars(bars: Any) -> pl.DataFrame:
     raise ScoringError(
         f"bars must be a polars DataFrame, got {type(bars).__name__}; build one with "
         "pl.DataFrame(...) holding ticker, date, open, high, low, close, volume"
+    )
+
+
+def _window_keys(tail: TailArrays) -> pl.DataFrame:
+    """``ticker`` and ``date`` of every row of the latest windows (for error messages)."""
+    return pl.DataFrame(
+        {
+            "ticker": pl.Series(tail.tickers, dtype=pl.String).gather(
+                np.repeat(np.arange(len(tail.lengths)), tail.lengths)
+            ),
+            "date": pl.Series(tail.days, dtype=pl.Int32).cast(pl.Date),
+        }
     )
 
 
@@ -444,7 +456,7 @@ class PatternScorer:
             )
         length = self.sequence_length
         try:
-            last = tail_features(
+            tail = tail_arrays(
                 source,
                 length,
                 tickers=wanted,
@@ -455,13 +467,18 @@ class PatternScorer:
             )
         except ValueError as exc:
             raise ScoringError(f"cannot compute the model's features: {exc}") from None
-        values = (
-            last.select(pl.col(FEATURE_NAMES).cast(pl.Float32).fill_null(np.nan))
-            .to_numpy(order="c")
-            .reshape(len(wanted), length, len(FEATURE_NAMES))
+        values = np.ascontiguousarray(
+            tail.values.T.reshape(len(wanted), length, len(FEATURE_NAMES)), dtype=np.float32
         )
-        index = last.select("ticker", "date").gather_every(length, offset=length - 1)
-        self._check_complete(values, last, index)
+        ends = np.cumsum(tail.lengths) - 1
+        index = pl.DataFrame(
+            {
+                "ticker": pl.Series(tail.tickers, dtype=pl.String),
+                "date": pl.Series(tail.days[ends], dtype=pl.Int32).cast(pl.Date),
+            }
+        )
+        if not np.isfinite(values).all():
+            self._check_complete(values, _window_keys(tail), index)
         return values, index
 
     def score_bars(

@@ -38,7 +38,7 @@ True
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import date
 
 import numpy as np
@@ -53,7 +53,9 @@ from kernels.rolling import ROLLING_ANCHOR
 __all__ = [
     "FEATURE_LOOKBACK",
     "GARCH_LOOKBACK",
+    "TailArrays",
     "compute_features_tail",
+    "tail_arrays",
     "tail_features",
     "tail_start",
 ]
@@ -148,6 +150,66 @@ def tail_features(
     as_of: date | None = None,
 ) -> pl.DataFrame:
     """:func:`compute_features_tail` over bars already sorted (a server's copy of the store)."""
+    tail = tail_arrays(
+        source,
+        rows,
+        features,
+        tickers=tickers,
+        market=market,
+        sector_map=sector_map,
+        vix_variant=vix_variant,
+        as_of=as_of,
+    )
+    frame = pl.DataFrame(
+        {
+            "ticker": pl.Series(tail.tickers, dtype=pl.String).gather(
+                np.repeat(np.arange(len(tail.lengths)), tail.lengths)
+            ),
+            "date": pl.Series(tail.days, dtype=pl.Int32).cast(pl.Date),
+        }
+    )
+    return frame.with_columns(
+        pl.Series(name, tail.values[k], nan_to_null=True) for k, name in enumerate(tail.names)
+    )
+
+
+@dataclass(frozen=True)
+class TailArrays:
+    """The tail mode's rows as arrays (what a server turns into model input directly).
+
+    Attributes
+    ----------
+    tickers : list of str
+        Output tickers, sorted.
+    lengths : list of int
+        Rows of each ticker (``rows``, or fewer for a short history).
+    days : ndarray of int32
+        Dates as days since the epoch, ticker after ticker.
+    names : list of str
+        Features, in ``FEATURE_NAMES`` order.
+    values : ndarray, shape (len(names), sum(lengths))
+        The features, NaN where missing.
+    """
+
+    tickers: list[str]
+    lengths: list[int]
+    days: np.ndarray
+    names: list[str]
+    values: np.ndarray
+
+
+def tail_arrays(
+    source: SortedBars,
+    rows: int,
+    features: Sequence[str] | None = None,
+    *,
+    tickers: Sequence[str] | None = None,
+    market: str = MARKET_BENCHMARK,
+    sector_map: Mapping[str, str] | None = None,
+    vix_variant: str = "auto",
+    as_of: date | None = None,
+) -> TailArrays:
+    """:func:`tail_features` as arrays, without building a Polars frame."""
     if isinstance(rows, bool) or not isinstance(rows, int | np.integer) or rows < 1:
         raise ValueError(f"`rows` must be a positive integer, got `rows={rows!r}`")
     day = None if as_of is None else day_number(as_of)
@@ -165,18 +227,13 @@ def tail_features(
     if _GARCH in plan.names:  # the long windows of the GARCH fits
         garch = replace(plan, names=[_GARCH], variant=None)
         columns.update(_tail_columns(source, garch, stops, keep, GARCH_LOOKBACK))
-    lengths = [keep[t] for t in plan.tickers]
     days = np.concatenate([source.days_of(t)[stops[t] - keep[t] : stops[t]] for t in plan.tickers])
-    frame = pl.DataFrame(
-        {
-            "ticker": pl.Series(plan.tickers, dtype=pl.String).gather(
-                np.repeat(np.arange(len(lengths)), lengths)
-            ),
-            "date": pl.Series(days, dtype=pl.Int32).cast(pl.Date),
-        }
-    )
-    return frame.with_columns(
-        pl.Series(name, columns[name], nan_to_null=True) for name in plan.names
+    return TailArrays(
+        tickers=list(plan.tickers),
+        lengths=[keep[t] for t in plan.tickers],
+        days=days,
+        names=list(plan.names),
+        values=np.stack([columns[name] for name in plan.names]),
     )
 
 
