@@ -6,7 +6,7 @@ n_patterns), so :class:`export.scorer.PatternScorer`, ``engine predict`` and
 ``engine serve`` take it unchanged. The graph has two parts:
 
 1. **window summaries** (:func:`summary_nodes`), built with plain ONNX ops in
-   the order of operations of :func:`engine.model.gbm.window_summaries`:
+   the order of operations of :func:`engine.model.tree_inputs.window_summaries`:
    ``Gather`` of the last and first rows, ``ReduceMin``/``ReduceMax`` over
    the window, ``Sub`` for last minus first, and the mean as a float64 chain
    of ``Add`` over the 20 rows in window order, divided by 20 and cast to
@@ -18,7 +18,7 @@ n_patterns), so :class:`export.scorer.PatternScorer`, ``engine predict`` and
    concatenated in pattern order. A head that was not fitted is a constant.
 
 The boosters' thresholds are float32 values already
-(:func:`engine.model.gbm.float32_thresholds`), so onnxruntime's float32
+(:func:`engine.model.tree_inputs.float32_thresholds`), so onnxruntime's float32
 comparisons take the branches LightGBM takes; what remains is the float32
 sum of the leaf values, whose error the parity check measures (SPEC
 tolerance 1e-5). onnxmltools' ``split`` option, which sums tree groups in
@@ -46,7 +46,8 @@ import polars as pl
 from onnx import TensorProto, helper, numpy_helper
 
 from engine.io import atomic_write_bytes
-from engine.model.gbm import MODEL_KIND, GBMModel, load_gbm_artifact, summary_names
+from engine.model.gbm import MODEL_KIND, GBMModel, load_gbm_artifact
+from engine.model.tree_inputs import summary_names
 from export.held_out import (
     N_RANDOM,
     ExportError,
@@ -109,7 +110,7 @@ def summary_nodes(
     """Nodes from ``sequences`` (batch, length, n_features) to ``window_summaries``.
 
     The columns are last, mean, min, max and last minus first of every
-    feature (summary-major), as :func:`engine.model.gbm.window_summaries`.
+    feature (summary-major), as :func:`engine.model.tree_inputs.window_summaries`.
     Main-domain opset 13 to 17 (``ReduceMin``/``ReduceMax`` take ``axes`` as
     an attribute).
 

@@ -5,22 +5,8 @@ gradient-boosted baseline on the same folds. :func:`fit_gbm` is that
 baseline, fitted by :func:`engine.model.runs.train_windows` on exactly the
 windows, purge and embargo the LSTM gets (``engine train --model lightgbm``).
 
-Inputs. A tree model takes a flat row, so each (20, 17) window becomes 85
-numbers: five summaries of each feature over the window (:data:`SUMMARIES`,
-summary-major; :func:`summary_names`):
-
-======== =================================================================
-last     the window's last row (the features at the decision date t)
-mean     the mean of the 20 rows
-min      the smallest of the 20 rows
-max      the largest of the 20 rows
-change   the last row minus the first (t minus t-19)
-======== =================================================================
-
-:func:`window_summaries` computes them in float32 with an order of
-operations the exported ONNX graph repeats exactly (the mean: a float64 sum
-of the rows in window order, divided by 20, rounded to float32), so the
-ONNX model sees bit-identical tree inputs.
+Inputs: 85 summaries of the 20-day window, the last value, mean, min, max
+and last minus first of each feature (:mod:`engine.model.tree_inputs`).
 
 Training. One :class:`lightgbm.LGBMClassifier` per head, on that head's
 events of the training fold only (a head's label is missing where its
@@ -30,34 +16,19 @@ validation fold (binary log loss). Always ``deterministic=True`` with
 seed and thread count give identical trees. Head ``j`` of window ``k`` uses
 seed ``seed + k`` (the run's window seed) plus ``j``.
 
-Float32 thresholds. LightGBM compares ``double(x) <= t`` with a float64
-threshold ``t``; onnxruntime's tree ensembles store thresholds as float32.
-Rounding ``t`` to the nearest float32 can move it above ``t`` and send an
-input equal to that float32 to the other branch. Every fitted booster is
-therefore rewritten with each threshold replaced by the largest float32 not
-above it (:func:`float32_thresholds`). For a float32 input ``x``,
-``x <= t`` exactly when ``x <=`` that float32, so the rewritten booster
-gives the same predictions as the fitted one on every float32 window and
-its thresholds survive the float32 conversion unchanged. The booster saved,
-scored and exported is the rewritten one.
+Float32 thresholds: every fitted booster is rewritten with each threshold
+replaced by the largest float32 not above it
+(:func:`engine.model.tree_inputs.float32_thresholds`), the same function on
+float32 windows whose thresholds a float32 runtime (onnxruntime) reads
+exactly. The booster saved, scored and exported is the rewritten one.
 
 A head without both classes among its training events, or without events in
 the validation fold to stop on, is not fitted: it predicts its training base
 rate (0.5 without events), and the metadata says so.
-
-Examples
---------
->>> import numpy as np
->>> X = np.arange(2 * 20 * 3, dtype=np.float32).reshape(2, 20, 3)
->>> window_summaries(X).shape
-(2, 15)
->>> summary_names(["a", "b", "c"])[:4]
-['a_last', 'b_last', 'c_last', 'a_mean']
 """
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields
@@ -68,6 +39,12 @@ import numpy as np
 import polars as pl
 
 from engine.model.artifacts import ArtifactError, check_feature_order, read_metadata
+from engine.model.tree_inputs import (
+    SUMMARIES,
+    float32_thresholds,
+    summary_names,
+    window_summaries,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     import lightgbm
@@ -88,15 +65,10 @@ __all__ = [
 ]
 
 MODEL_KIND = "lightgbm"
-#: The window summaries of every feature, in column order (summary-major).
-SUMMARIES = ("last", "mean", "min", "max", "change")
 #: One LightGBM text model per head in the artifact directory.
 BOOSTER_FILE = "lightgbm_{pattern}.txt"
 #: ``progress(event)``: one ``{"kind": "head", ...}`` event per fitted head.
 HeadProgress = Callable[[dict[str, Any]], None]
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
-_THRESHOLD_LINE = re.compile(r"^threshold=(.*)$", re.MULTILINE)
-_TREE_SIZES_LINE = re.compile(r"^tree_sizes=.*\n", re.MULTILINE)
 
 
 def booster_file(pattern: str) -> str:
@@ -108,104 +80,6 @@ def booster_file(pattern: str) -> str:
     'lightgbm_momentum_persistence.txt'
     """
     return BOOSTER_FILE.format(pattern=pattern)
-
-
-# --------------------------------------------------------------------------- inputs
-
-
-def summary_names(feature_names: Sequence[str]) -> list[str]:
-    """Column names of :func:`window_summaries`: ``<feature>_<summary>``, summary-major."""
-    return [f"{f}_{s}" for s in SUMMARIES for f in feature_names]
-
-
-def window_summaries(X: np.ndarray) -> np.ndarray:
-    """Last row, mean, min, max and last-minus-first of every feature, as float32.
-
-    Parameters
-    ----------
-    X : ndarray, shape (n, length, n_features), float32
-        Raw feature windows, oldest row first.
-
-    Returns
-    -------
-    ndarray, shape (n, 5 * n_features), float32
-        Columns in :func:`summary_names` order. The mean is the float64 sum
-        of the rows in window order divided by ``length`` and rounded to
-        float32, the order of operations of the exported ONNX graph.
-
-    Raises
-    ------
-    ValueError
-        ``X`` is not a 3-D float32 array with at least one row per window.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> X = np.array([[[1.0], [4.0], [2.0]]], dtype=np.float32)
-    >>> window_summaries(X).tolist()
-    [[2.0, 2.3333332538604736, 1.0, 4.0, 1.0]]
-    """
-    if not isinstance(X, np.ndarray) or X.dtype != np.float32 or X.ndim != 3 or X.shape[1] < 1:
-        what = f"{X.dtype} array of shape {X.shape}" if isinstance(X, np.ndarray) else type(X)
-        raise ValueError(f"windows must be a float32 array (n, length, n_features), got {what}")
-    length = X.shape[1]
-    total = X[:, 0, :].astype(np.float64)
-    for i in range(1, length):
-        total += X[:, i, :]
-    mean = (total / np.float64(length)).astype(np.float32)
-    last, first = X[:, -1, :], X[:, 0, :]
-    return np.concatenate([last, mean, X.min(axis=1), X.max(axis=1), last - first], axis=1)
-
-
-def float32_thresholds(model_text: str) -> str:
-    r"""A LightGBM text model whose every split threshold is the largest float32 not above it.
-
-    For float32 inputs the rewritten model is the same function (``x <= t``
-    if and only if ``x <= floor32(t)``), and its thresholds are exact in
-    float32, so a float32 tree runtime (onnxruntime) takes the same branches.
-
-    Parameters
-    ----------
-    model_text : str
-        ``Booster.model_to_string()`` of a model with numerical splits only.
-
-    Returns
-    -------
-    str
-
-    Raises
-    ------
-    ValueError
-        The model has categorical splits (their ``threshold`` lines are
-        category indices, not values).
-
-    Examples
-    --------
-    >>> text = "Tree=0\nthreshold=0.10000000000000001 -1.0000000000000001e-35\n"
-    >>> print(float32_thresholds(text).splitlines()[1])
-    threshold=0.099999994039535522 -1.0000000180025095e-35
-    """
-    if re.search(r"^num_cat=[1-9]", model_text, re.MULTILINE):
-        raise ValueError("float32_thresholds handles numerical splits only; the model has "
-                         "categorical splits")  # fmt: skip
-
-    def floor32(token: str) -> str:
-        t = float(token)
-        if t >= _FLOAT32_MAX:
-            return repr(_FLOAT32_MAX)
-        if t < -_FLOAT32_MAX:
-            return repr(-_FLOAT32_MAX)
-        f = np.float32(t)
-        if float(f) > t:
-            f = np.nextafter(f, np.float32(-np.inf))
-        return f"{float(f):.17g}"
-
-    def line(match: re.Match[str]) -> str:
-        return "threshold=" + " ".join(floor32(tok) for tok in match.group(1).split())
-
-    # ``tree_sizes`` gives each tree's length in bytes, which the new numbers change;
-    # without it LightGBM parses the trees one after the other.
-    return _TREE_SIZES_LINE.sub("", _THRESHOLD_LINE.sub(line, model_text))
 
 
 # --------------------------------------------------------------------------- settings
