@@ -21,8 +21,10 @@ from engine.cli import (
     lifecycle,
     models,
     pipeline,
+    runtime,
     serve,
     train,
+    tune,
 )
 
 __all__ = ["app", "data_app", "main"]
@@ -37,6 +39,7 @@ data_app = typer.Typer(
     no_args_is_help=True,
     help="Import, generate and list the OHLCV bars in the data directory.",
 )
+app.callback()(runtime.main_options)
 app.add_typer(data_app, name="data")
 
 # The order here is the order of ``engine --help`` (commands first, then ``data``).
@@ -47,6 +50,7 @@ app.command("features")(features.features_command)
 app.command("targets")(features.targets_command)
 app.command("train")(train.train_command)
 app.command("validate")(train.validate_command)
+app.command("tune")(tune.tune_command)
 app.command("compare")(compare.compare_command)
 app.command("ensemble")(compare.ensemble_command)
 app.command("explain")(explain.explain_command)

@@ -6,6 +6,7 @@ command runs, so the rest of the command line starts fast.
 
 from __future__ import annotations
 
+import textwrap
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -96,11 +97,11 @@ def tune_progress(console: Console) -> Any:
     Examples
     --------
     >>> show = tune_progress(Console(width=80))
-    >>> show({"kind": "trial", "number": 3, "total": 20, "state": "complete",
+    >>> show({"kind": "trial", "number": 3, "done": 4, "total": 20, "state": "complete",
     ...       "value": 0.0123, "cumulative": 0.0123, "windows": 3, "seconds": 41.2,
     ...       "best_number": 1, "best_value": 0.015, "error": None,
     ...       "params": {"learning_rate": 0.0012, "lstm_units": 64, "imbalance": "none"}})
-    trial 3/20 complete  +0.0123  41 s  best +0.0150 (trial 1)
+    trial 3 (4/20) complete  +0.0123  41 s  best +0.0150 (trial 1)
       lr 1.20e-03  units 64  imb none
     """
 
@@ -139,14 +140,15 @@ def tune_progress(console: Console) -> Any:
                 else ""
             )
             console.print(
-                f"trial {event['number']}/{event['total']} {state}  {what}  "
+                f"trial {event['number']} ({event['done']}/{event['total']}) {state}  {what}  "
                 f"{event['seconds']:.0f} s{best}",
                 markup=False,
             )
             params = "  ".join(
                 f"{_ABBREVIATIONS.get(k, k)} {_short(v)}" for k, v in event["params"].items()
             )
-            console.print(f"  {params}", markup=False, soft_wrap=False)
+            for line in textwrap.wrap(params, 76, break_long_words=False):
+                console.print(f"  {line}", markup=False)
 
     return show
 
@@ -280,7 +282,9 @@ def tune_command(
         return
     console = stdout_console()
     for line in report.summary_lines():
-        console.print(line, markup=False)
+        indent = "  " if line.startswith("  ") else ""
+        for part in textwrap.wrap(line, 78, subsequent_indent=indent + "  "):
+            console.print(part, markup=False)
     console.print(f"run directory: {report.out}", markup=False)
     if "best" in report.files:
         console.print(f"best configuration: {report.files['best']}", markup=False)

@@ -11,13 +11,15 @@ from __future__ import annotations
 from datetime import date, datetime
 from pathlib import Path
 
-from engine.data.loading import load_job_bars, synthetic_flags
+from engine.data.loading import BarInputs, load_bars, synthetic_flags
 from engine.data.store import BarStore
+from engine.features.build import build_features
 from engine.model.network import ModelConfig
 from engine.model.runs import RunSettings, prepare_dataset
 from engine.parallel import require_ray
 from engine.tuning.report import TUNE_FILE, TuneReport
 from engine.tuning.space import load_space
+from engine.tuning.study import check_study_name, open_storage
 from engine.tuning.tune import TuneProgress, TuneSettings, tune
 
 __all__ = ["default_tune_dir", "run_tune_job"]
@@ -41,6 +43,7 @@ def run_tune_job(
     start: date | None = None,
     end: date | None = None,
     progress: TuneProgress | None = None,
+    inputs: BarInputs | None = None,
 ) -> TuneReport:
     """Tune on stored bars: the ``engine tune`` job.
 
@@ -65,6 +68,8 @@ def run_tune_job(
         Keep samples whose window ends in ``[start, end]``.
     progress : callable, optional
         See :func:`engine.tuning.tune.tune`; also ``{"kind": "data", ...}``.
+    inputs : BarInputs, optional
+        Price basis, market and sector map, as for ``engine train``.
 
     Returns
     -------
@@ -74,8 +79,13 @@ def run_tune_job(
     ------
     ValueError
         A bad space file, ``--resume`` without the earlier run's ``--out``
-        or ``--storage``, an ``--out`` that holds another tuning run, or
-        ``--backend ray`` without Ray (:class:`engine.parallel.BackendUnavailable`).
+        or ``--storage`` or without such a study, or ``--backend ray``
+        without Ray (:class:`engine.parallel.BackendUnavailable`).
+    FileExistsError
+        An ``--out`` that holds another tuning run, or a study name that
+        exists without ``--resume``.
+    PermissionError
+        A storage path that cannot be written.
     """
     run_settings = run_settings or RunSettings()
     base = base or ModelConfig()
@@ -94,8 +104,17 @@ def run_tune_job(
             f"{out} already holds a tuning run ({TUNE_FILE}); pass --resume to continue its "
             "study, or choose another --out"
         )
-    wanted, bars = load_job_bars(store, tickers, start, end)
-    dataset = prepare_dataset(bars, wanted, run_settings, start=start, end=end)
+    # an unwritable storage or a study name clash fails before any data is read
+    storage, where = open_storage(settings.storage, out)
+    check_study_name(storage, where, settings.study, settings.resume)
+    del storage
+    loaded = load_bars(store, tickers, start, end, inputs)
+    wanted, bars = loaded.tickers, loaded.bars
+    features = build_features(
+        bars, tickers=wanted, market=loaded.inputs.market, sector_map=loaded.sectors
+    )
+    dataset = prepare_dataset(bars, wanted, run_settings, start=start, end=end, features=features)
+    dataset.info.update(loaded.info())
     dataset.info["synthetic_tickers"] = sorted(
         t for t, s in synthetic_flags(store, wanted).items() if s
     )

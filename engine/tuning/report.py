@@ -86,9 +86,9 @@ class TuneReport:
         dsr = sel["dsr"]
         if dsr["value"] is not None:
             lines.append(
-                f"DSR {dsr['value']:.3f}: Sharpe {dsr['sharpe']:.2f} against an expected "
-                f"best-of-{dsr['n_trials']} {dsr['expected_max']:.2f} (annualised, "
-                f"{dsr['days']} validation days)"
+                f"DSR {dsr['value']:.3f}: validation Sharpe {dsr['sharpe']:.2f} vs "
+                f"{dsr['expected_max']:.2f} expected of the best of {dsr['n_trials']} "
+                f"({dsr['days']} days)"
             )
         else:
             lines.append("DSR undefined: the filtered strategy never traded on validation")
@@ -103,10 +103,14 @@ class TuneReport:
         if self.test is not None:
             s, d, diff = self.test["selected"], self.test["default"], self.test["difference"]
             lines.append(
-                f"test ({self.test['start']}..{self.test['end']}, {self.test['dates']} days): "
+                f"test {self.test['start']}..{self.test['end']} ({self.test['dates']} days): "
                 f"selected {_ci(s, 'skill')}"
             )
-            lines.append(f"  default {_ci(d, 'skill')}, difference {_ci(diff, 'difference')}")
+            if self.test["selected_is_default"]:
+                lines.append("  the selected configuration is the default one")
+            else:
+                lines.append(f"  default {_ci(d, 'skill')}")
+                lines.append(f"  selected - default {_ci(diff, 'difference')}")
         if self.gate["promoted"]:
             lines.append("PROMOTED: " + "; ".join(self.gate["reasons"]))
         else:
@@ -115,8 +119,8 @@ class TuneReport:
         rec = sel.get("recommendation")
         if rec is not None:
             lines.append(
-                f"warning: PBO >= 0.5, the ranking of configurations is unreliable; "
-                f"prefer trial {rec['trial']} ({rec['why']})"
+                f"warning: PBO >= 0.5, the ranking of configurations is unreliable; prefer "
+                f"trial {rec['trial']}: {rec['why']}"
             )
         lines += [f"note: {n}" for n in self.notes + sel.get("notes", [])]
         return lines

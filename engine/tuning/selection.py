@@ -211,15 +211,20 @@ def _fallback(
     low = best.user_attrs["skill_ci"][0]
     if low is None:
         low = best.user_attrs["pooled_skill"]
-    within = [t for t in complete if (t.user_attrs.get("pooled_skill") or -math.inf) >= low]
+
+    def pooled(t: Any) -> float:
+        value = t.user_attrs.get("pooled_skill")
+        return -math.inf if value is None else value
+
+    within = [t for t in complete if pooled(t) >= low]
     if default is not None and any(t.number == default for t in within):
         pick = next(t for t in within if t.number == default)
-        why = "the default configuration is within the selected trial's interval"
+        why = "the default configuration, within the selected trial's interval"
     else:
         pick = min(within, key=lambda t: _simplicity(t, n_features, n_patterns))
         why = (
-            "the simplest configuration (fewest weights, no imbalance option) within the "
-            "selected trial's interval"
+            "the simplest configuration (fewest weights, no imbalance option) within "
+            "the selected trial's interval"
         )
     return {
         "trial": pick.number,

@@ -33,7 +33,14 @@ from typing import Any
 
 import optuna
 
-__all__ = ["StudyHandle", "make_pruner", "make_sampler", "open_storage", "open_study"]
+__all__ = [
+    "StudyHandle",
+    "check_study_name",
+    "make_pruner",
+    "make_sampler",
+    "open_storage",
+    "open_study",
+]
 
 STUDY_FILE = "study.journal"
 
@@ -119,6 +126,27 @@ def _differences(stored: dict[str, Any], current: dict[str, Any]) -> list[str]:
     ]
 
 
+def check_study_name(storage: Any, description: str, name: str, resume: bool) -> None:
+    """Refuse a name clash without ``resume``, and ``resume`` of a study that does not exist.
+
+    Raises
+    ------
+    FileExistsError
+        ``name`` exists in the storage and ``resume`` is not set.
+    ValueError
+        ``resume`` is set and the storage holds no study ``name``.
+    """
+    names = optuna.study.get_all_study_names(storage)
+    if name in names and not resume:
+        raise FileExistsError(
+            f"a study named {name!r} already exists in {description}; pass --resume to "
+            "continue it, or choose another --study"
+        )
+    if resume and name not in names:
+        known = ", ".join(repr(n) for n in names) or "none"
+        raise ValueError(f"no study named {name!r} to resume in {description} (studies: {known})")
+
+
 def open_study(
     storage: Any,
     description: str,
@@ -156,15 +184,8 @@ def open_study(
         ``resume`` without such a study, or a study that measures something
         else (the message lists the differences).
     """
-    names = optuna.study.get_all_study_names(storage)
-    if name in names and not resume:
-        raise FileExistsError(
-            f"a study named {name!r} already exists in {description}; pass --resume to "
-            "continue it, or choose another --study"
-        )
-    if resume and name not in names:
-        known = ", ".join(repr(n) for n in names) or "none"
-        raise ValueError(f"no study named {name!r} to resume in {description} (studies: {known})")
+    check_study_name(storage, description, name, resume)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # the engine prints its own progress
     study = optuna.create_study(
         storage=storage,
         study_name=name,

@@ -1,0 +1,123 @@
+"""Trials scale out: the same seeds give the same trials on local processes and on Ray.
+
+One module-scoped local Ray (``num_cpus=2``, no dashboard), started once.
+The search runs twice with two workers, on a spawn process pool and on Ray,
+over two walk-forward windows; three trials make two batches, so the third
+trial meets the pruner with two completed trials behind it. Parameters,
+states, per-window values and objectives must be identical.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import optuna
+import pytest
+
+from engine.backtest.simulation import BacktestSettings
+from engine.model.network import ModelConfig
+from engine.model.runs import RunSettings, prepare_dataset
+from engine.parallel import (
+    BackendUnavailable,
+    InProcessExecutor,
+    ProcessExecutor,
+    make_executor,
+    threads_per_worker,
+)
+from engine.tuning.search import run_search
+from engine.tuning.space import Choice, FloatRange, default_space
+from engine.tuning.study import open_storage, open_study
+from engine.tuning.trial_scores import TrialScorer
+from engine.tuning.windows import plan_windows, validation_data
+from tests.tuning_universe import planted_bars
+
+ray = pytest.importorskip("ray")  # the dev extra installs it; CI runs these tests
+
+
+def _collect(ex):
+    handles = {ex.submit(n): n for n in (17, 5, "x")}
+    out = {}
+    while handles:
+        done, _ = ex.wait(list(handles))
+        for handle, result, error in done:
+            n = handles.pop(handle)
+            out[n] = result if error is None else type(error).__name__
+    return out
+
+
+def test_executors_return_results_and_task_errors():
+    expected = {17: (8, 1), 5: (2, 1), "x": "TypeError"}
+    assert _collect(InProcessExecutor(divmod, 2)) == expected
+    with ProcessExecutor(divmod, 2, workers=2) as pool:
+        assert pool.threads == threads_per_worker(2)
+        assert _collect(pool) == expected
+
+
+def test_ray_backend_without_ray_is_a_clear_error(monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # what `import ray` sees when it is absent
+    with pytest.raises(BackendUnavailable, match=r"pip install -e '\.\[distributed\]'"):
+        make_executor("ray", divmod, 2, workers=2)
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    started = not ray.is_initialized()
+    if started:
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    if started:
+        ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def search_inputs():
+    bars = planted_bars(1, n_days=1000, n_stocks=3, drift=0.01)
+    settings = RunSettings(split="walk-forward", train_months=12, validation_months=4,
+                           test_months=4, step_months=4, seed=3)  # fmt: skip
+    dataset = prepare_dataset(bars, ["S0", "S1", "S2"], settings)
+    plan = plan_windows(dataset, settings, 2)
+    scorer = TrialScorer(dataset, plan, bars, "log_loss_skill",
+                         BacktestSettings(threshold=0.5, n_null=0), n_boot=50)  # fmt: skip
+    space = {
+        **default_space(),
+        "learning_rate": FloatRange(1e-3, 2e-2, log=True),
+        "lstm_units": Choice((4, 8)),
+        "batch_size": Choice((64, 128)),
+    }
+    base = ModelConfig(lstm_units=8, lstm2_units=4, dense_units=4, epochs=2, output_bias="prior")
+    return settings, plan, validation_data(dataset, plan), scorer, space, base
+
+
+def _search(tmp_path, inputs, backend):
+    settings, plan, data, scorer, space, base = inputs
+    storage, where = open_storage(None, tmp_path / backend)
+    handle = open_study(storage, where, "s", resume=False, seed=settings.seed, settings={},
+                        startup=2, random_trials=2)  # fmt: skip
+    events = []
+    outcome = run_search(handle, space, base, plan, data, scorer, trials=3, seed=settings.seed,
+                         backend=backend, workers=2, progress=events.append)  # fmt: skip
+    trials = [
+        (t.number, t.state.name, t.params, t.value, t.user_attrs.get("window_values"))
+        for t in handle.study.get_trials()
+    ]
+    return outcome, trials, events
+
+
+@pytest.mark.slow
+def test_same_seeds_same_trials_on_local_processes_and_ray(tmp_path, search_inputs, local_ray):
+    local, local_trials, local_events = _search(tmp_path, search_inputs, "local")
+    remote, ray_trials, _ = _search(tmp_path, search_inputs, "ray")
+    assert (local.workers, local.threads) == (2, 1)
+    assert remote.threads == 1  # 2 CPUs shared by 2 concurrent tasks
+    assert local_trials == ray_trials
+    states = [t[1] for t in local_trials]
+    assert len(states) == 3 and set(states) <= {"COMPLETE", "PRUNED"}
+    for number, state, _, value, windows in local_trials:
+        if state == "COMPLETE":  # the objective is the mean of the window values
+            assert value == pytest.approx(sum(windows) / len(windows), rel=1e-12)
+            assert len(windows) == 2
+        else:
+            assert len(windows) == 1  # pruned after the first prunable window
+    reported = {e["number"]: e["state"] for e in local_events}
+    assert reported == {n: s.lower() for n, s, *_ in local_trials}
+    assert optuna.__version__ >= "5"
