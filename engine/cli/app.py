@@ -21,7 +21,6 @@ from engine.cli import (
     lifecycle,
     models,
     pipeline,
-    runtime,
     serve,
     train,
     tune,
@@ -39,7 +38,6 @@ data_app = typer.Typer(
     no_args_is_help=True,
     help="Import, generate and list the OHLCV bars in the data directory.",
 )
-app.callback()(runtime.main_options)
 app.add_typer(data_app, name="data")
 
 # The order here is the order of ``engine --help`` (commands first, then ``data``).
