@@ -21,6 +21,7 @@ from engine.cli import (
     lifecycle,
     models,
     pipeline,
+    runtime,
     serve,
     train,
     tune,
@@ -38,6 +39,7 @@ data_app = typer.Typer(
     no_args_is_help=True,
     help="Import, generate and list the OHLCV bars in the data directory.",
 )
+app.callback()(runtime.main_options)
 app.add_typer(data_app, name="data")
 
 # The order here is the order of ``engine --help`` (commands first, then ``data``).

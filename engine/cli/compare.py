@@ -169,7 +169,7 @@ def ensemble_command(
         err.print(f"{event['model_id']} ({event['index'] + 1}/{event['total']})", markup=False)
 
     result = call_or_exit(run_ensemble_job, runs, out, method=method.value, data_dir=data_dir,
-                          overwrite=overwrite, progress=None if as_json else show)  # fmt: skip
+                          overwrite=overwrite, progress=show)  # fmt: skip
     summary = result.to_dict()
     if as_json:
         print_json(summary)

@@ -54,7 +54,7 @@ def explain_command(
                   "with each feature permuted", markup=False)  # fmt: skip
 
     result = call_or_exit(run_explain_job, model, n_boot=n_boot, seed=seed, data_dir=data_dir,
-                          report_dir=report, progress=None if as_json else show)  # fmt: skip
+                          report_dir=report, progress=show)  # fmt: skip
     summary = result.to_dict()
     if as_json:
         print_json(summary)

@@ -247,7 +247,7 @@ def retrain_command(
     from engine.jobs.retrain import run_retrain_job
 
     store = bar_store(data_dir)
-    progress = None if as_json else train_progress(error_console())
+    progress = train_progress(error_console())
     report = call_or_exit(
         run_retrain_job,
         store,

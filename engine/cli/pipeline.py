@@ -95,7 +95,7 @@ def pipeline_command(
     err = error_console()
     try:
         report = call_or_exit(run_pipeline, store, out, settings, overwrite=overwrite,
-                              progress=None if as_json else pipeline_progress(err),
+                              progress=pipeline_progress(err),
                               tracking=tracking_from(store.data_dir, tracking_uri,
                                                      no_track))  # fmt: skip
     except KeyboardInterrupt:

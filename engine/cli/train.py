@@ -157,7 +157,7 @@ def train_command(
             start=as_date(start),
             end=as_date(end),
             overwrite=overwrite,
-            progress=None if as_json else train_progress(err),
+            progress=train_progress(err),
             inputs=inputs,
             tracking=tracking_from(data_dir, tracking_uri, no_track),
         )
