@@ -7,11 +7,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich import box
+from rich.console import Console
 from rich.table import Table
 
 from engine.cli.options import (
     DataDirOption,
     JsonOption,
+    WideOption,
     bar_store,
     overwrite_option,
     seed_option,
@@ -106,7 +109,9 @@ def demo_command(
         typer.echo(f"demo universe (seed {seed}): {report.summary()}")
 
 
-def list_command(data_dir: DataDirOption = None, as_json: JsonOption = False) -> None:
+def list_command(
+    data_dir: DataDirOption = None, wide: WideOption = False, as_json: JsonOption = False
+) -> None:
     """List the stored tickers: dates, rows, synthetic flag, role and source."""
     store = bar_store(data_dir)
     rows = call_or_exit(store.listing)
@@ -118,7 +123,10 @@ def list_command(data_dir: DataDirOption = None, as_json: JsonOption = False) ->
             f"no bars in {store.data_dir}; run `engine data demo` or `engine data import PATH`"
         )
         return
-    table = Table(title=f"bars in {store.data_dir}")
+    # Sources are long and shared by many tickers: the table shows a number,
+    # and each source is written once under it (in full in the table with --wide).
+    sources = list(dict.fromkeys(str(r["source"]) for r in rows))
+    table = Table(title=f"bars in {store.data_dir}", box=box.SIMPLE_HEAD, pad_edge=False)
     for name, justify in (
         ("ticker", "left"),
         ("first date", "left"),
@@ -128,16 +136,20 @@ def list_command(data_dir: DataDirOption = None, as_json: JsonOption = False) ->
         ("role", "left"),
         ("source", "left"),
     ):
-        fold = name == "source"
-        table.add_column(name, justify=justify, overflow="fold", no_wrap=not fold)
+        table.add_column(name, justify=justify, no_wrap=name != "role")
     for r in rows:
+        source = str(r["source"])
         table.add_row(
             r["ticker"],
             str(r["first_date"]),
             str(r["last_date"]),
             str(r["rows"]),
             "yes" if r["synthetic"] else "no",
-            str(r["role"]),
-            str(r["source"]),
+            str(r["role"]).replace("_", " "),
+            source if wide else f"[{sources.index(source) + 1}]",
         )
-    stdout_console().print(table)
+    console = Console(highlight=False, width=400) if wide else stdout_console()
+    console.print(table)
+    if not wide:
+        for number, source in enumerate(sources, start=1):
+            console.print(f"[{number}] {source}", markup=False)

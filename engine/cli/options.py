@@ -37,6 +37,7 @@ __all__ = [
     "SectorMapOption",
     "TickersOption",
     "TrackingUriOption",
+    "WideOption",
     "as_date",
     "bar_inputs",
     "bar_store",
@@ -81,6 +82,10 @@ DataDirOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
+WideOption = Annotated[
+    bool,
+    typer.Option("--wide", help="Print every column in full, wider than 80 columns if needed."),
+]
 PricesOption = Annotated[
     PriceChoice | None,
     typer.Option(

@@ -8,6 +8,7 @@ exception keeps its traceback.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
@@ -109,8 +110,13 @@ def stdout_console() -> Console:
 
 
 def wide_console() -> Console:
-    """Return a stdout console that is `PIPED_WIDTH` columns wide when stdout is piped."""
-    return Console(highlight=False, width=None if sys.stdout.isatty() else PIPED_WIDTH)
+    """Return a stdout console; `PIPED_WIDTH` columns wide when piped, unless COLUMNS is set.
+
+    Tables are laid out for 80 columns, so ``COLUMNS=80 engine ... | less``
+    shows what a terminal shows.
+    """
+    piped = not sys.stdout.isatty() and "COLUMNS" not in os.environ
+    return Console(highlight=False, width=PIPED_WIDTH if piped else None)
 
 
 def error_console() -> Console:

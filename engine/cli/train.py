@@ -292,7 +292,8 @@ def validate_command(
             tables.append(("by_ticker", rows, f"{pattern} per ticker", "ticker"))
     for name, rows, title, key in tables:
         family = summary["null"]["metrics"] if name == "null_metrics" else summary[name]
-        console.print(_metrics_table(rows, title, key=key, correction=_correction(name, family)))
+        for table in _metrics_table(rows, title, key=key, correction=_correction(name, family)):
+            console.print(table)
     for line in result.summary_lines()[1:]:
         if line.startswith(("null ", "note: ", "wrote ")) or ": " in line and "epochs" in line:
             console.print(line, markup=False)
@@ -339,35 +340,48 @@ def _metrics_table(
     title: str,
     key: str = "pattern",
     correction: tuple[str, str] | None = None,
-) -> Table:
-    """One row of out-of-sample metrics per ``key`` (pattern, model or ticker).
+) -> list[Table]:
+    """Two tables of out-of-sample metrics per ``key`` (pattern, model or ticker), 80 columns.
 
+    The first has the AUC with its interval, p and adj. p; the second the
+    accuracy, Brier score and log loss beside their references and the
+    correlation with its interval, each reference on the line under its value.
     ``correction`` is ``(suffix, line)``: the AUC's ``adj. p`` column reads
     ``auc_p_value_<suffix>`` and ``line`` is the caption naming the correction.
+    Numbers are never cut: a cell too wide for the terminal folds.
     """
     suffix, caption = correction if correction is not None else (None, None)
-    table = Table(title=title, caption=caption, box=box.SIMPLE_HEAD, pad_edge=False)
-    table.add_column(key, no_wrap=True)
-    for name in ("labelled", "base\nrate", "AUC [95 % CI]", "p", "adj. p", "accuracy\n(majority)",
-                 "Brier\n(reference)", "log loss\n(reference)", "corr [95 % CI]"):  # fmt: skip
-        table.add_column(name, justify="right")
+    skill = Table(title=title, caption=caption, box=box.SIMPLE_HEAD, pad_edge=False)
+    calibration = Table(title=f"{title}: calibration and correlation", box=box.SIMPLE_HEAD,
+                        pad_edge=False)  # fmt: skip
+    skill.add_column(key, no_wrap=True)
+    calibration.add_column(key, no_wrap=True)
+    for name in ("labelled", "base\nrate", "AUC [95 % CI]", "p", "adj. p"):
+        skill.add_column(name, justify="right", overflow="fold")
+    for name in ("accuracy\n(majority)", "Brier\n(reference)", "log loss\n(reference)",
+                 "corr\n[95 % CI]"):  # fmt: skip
+        calibration.add_column(name, justify="right", overflow="fold")
     for r in rows:
         if not r.get("n"):
-            table.add_row(str(r[key]), "0", *["-"] * 8)
+            skill.add_row(str(r[key]), "0", *["-"] * 4)
+            calibration.add_row(str(r[key]), *["-"] * 4)
             continue
-        table.add_row(
+        skill.add_row(
             str(r[key]),
             f"{r['n']}",
             f"{r['base_rate']:.3f}",
             _interval(r, "auc"),
             format_or_dash(r.get("auc_p_value"), ".3f"),
             format_or_dash(r.get(f"auc_p_value_{suffix}"), ".3f"),
-            f"{r['accuracy']:.3f} ({r['majority_rate']:.3f})" if r.get("accuracy") is not None
+        )
+        calibration.add_row(
+            str(r[key]),
+            f"{r['accuracy']:.3f}\n({r['majority_rate']:.3f})" if r.get("accuracy") is not None
             else "-",
-            f"{r['brier']:.4f} ({r['brier_reference']:.4f})" if r.get("brier") is not None
+            f"{r['brier']:.4f}\n({r['brier_reference']:.4f})" if r.get("brier") is not None
             else "-",
-            f"{r['log_loss']:.4f} ({r['log_loss_reference']:.4f})"
+            f"{r['log_loss']:.4f}\n({r['log_loss_reference']:.4f})"
             if r.get("log_loss") is not None else "-",
-            _interval(r, "point_biserial"),
+            _interval(r, "point_biserial").replace(" [", "\n["),
         )  # fmt: skip
-    return table
+    return [skill, calibration]
