@@ -135,12 +135,13 @@ def export_onnx_command(
            if stored else ")"),
         markup=False,
     )  # fmt: skip
-    table = Table(title="parity with the Keras model (confidences)", box=box.SIMPLE_HEAD)
+    table = Table(title="parity with the Keras model (confidences; absolute differences)",
+                  box=box.SIMPLE_HEAD, pad_edge=False)  # fmt: skip
     add_columns(
         table,
-        [("model", "left"), ("inputs", "left"), ("n", "right"), ("max abs diff", "right"),
+        [("model", "left"), ("inputs", "left"), ("n", "right"), ("max", "right"),
          ("p99", "right"), ("mean", "right"), ("tolerance", "right"), ("ok", "left")],
-        no_wrap=True,
+        overflow="fold",
     )  # fmt: skip
     _parity_rows(table, "fp32", summary["parity"])
     quantized = summary["quantized"]
@@ -153,7 +154,7 @@ def export_onnx_command(
             f"{quantized['fp32_bytes']:,} fp32 ({quantized['size_ratio']:.2f}x)",
             markup=False,
         )
-        auc = Table(title="held-out AUC, fp32 vs int8", box=box.SIMPLE_HEAD)
+        auc = Table(title="held-out AUC, fp32 vs int8", box=box.SIMPLE_HEAD, pad_edge=False)
         for name in ("pattern", "labelled", "fp32", "int8", "change"):
             auc.add_column(name, justify="left" if name == "pattern" else "right")
         for pattern, row in quantized["auc"].items():
@@ -215,7 +216,7 @@ def predict_command(
         f"{len(summary['tickers'])} tickers in {summary['seconds']:.2f} s",
         markup=False,
     )
-    table = Table(title="latest pattern confidence", box=box.SIMPLE_HEAD)
+    table = Table(title="latest pattern confidence", box=box.SIMPLE_HEAD, pad_edge=False)
     columns = [c for c in report.scores.columns if c not in ("ticker", "date")]
     table.add_column("ticker", no_wrap=True)
     table.add_column("date", no_wrap=True)
