@@ -50,13 +50,13 @@ from engine.monitoring.retrain import (
     evaluation_rows,
     matured_end,
     record_challenge,
+    record_refit,
     refit_latest,
     since,
 )
 from engine.tracking import Tracking, track_job
 from engine.tracking.registry import Registry, parse_model_uri
 from export.held_out import ExportError
-from export.registration import registry_tags
 from export.scorer import PatternScorer
 
 __all__ = ["RetrainReport", "run_retrain_job"]
@@ -373,9 +373,8 @@ def run_retrain_job(
                     end=latest,
                     features=features,
                     targets=targets,
-                    start=challenger_start(eval_end, settings, 0) - timedelta(days=_LEAD_DAYS),
-                )
-                later = since(later, challenger_start(eval_end, settings, 0))
+                    start=challenger_start(latest, settings, 0) - timedelta(days=2 * _LEAD_DAYS),
+                )  # refit_latest places its window as late as these samples allow
                 later.info.update(data_dir=str(store.data_dir), prices=meta.get("prices"))
                 _refit(report, run, Registry(where), ref.name, later, settings, config, progress)
         report.seconds = time.perf_counter() - began
@@ -436,19 +435,7 @@ def _refit(
     except ExportError as exc:
         report.refit = {"status": "parity-failed", "reason": str(exc)}
         return
-    scorer = PatternScorer.load(onnx_path)
-    tags = registry_tags(scorer.metadata, exported["parity"], onnx_path.name)
-    tags.update({"refit_of": report.challenger["uri"], "evidence_run": str(run.run_id)})
-    version = registry.register_onnx(
-        onnx_path,
-        name=name,
-        run_id=run.run_id,
-        tags=tags,
-        description=f"refit of {report.challenger['uri']}",
-    )
-    report.refit = {
-        "status": "registered",
-        "uri": version.uri,
-        "version": version.version,
-        "note": "no alias moved: promote it with `engine models promote` after reviewing it",
-    }
+    report.refit = record_refit(
+        onnx_path, exported, registry, name, run_id=str(run.run_id),
+        refit_of=report.challenger["uri"],
+    )  # fmt: skip

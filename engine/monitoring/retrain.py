@@ -50,6 +50,7 @@ __all__ = [
     "evaluation_rows",
     "matured_end",
     "record_challenge",
+    "record_refit",
     "refit_latest",
     "since",
 ]
@@ -342,12 +343,19 @@ def refit_latest(
     config: Any,
     progress: Any = None,
 ) -> tuple[TrainReport, Path, dict[str, Any]]:
-    """Train a copy of the promoted configuration through the latest matured label, and export it.
+    """Train a copy of the promoted configuration through the latest labels, and export it.
 
-    ``dataset`` holds the samples from ``challenger_start``-style history to
-    the latest bar; the window's training and validation periods end with
-    the last matured label, and its (short, unlabelled) test period is the
-    days after it, which the export's parity check scores.
+    The window is the champion's training and validation months, placed as
+    late as the data allow: its (short, unlabelled) test period starts a
+    few days before the latest bar, so the training and validation labels
+    run up to it (less the purge and the embargo). The export's parity check
+    scores that test period.
+
+    Parameters
+    ----------
+    dataset : TrainDataset
+        Samples up to the latest bar, from at least ``train + validation``
+        months (plus the windows' 20 rows) before it.
 
     Returns
     -------
@@ -356,6 +364,8 @@ def refit_latest(
 
     Raises
     ------
+    ValueError
+        Too little data for the window.
     export.held_out.ExportError
         The refit's export failed its parity check (nothing is registered).
     """
@@ -364,27 +374,36 @@ def refit_latest(
     from export.onnx_export import export_onnx
 
     splitter = FirstWindow(
-        WalkForward(
-            settings.train_months,
-            settings.validation_months,
-            1,
-            1,
-            partial_test=True,
-            embargo_days=settings.embargo_days,
-        )
-    )
-    run = train_windows(
-        dataset,
-        out / "refit",
-        settings=settings,
-        config=config,
-        splitter=splitter,
-        progress=progress,
-    )
+        WalkForward(settings.train_months, settings.validation_months, 1, 1, partial_test=True,
+                    embargo_days=settings.embargo_days)
+    )  # fmt: skip
+    last = dataset.train_set.index.get_column("date").max()
+    months = settings.train_months + settings.validation_months
+    for back in range(45):  # the latest start whose window still begins a test period
+        part = since(dataset, months_before(last, months) + timedelta(days=1 - back))
+        try:
+            test_start = splitter.windows(part.train_set.index)[0][2]
+            break
+        except ValueError:
+            continue
+    else:
+        raise ValueError(f"too little data for a {months}-month refit window before {last}")
+    # the few days after the window are scored for the export's parity check only: a refit
+    # has no honest test, so their labels are dropped rather than reported as one
+    scored = part.score_set
+    y = None if scored.y is None else scored.y.copy()
+    if y is not None:
+        days = scored.index.get_column("date").to_numpy().astype("datetime64[D]")
+        y[days >= test_start] = np.nan
+    part.score_set = SequenceSet(
+        X=scored.X, y=y, index=scored.index, feature_names=scored.feature_names,
+        pattern_names=scored.pattern_names, dropped=scored.dropped,
+    )  # fmt: skip
+    run = train_windows(part, out / "refit", settings=settings, config=config,
+                        splitter=splitter, progress=progress)  # fmt: skip
     artifact = run.out / run.windows[0].artifact
-    held_out = select_held_out(
-        read_metadata(artifact), dataset.score_set, fingerprint=str(dataset.info.get("fingerprint"))
-    )
+    held_out = select_held_out(read_metadata(artifact), part.score_set,
+                               fingerprint=str(part.info.get("fingerprint")))  # fmt: skip
     onnx_path = out / "refit.onnx"
     exported = export_onnx(artifact, onnx_path, held_out=held_out, overwrite=True)
     return run, onnx_path, exported.to_dict()
@@ -439,4 +458,33 @@ def record_challenge(
         "version": version.version,
         "sha256": version.tags.get("sha256"),
         "promoted": result.promote,
+    }
+
+
+def record_refit(
+    onnx: Path, export: dict[str, Any], registry: Any, name: str, *, run_id: str, refit_of: str
+) -> dict[str, Any]:
+    """Register a refit (:func:`refit_latest`) as a new version linked to the evaluated one.
+
+    No alias moves: the refit was not evaluated on held-out data, so making
+    it champion is the user's call (``engine models promote``).
+
+    Returns
+    -------
+    dict
+        ``status``, ``uri``, ``version`` and a ``note``.
+    """
+    from export.registration import registry_tags
+    from export.scorer import PatternScorer
+
+    tags = registry_tags(PatternScorer.load(onnx).metadata, export["parity"], onnx.name)
+    tags.update({"refit_of": refit_of, "evidence_run": run_id})
+    version = registry.register_onnx(
+        onnx, name=name, run_id=run_id, tags=tags, description=f"refit of {refit_of}"
+    )
+    return {
+        "status": "registered",
+        "uri": version.uri,
+        "version": version.version,
+        "note": "no alias moved: promote it with `engine models promote` after reviewing it",
     }

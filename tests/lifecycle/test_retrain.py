@@ -4,6 +4,7 @@ engine retrain command on the demo data."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import date
 
@@ -27,6 +28,8 @@ from engine.monitoring.retrain import (
     challenger_start,
     matured_end,
     record_challenge,
+    record_refit,
+    refit_latest,
     since,
 )
 from engine.tracking import Tracking, track_job
@@ -220,8 +223,24 @@ def test_retrain_promotes_only_a_challenger_that_earned_it(signal, tmp_path):
     if signal:
         assert heads["planted"].challenger_auc > 0.75 and heads["planted"].ci_low > 0
         assert result.promote and record["promoted"]
-        assert registry.get(f"{name}@champion").version == record["version"] == 2
+        champion_now = registry.get(f"{name}@champion")
+        assert champion_now.version == record["version"] == 2
+        # the promoted version is the file that was evaluated, byte for byte
+        assert champion_now.tags["sha256"] == hashlib.sha256(result.onnx.read_bytes()).hexdigest()
         assert registry.champion_history(name)[-1]["evidence"] == run.run_id
+        # --refit-after-promotion: a copy through the latest label, registered, no alias moved
+        refit_run, onnx, exported = refit_latest(
+            dataset, tmp_path / "retrain", settings=SETTINGS, config=CONFIG
+        )
+        refit_end = read_metadata(refit_run.out / refit_run.windows[0].artifact)["split"]
+        assert refit_end["train_end"] > challenger_meta["split"]["train_end"]
+        assert np.datetime64(refit_end["test"][0]) > np.datetime64(end) - 7  # after the labels
+        refit = record_refit(
+            onnx, exported, registry, name, run_id=run.run_id, refit_of=champion_now.uri
+        )
+        assert refit["version"] == 3
+        assert registry.get(f"{name}/3").tags["refit_of"] == f"models:/{name}/2"
+        assert registry.get(f"{name}@champion").version == 2
     else:
         assert not result.promote and not record["promoted"]
         assert registry.get(f"{name}@champion").version == 1
