@@ -17,13 +17,16 @@ from rich.console import Console
 from engine.cli.options import (
     DataDirOption,
     JsonOption,
+    NoTrackOption,
     TickersOption,
+    TrackingUriOption,
     as_date,
     bar_store,
     end_option,
     out_option,
     seed_option,
     start_option,
+    tracking_from,
 )
 from engine.cli.output import call_or_exit, error_console, print_json, stdout_console
 
@@ -229,6 +232,8 @@ def tune_command(
     start: TuneStartOption = None,
     end: TuneEndOption = None,
     out: TuneOutOption = None,
+    tracking_uri: TrackingUriOption = None,
+    no_track: NoTrackOption = False,
     data_dir: DataDirOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -270,6 +275,7 @@ def tune_command(
             start=as_date(start),
             end=as_date(end),
             progress=None if as_json else tune_progress(err),
+            tracking=tracking_from(data_dir, tracking_uri, no_track),
         )
     except KeyboardInterrupt:
         err.print(

@@ -17,6 +17,7 @@ from engine.features.build import build_features
 from engine.model.network import ModelConfig
 from engine.model.runs import RunSettings, prepare_dataset
 from engine.parallel import require_ray
+from engine.tracking import tracked
 from engine.tuning.report import TUNE_FILE, TuneReport
 from engine.tuning.space import load_space
 from engine.tuning.study import check_study_name, open_storage
@@ -31,6 +32,7 @@ def default_tune_dir(store: BarStore) -> Path:
     return store.data_dir / "runs" / f"tune-{stamp}"
 
 
+@tracked("tune")
 def run_tune_job(
     store: BarStore,
     tickers: str = "all",
