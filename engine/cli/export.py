@@ -135,19 +135,8 @@ def export_onnx_command(
            if stored else ")"),
         markup=False,
     )  # fmt: skip
-    table = Table(title="parity with the Keras model (confidences; absolute differences)",
-                  box=box.SIMPLE_HEAD, pad_edge=False)  # fmt: skip
-    add_columns(
-        table,
-        [("model", "left"), ("inputs", "left"), ("n", "right"), ("max", "right"),
-         ("p99", "right"), ("mean", "right"), ("tolerance", "right"), ("ok", "left")],
-        overflow="fold",
-    )  # fmt: skip
-    _parity_rows(table, "fp32", summary["parity"])
     quantized = summary["quantized"]
-    if quantized:
-        _parity_rows(table, "int8", quantized["parity"])
-    console.print(table)
+    console.print(_parity_table(summary))
     if quantized:
         console.print(
             f"int8 -> {quantized['path']}: {quantized['bytes']:,} bytes vs "
@@ -236,6 +225,22 @@ def predict_command(
         console.print(f"synthetic tickers: {', '.join(summary['synthetic_tickers'])}")
     if report.out:
         console.print(f"wrote {report.out}", markup=False)
+
+
+def _parity_table(summary: dict[str, Any]) -> Table:
+    """The fp32 (and int8) parity rows of an export summary, for 80 columns."""
+    table = Table(title="parity with the Keras model (confidences: max abs diff, p99, mean)",
+                  box=box.SIMPLE_HEAD, pad_edge=False)  # fmt: skip
+    add_columns(
+        table,
+        [("model", "left"), ("inputs", "left"), ("n", "right"), ("max", "right"),
+         ("p99", "right"), ("mean", "right"), ("tolerance", "right"), ("ok", "left")],
+        overflow="fold",
+    )  # fmt: skip
+    _parity_rows(table, "fp32", summary["parity"])
+    if summary["quantized"]:
+        _parity_rows(table, "int8", summary["quantized"]["parity"])
+    return table
 
 
 def _parity_rows(table: Table, model: str, rows: list[dict[str, Any]]) -> None:
