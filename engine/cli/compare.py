@@ -46,33 +46,35 @@ class EnsembleMethod(StrEnum):
     stack = "stack"
 
 
-def _diff(row: dict[str, Any], digits: int = 3) -> str:
-    """``A - B [low, high]`` of a difference row.
+def _ci(row: dict[str, Any], digits: int = 3) -> str:
+    """The ``low, high`` interval of a difference row, or ``-``.
 
     Examples
     --------
-    >>> _diff({"difference": 0.0123, "ci_low": -0.01, "ci_high": 0.031})
-    '+0.012 [-0.010, +0.031]'
+    >>> _ci({"difference": 0.0123, "ci_low": -0.01, "ci_high": 0.031})
+    '-0.010, +0.031'
+    >>> _ci({"difference": 0.0123, "ci_low": None, "ci_high": None})
+    '-'
     """
-    if row.get("difference") is None:
+    if row.get("ci_low") is None:
         return "-"
-    text = f"{row['difference']:+.{digits}f}"
-    if row.get("ci_low") is not None:
-        text += f" [{row['ci_low']:+.{digits}f}, {row['ci_high']:+.{digits}f}]"
-    return text
+    return f"{row['ci_low']:+.{digits}f}, {row['ci_high']:+.{digits}f}"
 
 
-def _table(title: str, key: str, rows: list[dict[str, Any]], digits: int) -> Table:
-    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False)
-    table.add_column(key)
-    for name in ("n", "A", "B", "A - B [95 % CI]", "p", "adj. p"):
-        table.add_column(name, justify="right")
+def _table(
+    title: str, key: str, rows: list[dict[str, Any]], digits: int, *, with_n: bool = True
+) -> Table:
+    """One row per ``key``: n, A, B, A - B, its interval and the adjusted p (raw p: ``--json``)."""
+    table = Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True)
+    table.add_column(key, no_wrap=True, overflow="ellipsis", max_width=22)
+    names = ("A", "B", "A - B", "95 % CI", "adj. p")
+    for name in ("n", *names) if with_n else names:
+        table.add_column(name, justify="right", no_wrap=True)
     for r in rows:
-        table.add_row(
-            str(r[key]), f"{r['n']:,}", format_or_dash(r["a"], f".{digits}f"),
-            format_or_dash(r["b"], f".{digits}f"), _diff(r, digits),
-            format_or_dash(r["p_value"], ".3f"), format_or_dash(r["p_value_adj"], ".3f"),
-        )  # fmt: skip
+        diff = "-" if r["difference"] is None else f"{r['difference']:+.{digits}f}"
+        cells = [format_or_dash(r["a"], f".{digits}f"), format_or_dash(r["b"], f".{digits}f"),
+                 diff, _ci(r, digits), format_or_dash(r["p_value_adj"], ".3f")]  # fmt: skip
+        table.add_row(str(r[key]), *([f"{r['n']:,}"] if with_n else []), *cells)
     return table
 
 
@@ -101,14 +103,16 @@ def compare_command(
         f"A = {summary['a']}\nB = {summary['b']}\n{summary['common_rows']:,} common (ticker, "
         f"date) rows, {summary['tickers']} tickers, {summary['first_date']} to "
         f"{summary['last_date']}\nintervals: paired stationary bootstrap of whole dates, "
-        f"{n_boot} replicates, 95 %; p: two-sided, no difference",
+        f"{n_boot} replicates, 95 %; adj. p: two-sided test of no difference, adjusted "
+        "(raw p in --json)",
         markup=False,
     )
     for metric in ("auc", "brier", "log_loss"):
         rows = [r for r in summary["pooled"] if r["metric"] == metric]
         better = "positive" if metric == "auc" else "negative"
         title = f"{_LABELS[metric]} ({better} A - B favours A; adj. p: Holm over heads)"
-        console.print(_table(title, "pattern", rows, 3 if metric == "auc" else 4))
+        auc = metric == "auc"
+        console.print(_table(title, "pattern", rows, 3 if auc else 4, with_n=auc))
     starts = {w["model_id"]: w["first_date"] for w in summary["windows"]}
     if len(starts) > 1:
         for pattern in summary["patterns"]:
