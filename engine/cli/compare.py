@@ -192,13 +192,18 @@ def ensemble_command(
                       *(format_or_dash(w["test_auc"][p], ".3f") for p in patterns))  # fmt: skip
     console.print(table)
     if method is EnsembleMethod.stack:
+        weights = Table(title="stack weights on member log-odds, mean over the windows fitted",
+                        box=box.SIMPLE_HEAD, pad_edge=False)  # fmt: skip
+        weights.add_column("head", no_wrap=True)
+        weights.add_column("windows", justify="right")
+        for member in summary["members"]:
+            weights.add_column(Path(member).name, justify="right")
         for p in patterns:
             fitted = [w["heads"][p]["weights"] for w in summary["windows"]
                       if "weights" in w["heads"][p]]  # fmt: skip
-            if fitted:
-                means = {m: sum(f[m] for f in fitted) / len(fitted) for m in fitted[0]}
-                text = ", ".join(f"{Path(m).name} {v:+.2f}" for m, v in means.items())
-                console.print(f"{p}: mean stack weight over {len(fitted)} windows: {text}",
-                              markup=False)  # fmt: skip
+            means = [sum(f[m] for f in fitted) / len(fitted) if fitted else None
+                     for m in summary["members"]]  # fmt: skip
+            weights.add_row(p, str(len(fitted)), *(format_or_dash(v, "+.2f") for v in means))
+        console.print(weights)
     console.print(f"run directory: {summary['out']}", markup=False)
     console.print(f"predictions: {summary['predictions']}", markup=False)
