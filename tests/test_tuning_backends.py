@@ -1,22 +1,29 @@
-"""Trials scale out: the same seeds give the same trials on local processes and on Ray.
+"""Trials and windows scale out: the same seeds give the same results on every backend.
 
 One module-scoped local Ray (``num_cpus=2``, no dashboard), started once.
-The search runs twice with two workers, on a spawn process pool and on Ray,
-over two walk-forward windows; three trials make two batches, so the third
-trial meets the pruner with two completed trials behind it. Parameters,
-states, per-window values and objectives must be identical.
+
+* ``engine tune``: the search runs twice with two workers, on a spawn
+  process pool and on Ray, over two walk-forward windows; three trials make
+  two batches, so the third trial meets the pruner with two completed
+  trials behind it. Parameters, states, per-window values and objectives
+  must be identical.
+* ``engine train --workers``: the windows of a run fitted one after the
+  other here, on two local processes and on Ray give the same predictions.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 
+import numpy as np
 import optuna
+import polars as pl
 import pytest
 
 from engine.backtest.simulation import BacktestSettings
 from engine.model.network import ModelConfig
-from engine.model.runs import RunSettings, prepare_dataset
+from engine.model.runs import RunSettings, prepare_dataset, train_windows
 from engine.parallel import (
     BackendUnavailable,
     InProcessExecutor,
@@ -112,7 +119,7 @@ def test_same_seeds_same_trials_on_local_processes_and_ray(tmp_path, search_inpu
     assert local_trials == ray_trials
     states = [t[1] for t in local_trials]
     assert len(states) == 3 and set(states) <= {"COMPLETE", "PRUNED"}
-    for number, state, _, value, windows in local_trials:
+    for _, state, _, value, windows in local_trials:
         if state == "COMPLETE":  # the objective is the mean of the window values
             assert value == pytest.approx(sum(windows) / len(windows), rel=1e-12)
             assert len(windows) == 2
@@ -121,3 +128,31 @@ def test_same_seeds_same_trials_on_local_processes_and_ray(tmp_path, search_inpu
     reported = {e["number"]: e["state"] for e in local_events}
     assert reported == {n: s.lower() for n, s, *_ in local_trials}
     assert optuna.__version__ >= "5"
+
+
+@pytest.mark.slow
+def test_train_windows_give_the_same_predictions_on_every_backend(tmp_path, local_ray):
+    # two windows (12-month steps), fitted three ways
+    settings = RunSettings(split="walk-forward", train_months=12, validation_months=4,
+                           test_months=4, step_months=12, seed=3)  # fmt: skip
+    bars = planted_bars(1, n_days=1000, n_stocks=3, drift=0.01)
+    dataset = prepare_dataset(bars, ["S0", "S1", "S2"], settings)
+    config = ModelConfig(lstm_units=4, lstm2_units=2, dense_units=2, epochs=1)
+    frames = {}
+    for backend, workers in (("local", 1), ("local", 2), ("ray", 2)):
+        out = tmp_path / f"{backend}{workers}"
+        report = train_windows(dataset, out, settings=settings, config=config,
+                               backend=backend, workers=workers)  # fmt: skip
+        assert report.status == "complete" and len(report.windows) == 2
+        frames[(backend, workers)] = pl.read_parquet(out / "predictions.parquet")
+        run = json.loads((out / "run.json").read_text())
+        if workers > 1:
+            assert run["execution"] == {"backend": backend, "workers": 2, "threads": 1}
+    reference = frames[("local", 1)]
+    columns = [c for c in reference.columns if c.endswith("_p")]
+    for key, frame in frames.items():
+        assert frame.select("ticker", "date", "model_id").equals(
+            reference.select("ticker", "date", "model_id")
+        ), key
+        np.testing.assert_array_equal(frame.select(columns).to_numpy(),
+                                      reference.select(columns).to_numpy())  # fmt: skip

@@ -48,7 +48,16 @@ from engine.cli.output import (
 from engine.cli.progress import train_progress
 from engine.model.min_train import DEFAULT_MIN_TRAIN_SEQUENCES
 
-__all__ = ["ModelChoice", "SplitChoice", "train_command", "validate_command"]
+__all__ = [
+    "BackendChoice",
+    "ClassWeightsChoice",
+    "LossChoice",
+    "ModelChoice",
+    "PrecisionChoice",
+    "SplitChoice",
+    "train_command",
+    "validate_command",
+]
 
 TrainSeedOption = seed_option("Seed of window 0 (k: seed+k).")
 TrainStartOption = start_option("First sample date (earlier bars still warm up the features).")
@@ -72,6 +81,44 @@ class SplitChoice(StrEnum):
 
     holdout = "holdout"
     walk_forward = "walk-forward"
+
+
+class BackendChoice(StrEnum):
+    """Where ``engine train`` fits the windows."""
+
+    local = "local"
+    ray = "ray"
+
+
+class LossChoice(StrEnum):
+    """The LSTM's training loss."""
+
+    bce = "bce"
+    focal = "focal"
+
+
+class ClassWeightsChoice(StrEnum):
+    """Class weighting per head."""
+
+    none = "none"
+    balanced = "balanced"
+
+
+class PrecisionChoice(StrEnum):
+    """Compute dtype of the LSTM's hidden layers."""
+
+    float32 = "float32"
+    mixed = "mixed"
+
+
+#: LSTM training options of ``engine train`` and the ModelConfig field each sets.
+_LSTM_OPTIONS = {
+    "loss": "--loss",
+    "focal_gamma": "--focal-gamma",
+    "focal_alpha": "--focal-alpha",
+    "class_weights": "--class-weights",
+    "precision": "--precision",
+}
 
 
 def train_command(
@@ -102,6 +149,64 @@ def train_command(
             "validation fold instead.",
         ),
     ] = None,
+    config_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            show_default=False,
+            help="LSTM settings from a TOML [model] table (engine tune's best.toml); the "
+            "options below override it.",
+        ),
+    ] = None,
+    loss: Annotated[
+        LossChoice | None,
+        typer.Option("--loss", show_default=False, help="bce (default) or focal loss."),
+    ] = None,
+    focal_gamma: Annotated[
+        float | None,
+        typer.Option(
+            "--focal-gamma",
+            min=0.0,
+            show_default=False,
+            help="Focal exponent (default 2; 0 with no alpha is bce).",
+        ),
+    ] = None,
+    focal_alpha: Annotated[
+        float | None,
+        typer.Option(
+            "--focal-alpha",
+            min=0.0,
+            max=1.0,
+            show_default=False,
+            help="Focal weight of the positive class in (0, 1) (default none).",
+        ),
+    ] = None,
+    class_weights: Annotated[
+        ClassWeightsChoice | None,
+        typer.Option(
+            "--class-weights",
+            show_default=False,
+            help="none (default) or balanced per head on the training fold.",
+        ),
+    ] = None,
+    precision: Annotated[
+        PrecisionChoice | None,
+        typer.Option(
+            "--precision",
+            show_default=False,
+            help="float32 (default) or mixed: float16 on GPU, bfloat16 on CPU.",
+        ),
+    ] = None,
+    backend: Annotated[
+        BackendChoice,
+        typer.Option("--backend", help="Fit windows in local processes or on Ray."),
+    ] = BackendChoice.local,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers", min=1, help="Windows fitted at once (each with cores / W threads)."
+        ),
+    ] = 1,
     seed: TrainSeedOption = 0,
     deterministic: DeterministicOption = False,
     null_labels: Annotated[
@@ -137,6 +242,20 @@ def train_command(
             "validation fold (at most 500 rounds)", style="bold red", markup=False,
         )  # fmt: skip
         raise typer.Exit(code=1)
+    given = {"loss": loss, "focal_gamma": focal_gamma, "focal_alpha": focal_alpha,
+             "class_weights": class_weights, "precision": precision}  # fmt: skip
+    given = {k: getattr(v, "value", v) for k, v in given.items() if v is not None}
+    lstm_only = [_LSTM_OPTIONS[k] for k in given] + (["--config"] if config_file else [])
+    if model is ModelChoice.lightgbm and lstm_only:
+        error_console().print(
+            f"error: {', '.join(lstm_only)} apply to --model lstm", style="bold red",
+            markup=False,
+        )  # fmt: skip
+        raise typer.Exit(code=1)
+    if backend is BackendChoice.ray:
+        from engine.parallel import require_ray
+
+        call_or_exit(require_ray)
     settings = call_or_exit(RunSettings, split=split.value, seed=seed,
                             deterministic=deterministic, null_labels=null_labels,
                             min_train_sequences=min_train_sequences)  # fmt: skip
@@ -144,7 +263,10 @@ def train_command(
     if model is ModelChoice.lightgbm:
         config: Any = call_or_exit(GBMConfig)
     else:
-        config = call_or_exit(ModelConfig, epochs=25 if epochs is None else epochs)
+        base = call_or_exit(ModelConfig.from_toml, config_file) if config_file else ModelConfig()
+        if epochs is not None:
+            given["epochs"] = epochs
+        config = call_or_exit(ModelConfig.from_dict, {**base.to_dict(), **given})
     err = error_console()
     try:
         report = call_or_exit(

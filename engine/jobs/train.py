@@ -45,6 +45,9 @@ def run_train_job(
     overwrite: bool = False,
     progress: RunProgress | None = None,
     inputs: BarInputs | None = None,
+    backend: str = "local",
+    workers: int = 1,
+    address: str | None = None,
 ) -> TrainReport:
     """Train on stored bars: the ``engine train`` job.
 
@@ -67,6 +70,9 @@ def run_train_job(
     inputs : BarInputs, optional
         Price basis, market and sector map (``--prices``, ``--market``,
         ``--sector-map``).
+    backend, workers, address
+        Where and how many windows are fitted at once (``--backend``,
+        ``--workers``; :func:`train_windows`).
 
     Returns
     -------
@@ -93,6 +99,6 @@ def run_train_job(
     if progress:
         progress({"kind": "data", **dataset.info})
     out = Path(out) if out is not None else default_run_dir(store, settings)
-    return train_windows(
-        dataset, out, settings=settings, config=config, overwrite=overwrite, progress=progress
-    )
+    return train_windows(dataset, out, settings=settings, config=config, overwrite=overwrite,
+                         progress=progress, backend=backend, workers=workers,
+                         address=address)  # fmt: skip

@@ -39,7 +39,17 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["Fold", "FoldData", "FitOutcome", "FitTask", "configure_threads", "run_fit_task"]
+__all__ = [
+    "FitOutcome",
+    "FitTask",
+    "Fold",
+    "FoldData",
+    "ParallelWindowFits",
+    "WindowFitTask",
+    "configure_threads",
+    "run_fit_task",
+    "run_window_fit_task",
+]
 
 
 @dataclass(frozen=True)
@@ -218,3 +228,126 @@ def run_fit_task(task: FitTask, data: FoldData) -> FitOutcome:
         weights=fit.model.get_weights() if task.return_weights else None,
         parameters=parameter_counts(fit.model),
     )
+
+
+@dataclass(frozen=True)
+class WindowFitTask:
+    """One window of a training run, for any model kind (:mod:`engine.model.kinds`).
+
+    Attributes
+    ----------
+    window : int
+        The window's index in the run (its seed is ``settings.seed + window``).
+    fold : int
+        Index into :attr:`FoldData.folds`.
+    config : ModelConfig or GBMConfig
+        Chooses the kind.
+    feature_names, pattern_names : tuple of str
+    seed : int
+    deterministic : bool
+    threads : int
+        As for :class:`FitTask`.
+    """
+
+    window: int
+    fold: int
+    config: Any
+    feature_names: tuple[str, ...]
+    pattern_names: tuple[str, ...]
+    seed: int
+    deterministic: bool = False
+    threads: int = 0
+
+
+def run_window_fit_task(task: WindowFitTask, data: FoldData) -> tuple[Any, np.ndarray]:
+    """Fit one window with its kind's fitter and score its ``score`` rows.
+
+    Returns
+    -------
+    fit : object
+        The kind's fit result (picklable: an LSTM's model travels as its
+        architecture and weights).
+    confidence : ndarray
+        Scores of the fold's ``score`` rows, computed here by the fitted
+        model itself (so they equal a fit in the driver's process).
+    """
+    configure_threads(task.threads)
+    from engine.model.kinds import window_fitter
+
+    fitter = window_fitter(task.config, task.feature_names, task.pattern_names)
+    fold = data.folds[task.fold]
+    fit = fitter.fit(
+        data.X[fold.train],
+        data.y[fold.train],
+        data.X[fold.validation],
+        data.y[fold.validation],
+        task.config,
+        seed=task.seed,
+        deterministic=task.deterministic,
+        progress=None,
+    )
+    return fit, fitter.predict(fit, data.score_X[fold.score])
+
+
+class ParallelWindowFits:
+    """Every window of a run submitted at once; :meth:`get` hands back one when it is done.
+
+    Parameters
+    ----------
+    backend, workers, address
+        See :func:`engine.parallel.make_executor`.
+    data : FoldData
+        Training grid rows and, as ``score_X``, every window's test rows.
+    tasks : list of WindowFitTask
+        ``threads`` is filled in from the executor.
+    """
+
+    def __init__(
+        self,
+        backend: str,
+        workers: int,
+        address: str | None,
+        data: FoldData,
+        tasks: list[WindowFitTask],
+    ) -> None:
+        from dataclasses import replace
+
+        from engine.parallel import make_executor
+
+        self._executor = make_executor(
+            backend, run_window_fit_task, data, workers=workers, address=address
+        )
+        self.threads = self._executor.threads
+        self._pending = {
+            self._executor.submit(replace(t, threads=self.threads)): t.window for t in tasks
+        }
+        self._done: dict[int, tuple[Any, np.ndarray]] = {}
+
+    def get(self, window: int) -> tuple[Any, np.ndarray]:
+        """``(fit, confidence)`` of ``window``, waiting for it if needed.
+
+        Raises
+        ------
+        Exception
+            The error the window's fit raised.
+        """
+        while window not in self._done:
+            if window not in self._pending.values():
+                raise KeyError(f"window {window} was not submitted")
+            done, _ = self._executor.wait(list(self._pending))
+            for handle, result, error in done:
+                k = self._pending.pop(handle)
+                if error is not None:
+                    raise error
+                self._done[k] = result
+        return self._done.pop(window)
+
+    def close(self) -> None:
+        """Stop the workers."""
+        self._executor.close()
+
+    def __enter__(self) -> ParallelWindowFits:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()

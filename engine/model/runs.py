@@ -367,6 +367,41 @@ def _prepare_out(out: Path, overwrite: bool) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
 
+def _submit_windows(
+    dataset: TrainDataset,
+    infos: list[Any],
+    windows: list[Any],
+    skip: dict[int, Any],
+    config: Any,
+    settings: RunSettings,
+    backend: str,
+    workers: int,
+    address: str | None,
+) -> Any:
+    """Start every window's fit on the executor; the test rows are scored in the workers."""
+    from engine.model.fit_tasks import Fold, FoldData, ParallelWindowFits, WindowFitTask
+
+    train_set, score_set = dataset.train_set, dataset.score_set
+    assert train_set.y is not None
+    score_days = _days(score_set.index.get_column("date"))
+    folds, tasks, rows, start = [], [], [], 0
+    for k, (info, (_, _, test_start, test_end)) in enumerate(zip(infos, windows, strict=True)):
+        if k in skip:
+            continue
+        test_rows = np.flatnonzero((score_days >= test_start) & (score_days < test_end))
+        folds.append(Fold(info.train, info.validation, np.arange(start, start + test_rows.size)))
+        rows.append(test_rows)
+        start += test_rows.size
+        tasks.append(
+            WindowFitTask(window=k, fold=len(folds) - 1, config=config,
+                          feature_names=tuple(train_set.feature_names),
+                          pattern_names=tuple(train_set.pattern_names),
+                          seed=settings.seed + k, deterministic=settings.deterministic)
+        )  # fmt: skip
+    data = FoldData(train_set.X, train_set.y, score_set.X[np.concatenate(rows)], folds)
+    return ParallelWindowFits(backend, workers, address, data, tasks)
+
+
 def train_windows(
     dataset: TrainDataset,
     out: str | Path,
@@ -376,6 +411,9 @@ def train_windows(
     splitter: Any = None,
     overwrite: bool = False,
     progress: RunProgress | None = None,
+    backend: str = "local",
+    workers: int = 1,
+    address: str | None = None,
 ) -> TrainReport:
     """Train one model per split window and write the run directory.
 
@@ -396,7 +434,19 @@ def train_windows(
         Replace a previous run at ``out``.
     progress : callable, optional
         Receives ``{"kind": "window", ...}``, ``{"kind": "epoch", ...}`` and
-        ``{"kind": "window_done", ...}`` events.
+        ``{"kind": "window_done", ...}`` events (no epoch events when windows
+        run in worker processes).
+    backend : {"local", "ray"}
+        Where the windows are fitted (:mod:`engine.parallel`). ``"local"``
+        with one worker fits them here, one after the other.
+    workers : int
+        Windows fitted at the same time, each with ``cores / workers``
+        TensorFlow threads; every window is a pure task
+        (:class:`engine.model.fit_tasks.WindowFitTask`) with the seed it has
+        here, so the models and predictions do not depend on the backend.
+        Artifacts and predictions are still written window by window, in order.
+    address : str, optional
+        Ray cluster address (``backend="ray"``).
 
     Returns
     -------
@@ -456,7 +506,13 @@ def train_windows(
     predictions_path: Path | None = None
     parameters: dict[str, int] = {}
     prefix = "holdout" if isinstance(splitter, Holdout) else "wf"
+    fits = None
     try:
+        if backend != "local" or workers > 1:
+            fits = _submit_windows(dataset, infos, windows, skip, config, settings,
+                                   backend, workers, address)  # fmt: skip
+            run["execution"] = {"backend": backend, "workers": workers, "threads": fits.threads}
+            write_run_file(out, run)
         for k, (info, bounds) in enumerate(zip(infos, windows, strict=True)):
             train_start, val_start, test_start, test_end = bounds
             model_id = f"{prefix}{k:02d}"
@@ -487,12 +543,16 @@ def train_windows(
                     progress({"kind": "epoch", "model_id": model_id, "epochs": config.epochs,
                               **row})  # fmt: skip
 
-            fit = fitter.fit(
-                train_set.X[keep_train], train_set.y[keep_train],
-                train_set.X[keep_val], train_set.y[keep_val],
-                config, seed=settings.seed + k, deterministic=settings.deterministic,
-                progress=on_epoch,
-            )  # fmt: skip
+            confidence = None
+            if fits is not None:
+                fit, confidence = fits.get(k)  # fitted in a worker, scored there too
+            else:
+                fit = fitter.fit(
+                    train_set.X[keep_train], train_set.y[keep_train],
+                    train_set.X[keep_val], train_set.y[keep_val],
+                    config, seed=settings.seed + k, deterministic=settings.deterministic,
+                    progress=on_epoch,
+                )  # fmt: skip
             parameters = fitter.parameters(fit)
             used = np.concatenate([keep_train, keep_val])
             train_end = t1_all[used].max()
@@ -502,7 +562,8 @@ def train_windows(
                     f"window {model_id}: a prediction dated {score_days[test_rows].min()} is "
                     f"not after embargo end {embargo_end}"
                 )
-            confidence = fitter.predict(fit, score_set.X[test_rows])
+            if confidence is None:
+                confidence = fitter.predict(fit, score_set.X[test_rows])
             window_predictions = _prediction_frame(
                 score_set, test_rows, confidence, model_id, train_end, embargo_end
             )
@@ -598,6 +659,9 @@ def train_windows(
         run["finished"] = datetime.now().isoformat(timespec="seconds")
         write_run_file(out, run)
         raise
+    finally:
+        if fits is not None:
+            fits.close()
     run["status"] = "complete"
     run["finished"] = datetime.now().isoformat(timespec="seconds")
     run["seconds"] = round(time.perf_counter() - began, 3)

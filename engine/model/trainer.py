@@ -88,6 +88,9 @@ class FitResult:
     class_weights : ndarray or None
         ``(2, n_patterns)`` weights of negatives and positives per head
         (``config.class_weights == "balanced"``), counted on the training fold.
+
+    A fit result pickles (to come back from a worker process): the model
+    travels as its architecture and weights and is rebuilt uncompiled.
     """
 
     model: keras.Model
@@ -98,6 +101,21 @@ class FitResult:
     stopped_early: bool
     seconds: float
     class_weights: np.ndarray | None = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A compiled Keras model does not unpickle (its loss is a local function): travel as
+        # the architecture and the weights, rebuilt uncompiled (what scoring and saving need).
+        state = dict(self.__dict__)
+        model = state.pop("model")
+        state["model_config"] = model.get_config()
+        state["model_weights"] = model.get_weights()
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        model = keras.Model.from_config(state.pop("model_config"))
+        model.set_weights(state.pop("model_weights"))
+        self.__dict__.update(state, model=model)
 
 
 def set_seed(seed: int, *, deterministic: bool = False) -> None:
