@@ -704,3 +704,34 @@ def test_the_runs_data_dir_and_fingerprint_are_used(predictions, data_dir, tmp_p
     report = run_backtest_job(path, settings(n_null=0))
     assert report.info["fingerprint_match"] is False
     assert any("fingerprint mismatch" in note for note in report.notes)
+
+
+def test_a_run_trained_on_adjusted_prices_is_backtested_on_them(bars, predictions, tmp_path):
+    """engine backtest trades on the price basis recorded in run.json, as the pipeline does."""
+    from engine.data.prices import apply_prices
+
+    days = predictions.get_column("date").unique().sort()
+    ex_date = days[days.len() // 2]
+    # one 10 % dividend on every traded ticker, inside the backtest period: closes before
+    # the ex-date are scaled down by 0.9, so held positions see a different return there
+    factor = pl.when(pl.col("date") < ex_date).then(0.9).otherwise(1.0)
+    with_adj = bars.with_columns(
+        adj_close=pl.when(pl.col("ticker").is_in(list(TRADED)))
+        .then(pl.col("close") * factor)
+        .otherwise(pl.col("close"))
+    )
+    data_dir = tmp_path / "data"
+    BarStore(data_dir).write(with_adj, source="test")
+    adjusted, basis = apply_prices(with_adj, "adjusted")
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    path = run_dir / "predictions.parquet"
+    predictions.write_parquet(path)
+    data = {"data_dir": str(data_dir), "prices": basis.to_dict()}
+    (run_dir / "run.json").write_text(json.dumps({"status": "complete", "data": data}))
+    got = run_backtest_job(path, settings(n_null=0))
+    conf = load_out_of_sample_confidence(path, "momentum_persistence")
+    want = run_backtest(adjusted.drop("adj_close"), conf, settings(n_null=0))
+    raw = run_backtest(bars, conf, settings(n_null=0))
+    np.testing.assert_allclose(got.unfiltered.returns, want.unfiltered.returns, atol=1e-14)
+    assert not np.allclose(got.unfiltered.returns, raw.unfiltered.returns, atol=1e-6)

@@ -21,6 +21,7 @@ from engine.backtest.run import BacktestProgress, BacktestReport, run_backtest
 from engine.backtest.simulation import DEFAULT_COSTS_BPS, BacktestSettings
 from engine.data.loading import benchmark_inputs, synthetic_flags
 from engine.data.paths import resolve_data_dir
+from engine.data.prices import PriceBasis, apply_basis
 from engine.data.store import BarStore
 from engine.data.universe import MARKET_BENCHMARK
 from engine.features.build import bars_fingerprint
@@ -104,7 +105,9 @@ def run_backtest_job(
         raise ValueError(
             f"{predictions} scores tickers with no bars in {store.data_dir}: {lacking}"
         )
-    bars = store.read_bars(sorted(set(tickers) | ({MARKET_BENCHMARK} & set(available))))
+    read = sorted(set(tickers) | ({MARKET_BENCHMARK} & set(available)))
+    # trade on the price basis the model was trained on (adjusted OHLC by default)
+    bars = apply_basis(store.read_bars(read), PriceBasis.from_dict(run_data.get("prices")), read)
     report = run_backtest(bars, confidence, settings, source=str(predictions), progress=say)
     report.info["data_dir"] = str(store.data_dir)
     report.info["synthetic_tickers"] = sorted(
