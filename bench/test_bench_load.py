@@ -156,8 +156,8 @@ def test_load(benchmark, server, endpoint, clients):
     def run() -> None:
         result.update(asyncio.run(_load(server, request, clients, total)))
 
-    benchmark.pedantic(run, rounds=1, iterations=1)
     benchmark.group = f"load|{endpoint}"
+    benchmark.pedantic(run, rounds=1, iterations=1)
     target = None
     if endpoint == "latest" and clients == 1:
         target = "p50 <= 20 ms, p99 <= 50 ms"
