@@ -49,6 +49,14 @@ def pipeline_command(
     ] = False,
     out: OutOption = None,
     overwrite: OverwriteOption = False,
+    resume: Annotated[
+        bool,
+        typer.Option(
+            "--resume",
+            help="Continue an interrupted pipeline in --out: a finished training run there "
+            "with the same settings and bars is reused; the other stages run again.",
+        ),
+    ] = False,
     epochs: Annotated[
         int | None,
         typer.Option(
@@ -95,11 +103,12 @@ def pipeline_command(
     err = error_console()
     try:
         report = call_or_exit(run_pipeline, store, out, settings, overwrite=overwrite,
-                              progress=pipeline_progress(err),
+                              resume=resume, progress=pipeline_progress(err),
                               tracking=tracking_from(store.data_dir, tracking_uri,
                                                      no_track))  # fmt: skip
     except KeyboardInterrupt:
-        err.print(f"interrupted: finished stages' files are kept in {out}", style="bold red")
+        err.print(f"interrupted: finished stages' files are kept in {out}; --resume --out "
+                  f"{out} continues", style="bold red", markup=False)  # fmt: skip
         raise typer.Exit(code=130) from None
     if as_json:
         print_json(report.to_dict())

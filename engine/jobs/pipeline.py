@@ -54,6 +54,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from engine.backtest.meta_labeling import DEFAULT_THRESHOLD, head_confidence
 from engine.backtest.robustness import seed_robustness
 from engine.backtest.run import BacktestReport, deflate_together, run_backtest
@@ -69,7 +71,13 @@ from engine.features.files import write_feature_file
 from engine.io import atomic_write_bytes, iso, write_parquet_atomic
 from engine.labels.targets import EVENT_COLUMNS, censor_after, compute_targets, target_summary
 from engine.model.min_train import DEFAULT_MIN_TRAIN_SEQUENCES
-from engine.model.run_files import check_predictions, read_predictions, resolve_prediction_source
+from engine.model.run_files import (
+    RUN_FILE,
+    RUN_PREDICTIONS_FILE,
+    check_predictions,
+    read_predictions,
+    resolve_prediction_source,
+)
 from engine.model.runs import RunSettings, prepare_dataset, train_windows
 from engine.reports.backtest import (
     FIGURE_FILES,
@@ -123,6 +131,9 @@ class PipelineSettings:
         (:class:`engine.data.loading.BarInputs`).
     min_train_sequences : int
         Walk-forward windows with fewer training sequences are skipped.
+    smoke : bool
+        A smoke run (``--quick``): the report says its numbers show that
+        every stage runs, not skill.
     """
 
     tickers: str = "all"
@@ -143,6 +154,7 @@ class PipelineSettings:
     market: str = "SPY"
     sector_map: dict[str, str] = field(default_factory=dict)
     min_train_sequences: int = DEFAULT_MIN_TRAIN_SEQUENCES
+    smoke: bool = False
 
     def __post_init__(self) -> None:
         if self.epochs < 1:
@@ -192,6 +204,7 @@ QUICK = PipelineSettings(
     n_boot=200,
     n_null=50,
     min_train_sequences=0,
+    smoke=True,
 )
 
 
@@ -226,9 +239,16 @@ class PipelineReport:
         ]
 
 
-def _check_out(out: Path, overwrite: bool) -> None:
+def _check_out(out: Path, overwrite: bool, resume: bool = False) -> None:
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} exists and is not a directory")
+    if resume:
+        if not (out / "features.parquet").exists():
+            raise FileNotFoundError(
+                f"--resume: {out} holds no pipeline run to continue (no features.parquet); "
+                "run without --resume"
+            )
+        return
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise FileExistsError(f"--out {out} is not empty; pass --overwrite to replace its files")
     out.mkdir(parents=True, exist_ok=True)
@@ -300,6 +320,7 @@ def run_pipeline(
     settings: PipelineSettings | None = None,
     *,
     overwrite: bool = False,
+    resume: bool = False,
     progress: PipelineProgress | None = None,
     tracking: Tracking | None = None,
 ) -> PipelineReport:
@@ -315,6 +336,12 @@ def run_pipeline(
         Default :data:`FULL`; :data:`QUICK` for a smoke run.
     overwrite : bool
         Replace the files of an earlier pipeline in ``out``.
+    resume : bool
+        Continue an interrupted pipeline in ``out``: a training run there that
+        finished with the same settings, model configuration and bars
+        (fingerprint) is reused instead of trained again (with ``seeds == 1``);
+        the other stages (data, features, targets, validate, export,
+        backtest) are recomputed and their files replaced.
     progress : callable, optional
         See :data:`PipelineProgress`.
     tracking : engine.tracking.Tracking, optional
@@ -332,7 +359,7 @@ def run_pipeline(
 
     settings = settings or FULL
     out = Path(out)
-    _check_out(out, overwrite)
+    _check_out(out, overwrite, resume)
     emit = progress or (lambda event: None)
     report = PipelineReport(out=out, settings=settings)
     start, end = settings.start, settings.end
@@ -403,13 +430,18 @@ def run_pipeline(
         dataset.info["short_history"] = short_histories(held["bars"], held["tickers"], min_bars)
         dataset.info["short_history_min_bars"] = min_bars
         emit({"kind": "data", **dataset.info})
+        config = ModelConfig(epochs=settings.epochs)
+        reuse = resume and settings.seeds == 1  # other seeds' runs are not checked: train all
+        finished = _finished_run(out / "run", run_settings, config, dataset.info) if reuse else None
+        held["dataset"] = dataset
+        if finished is not None:
+            return finished
         r = train_windows(
-            dataset, out / "run", settings=run_settings,
-            config=ModelConfig(epochs=settings.epochs), overwrite=True, progress=emit,
+            dataset, out / "run", settings=run_settings, config=config, overwrite=True,
+            progress=emit,
         )  # fmt: skip
         if r.status != "complete" or r.predictions is None or not r.windows:
             raise ValueError(f"training ended with status {r.status!r} and no predictions")
-        held["dataset"] = dataset
         s = r.to_dict()
         result = {"summary": f"{len(r.windows)} walk-forward windows, "
                   f"{s['parameters'].get('trainable', 0):,} trainable parameters",
@@ -605,6 +637,78 @@ def _num(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
+def _finished_run(
+    run: Path, run_settings: RunSettings, config: Any, data: dict[str, Any]
+) -> dict[str, Any] | None:
+    """The train stage's result from a complete run at ``run`` made with these inputs, or None.
+
+    Reused only when ``run.json`` says ``complete`` and records the same run
+    settings, model configuration and bars fingerprint; otherwise the stage
+    trains again (an interrupted run's windows are trained again too).
+    """
+    path = run / RUN_FILE
+    if not path.exists():
+        return None
+    recorded = json.loads(path.read_text())
+    same = (
+        recorded.get("status") == "complete"
+        and recorded.get("settings") == json.loads(json.dumps(asdict(run_settings), default=str))
+        and recorded.get("config") == json.loads(json.dumps(config.to_dict(), default=str))
+        and recorded.get("data", {}).get("fingerprint") == data.get("fingerprint")
+        and (run / RUN_PREDICTIONS_FILE).exists()
+        and recorded.get("windows")
+    )
+    if not same:
+        return None
+    windows = recorded["windows"]
+    result = {
+        "summary": f"{len(windows)} walk-forward windows reused from {run} (--resume), "
+        f"{recorded['parameters'].get('trainable', 0):,} trainable parameters",
+        "run": str(run),
+        "predictions": str(run / RUN_PREDICTIONS_FILE),
+        "windows": [
+            {k: w[k] for k in ("model_id", "test_start", "test_end", "best_epoch", "test_auc")}
+            for w in windows
+        ],  # fmt: skip
+        "latest_model": str(run / windows[-1]["artifact"]),
+        "skipped_windows": recorded.get("skipped_windows", []),
+        "short_history": data.get("short_history"),
+        "resumed": True,
+    }
+    return result
+
+
+def identical_books(backtests: dict[str, Any]) -> list[str]:
+    """A note for each group of strategies whose filtered books are identical.
+
+    Two base strategies filtered by the same head at the same threshold can
+    take exactly the same trades (every signal of one that passes the filter
+    is also one of the other's); their filtered results are then one result,
+    not two independent confirmations.
+    """
+    groups: list[list[str]] = []
+    for name, bt in backtests.items():
+        for group in groups:
+            first = backtests[group[0]]
+            if (
+                np.array_equal(first.dates, bt.dates)
+                and np.array_equal(first.filtered.returns, bt.filtered.returns, equal_nan=True)
+                and np.array_equal(first.filtered.weights, bt.filtered.weights, equal_nan=True)
+            ):
+                group.append(name)
+                break
+        else:
+            groups.append([name])
+    return [
+        f"{' and '.join(group)}, filtered by {backtests[group[0]].settings.pattern_head} "
+        f"at {backtests[group[0]].settings.threshold:g}, hold identical filtered books (the "
+        "same daily weights and returns): their filtered rows are one result, not "
+        f"{len(group)}."
+        for group in groups
+        if len(group) > 1
+    ]
+
+
 def _write_report(report: PipelineReport, validated: dict, exported: dict) -> Path:
     esc = html.escape
     s = report.settings
@@ -616,6 +720,16 @@ def _write_report(report: PipelineReport, validated: dict, exported: dict) -> Pa
         f"<code>{esc(s.tickers)}</code>, samples from {esc(str(s.start or 'the start'))} to "
         f"{esc(str(s.end or 'the end'))}, {s.epochs} epochs per window, seed {s.seed}. "
         "Every number below is out-of-sample.</p>",
+        *(
+            [
+                "<p class='note'><strong>Smoke run</strong> (<code>engine pipeline --quick</code>"
+                f"): {s.epochs} epochs per window on a few tickers, to show that every stage "
+                "runs end to end. Its figures are not evidence of skill or of its absence; run "
+                "<code>engine pipeline</code> without <code>--quick</code> for that.</p>"
+            ]
+            if s.smoke
+            else []
+        ),
         "<h2>Stages</h2><table><tr><th class='l'>stage</th><th class='l'>result</th>"
         "<th>seconds</th></tr>",
     ]
@@ -645,6 +759,7 @@ def _write_report(report: PipelineReport, validated: dict, exported: dict) -> Pa
         f"({esc(exported['summary'])}).</p>"
     )
     parts.append("<h2>Backtests (meta-labeling)</h2>")
+    parts.extend(f"<p class='note'>{esc(line)}</p>" for line in identical_books(report.backtests))
     for strategy, bt in report.backtests.items():
         written = report.out / "backtest" / strategy  # the backtest stage drew these already
         figures = {name: (written / file).read_bytes() for name, file in FIGURE_FILES.items()}

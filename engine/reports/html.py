@@ -39,9 +39,11 @@ REPORT_FILE = "report.html"
 CSS = """
 body { font-family: -apple-system, 'Segoe UI', Helvetica, Arial, sans-serif; margin: 2em;
        color: #222; max-width: 1400px; }
-table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 13px; }
+table { border-collapse: collapse; margin: 0.5em 0 1.5em; font-size: 13px;
+        display: block; max-width: 100%; overflow-x: auto; }
 th, td { border: 1px solid #ccc; padding: 3px 7px; text-align: right; white-space: nowrap; }
 th { background: #f0f0f0; } td.l, th.l { text-align: left; }
+td.l { white-space: normal; overflow-wrap: anywhere; min-width: 6em; }
 .flag { color: #b00000; font-weight: bold; } .ok { color: #176617; }
 figure { margin: 1em 0 2em; } figure img { max-width: 100%; border: 1px solid #ddd; }
 p.note { color: #7a4d00; }

@@ -29,7 +29,12 @@ matplotlib.use("Agg")  # before anything imports pyplot: never open a window
 import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import MaxNLocator, NullFormatter, ScalarFormatter  # noqa: E402
+from matplotlib.ticker import (  # noqa: E402
+    FuncFormatter,
+    MaxNLocator,
+    NullFormatter,
+    PercentFormatter,
+)
 
 __all__ = [
     "auc_by_window_png",
@@ -327,8 +332,20 @@ def null_comparison_png(real: pl.DataFrame, null: pl.DataFrame) -> bytes:
     return figure_png(fig)
 
 
+def _cumulative_percent(growth: float, _position: float) -> str:
+    """Tick label of a growth-of-1 value as the cumulative return in percent.
+
+    Examples
+    --------
+    >>> _cumulative_percent(1.25, 0), _cumulative_percent(0.8, 0), _cumulative_percent(1.0, 0)
+    ('+25 %', '-20 %', '0 %')
+    """
+    change = 100.0 * (growth - 1.0)
+    return "0 %" if abs(change) < 0.5 else f"{change:+.0f} %"
+
+
 def _curves(dates: np.ndarray, curves: dict[str, np.ndarray], ylabel: str, title: str,
-            *, log: bool = False, fill: bool = False) -> bytes:  # fmt: skip
+            *, log: bool = False, fill: bool = False, percent: bool = False) -> bytes:  # fmt: skip
     if not curves:
         return _empty("no curves")
     x = np.asarray(dates).astype("datetime64[D]")
@@ -341,10 +358,13 @@ def _curves(dates: np.ndarray, curves: dict[str, np.ndarray], ylabel: str, title
         ax.plot(x, y, color=color, linewidth=1.1, label=name)
         if fill:
             ax.fill_between(x, y, 0.0, color=color, alpha=0.12, linewidth=0)
-    if log:
+    if log:  # growth of 1 on a log axis, its ticks labelled as the cumulative return
         ax.set_yscale("log")
-        ax.yaxis.set_major_formatter(ScalarFormatter())
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=6))
+        ax.yaxis.set_major_formatter(FuncFormatter(_cumulative_percent))
         ax.yaxis.set_minor_formatter(NullFormatter())
+    elif percent:
+        ax.yaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
     ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(True, alpha=0.3)
@@ -363,7 +383,7 @@ def equity_png(dates: np.ndarray, returns: dict[str, np.ndarray]) -> bytes:
     True
     """
     curves = {k: np.cumprod(1.0 + np.asarray(v, dtype=np.float64)) for k, v in returns.items()}
-    return _curves(dates, curves, "growth of 1 (log scale)", "Equity", log=True)
+    return _curves(dates, curves, "cumulative return (log scale)", "Equity", log=True)
 
 
 def drawdown_png(dates: np.ndarray, returns: dict[str, np.ndarray]) -> bytes:
@@ -372,4 +392,4 @@ def drawdown_png(dates: np.ndarray, returns: dict[str, np.ndarray]) -> bytes:
     for name, r in returns.items():
         equity = np.cumprod(1.0 + np.asarray(r, dtype=np.float64))
         curves[name] = equity / np.maximum.accumulate(np.maximum(equity, 1.0)) - 1.0
-    return _curves(dates, curves, "drawdown", "Drawdown", fill=True)
+    return _curves(dates, curves, "drawdown from the peak", "Drawdown", fill=True, percent=True)
