@@ -87,7 +87,7 @@ def pipeline_command(
     as_json: JsonOption = False,
 ) -> None:
     """Run everything: demo data, features, targets, walk-forward training, ONNX, backtests."""
-    from engine.jobs.pipeline import FULL, QUICK, run_pipeline
+    from engine.jobs.pipeline import FULL, QUICK, identical_books, run_pipeline
 
     settings = QUICK if quick else FULL
     inputs = call_or_exit(bar_inputs, prices, market, sector_map)
@@ -122,29 +122,38 @@ def pipeline_command(
         table.add_row(*row)
     console.print(table)
     bt = Table(title="backtests (out-of-sample; Sharpe annualised)", box=box.SIMPLE_HEAD,
-               pad_edge=False)  # fmt: skip
-    for name in ("strategy", "head", "unfiltered", "filtered", "difference [95 % CI]",
-                 "null p", "take rate", "precision (base)"):  # fmt: skip
-        bt.add_column(name, justify="left" if name in ("strategy", "head") else "right")
+               pad_edge=False, show_edge=False, padding=(0, 1, 0, 0))  # fmt: skip
+    for name in ("strategy", "Sharpe\nunfiltered", "Sharpe\nfiltered", "difference\n[95 % CI]",
+                 "null p", "take\nrate", "precision\n(base)"):  # fmt: skip
+        bt.add_column(name, justify="left" if name == "strategy" else "right",
+                      no_wrap=name == "strategy", overflow="fold")  # fmt: skip
+    heads: dict[str, list[str]] = {}
     for strategy, row in report.stages["backtest"]["strategies"].items():
+        heads.setdefault(row["head"], []).append(strategy)
         d = row["sharpe_difference"]
         diff = format_or_dash(d["estimate"], "+.3f")
         if d["ci_low"] is not None:
-            diff += f" [{d['ci_low']:+.2f}, {d['ci_high']:+.2f}]"
+            diff += f"\n[{d['ci_low']:+.2f}, {d['ci_high']:+.2f}]"
         bt.add_row(
             strategy,
-            row["head"],
             format_or_dash(row["sharpe_unfiltered"], ".3f"),
             format_or_dash(row["sharpe_filtered"], ".3f"),
             diff,
             format_or_dash(row["null_p_value"], ".3f"),
             format_or_dash(row["take_rate"], ".1%"),
-            f"{format_or_dash(row['precision'], '.3f')} "
+            f"{format_or_dash(row['precision'], '.3f')}\n"
             f"({format_or_dash(row['base_rate'], '.3f')})",
         )
     console.print(bt)
+    filters = "; ".join(f"{' and '.join(names)} by {head}" for head, names in heads.items())
+    console.print(f"filtered by the head's confidence: {filters}", markup=False)
+    for line in identical_books(report.backtests):
+        console.print(line, style="yellow", markup=False)
     _print_inference(report.stages["backtest"], console)
     console.print(f"report: {report.report}", markup=False)
+    if settings.smoke:
+        console.print("smoke run (--quick): it shows that every stage runs; its figures are "
+                      "not evidence of skill", style="yellow", markup=False)  # fmt: skip
 
 
 def _print_inference(stage: dict[str, Any], console: Console) -> None:
