@@ -24,6 +24,7 @@ from typing import Any
 __all__ = [
     "CSS",
     "REPORT_FILE",
+    "column_label",
     "escape",
     "figure",
     "file_link",
@@ -48,6 +49,25 @@ td.l { white-space: normal; overflow-wrap: anywhere; min-width: 6em; }
 figure { margin: 1em 0 2em; } figure img { max-width: 100%; border: 1px solid #ddd; }
 p.note { color: #7a4d00; }
 """
+
+
+#: Words of column names shown otherwise in a report's table headers.
+_WORDS = {"auc": "AUC", "val": "validation", "id": "", "se": "s.e.", "ci": "95 % CI",
+          "holm": "(Holm)", "bh": "(BH)", "n": "n", "null": "null"}  # fmt: skip
+
+
+def column_label(name: str) -> str:
+    """A data column's name as a table header: words, not identifiers.
+
+    Examples
+    --------
+    >>> [column_label(c) for c in ("model_id", "auc_ci_low", "auc_p_value_holm",
+    ...                            "min_val_loss_epoch", "permutation_p_value_se", "pattern")]
+    ['model', 'AUC 95 % CI low', 'AUC p (Holm)', 'min validation loss epoch', \
+'permutation p s.e.', 'pattern']
+    """
+    text = " ".join(w for w in (_WORDS.get(w, w) for w in name.split("_")) if w)
+    return text.replace("p value", "p")
 
 
 def escape(text: Any) -> str:

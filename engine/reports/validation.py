@@ -25,7 +25,15 @@ from engine.evaluation.validation import (
 )
 from engine.io import atomic_write_bytes
 from engine.model.run_files import json_value
-from engine.reports.html import REPORT_FILE, escape, figure, file_link, page, table
+from engine.reports.html import (
+    REPORT_FILE,
+    column_label,
+    escape,
+    figure,
+    file_link,
+    page,
+    table,
+)
 
 __all__ = ["FIGURE_FILES", "REPORT_FILE", "write_report"]
 
@@ -87,7 +95,7 @@ def _metrics_table(frame: pl.DataFrame, keys: list[str], table_name: str) -> str
     above the table names the correction.
     """
     correction = CORRECTIONS[table_name]
-    head = [f'<th class="l">{escape(k)}</th>' for k in keys]
+    head = [f'<th class="l">{escape(column_label(k))}</th>' for k in keys]
     head += ["<th>n</th>", "<th>events</th>", "<th>base rate</th>"]
     head += [f"<th>{escape(_METRIC_LABELS[m])}</th>" for m in METRICS]
     rows = []
@@ -109,7 +117,7 @@ def _tests(frame: pl.DataFrame) -> int:
 
 def _frame_table(frame: pl.DataFrame, flag: str | None = None) -> str:
     """Every column of ``frame``; text left-aligned; the boolean ``flag`` column coloured."""
-    head = [f"<th>{escape(c)}</th>" for c in frame.columns]
+    head = [f"<th>{escape(column_label(c))}</th>" for c in frame.columns]
     rows = []
     for row in frame.iter_rows(named=True):
         cells = []
