@@ -327,14 +327,14 @@ def feature_values(
     """
     names = set(plan.names)
     n_rows = panel.height
-    market_return = np.full(n_rows, np.nan)
-    sector_r20 = np.full(n_rows, np.nan)
-    vix_term = np.full(n_rows, np.nan)
+    unused = np.empty(0)  # a cross-asset input no wanted feature reads
+    market_return = sector_r20 = vix_term = unused
     if _MARKET_FEATURES & names:
         market_return = align(
             panel.days, bench.days_of(plan.market), _market_return(bench, plan.market)
         )
     if _SECTOR_FEATURES & names:
+        sector_r20 = np.empty(n_rows)
         lengths = np.diff(panel.offsets())
         for sector in sorted(set(plan.sectors.values())):
             rows = np.repeat([plan.sectors[t] == sector for t in plan.tickers], lengths)
