@@ -54,7 +54,8 @@ def pipeline_command(
         typer.Option(
             "--resume",
             help="Continue an interrupted pipeline in --out: a finished training run there "
-            "with the same settings and bars is reused; the other stages run again.",
+            "with the same settings and bars is reused, an interrupted one continued; the "
+            "other stages run again.",
         ),
     ] = False,
     epochs: Annotated[

@@ -78,6 +78,7 @@ from engine.model.run_files import (
     read_predictions,
     resolve_prediction_source,
 )
+from engine.model.run_resume import RESUMABLE
 from engine.model.runs import RunSettings, prepare_dataset, train_windows
 from engine.reports.backtest import (
     FIGURE_FILES,
@@ -340,6 +341,9 @@ def run_pipeline(
         Continue an interrupted pipeline in ``out``: a training run there that
         finished with the same settings, model configuration and bars
         (fingerprint) is reused instead of trained again (with ``seeds == 1``);
+        an interrupted or failed one is continued, training only its
+        unfinished windows (refused, naming the difference, when it was made
+        with other settings or data; :mod:`engine.model.run_resume`);
         the other stages (data, features, targets, validate, export,
         backtest) are recomputed and their files replaced.
     progress : callable, optional
@@ -436,9 +440,10 @@ def run_pipeline(
         held["dataset"] = dataset
         if finished is not None:
             return finished
+        continued = reuse and _run_status(out / "run") in RESUMABLE
         r = train_windows(
             dataset, out / "run", settings=run_settings, config=config, overwrite=True,
-            progress=emit,
+            progress=emit, resume=continued,
         )  # fmt: skip
         if r.status != "complete" or r.predictions is None or not r.windows:
             raise ValueError(f"training ended with status {r.status!r} and no predictions")
@@ -452,6 +457,9 @@ def run_pipeline(
                   "latest_model": str(Path(r.out) / r.windows[-1].artifact),
                   "skipped_windows": r.skipped_windows,
                   "short_history": dataset.info["short_history"]}  # fmt: skip
+        if continued:
+            result["summary"] += " (interrupted run continued, --resume)"
+            result["resumed"] = True
         if r.skipped_windows:
             result["summary"] += (
                 f"; {len(r.skipped_windows)} skipped (fewer than "
@@ -637,6 +645,14 @@ def _num(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}"
 
 
+def _run_status(run: Path) -> str | None:
+    """The ``status`` in ``run/run.json``, or None without a readable one."""
+    try:
+        return json.loads((run / RUN_FILE).read_text()).get("status")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def _finished_run(
     run: Path, run_settings: RunSettings, config: Any, data: dict[str, Any]
 ) -> dict[str, Any] | None:
@@ -644,7 +660,7 @@ def _finished_run(
 
     Reused only when ``run.json`` says ``complete`` and records the same run
     settings, model configuration and bars fingerprint; otherwise the stage
-    trains again (an interrupted run's windows are trained again too).
+    trains again (an interrupted run is continued by ``train_windows(resume=True)``).
     """
     path = run / RUN_FILE
     if not path.exists():

@@ -48,6 +48,7 @@ def run_train_job(
     backend: str = "local",
     workers: int = 1,
     address: str | None = None,
+    resume: bool = False,
 ) -> TrainReport:
     """Train on stored bars: the ``engine train`` job.
 
@@ -73,11 +74,16 @@ def run_train_job(
     backend, workers, address
         Where and how many windows are fitted at once (``--backend``,
         ``--workers``; :func:`train_windows`).
+    resume : bool
+        Continue the interrupted or failed run at ``out`` (which must be
+        given): only its unfinished windows are trained (:func:`train_windows`).
 
     Returns
     -------
     TrainReport
     """
+    if resume and out is None:
+        raise ValueError("--resume needs --out: the directory of the run to continue")
     settings = settings or RunSettings()
     loaded = load_bars(store, tickers, start, end, inputs)
     wanted, bars = loaded.tickers, loaded.bars
@@ -101,4 +107,4 @@ def run_train_job(
     out = Path(out) if out is not None else default_run_dir(store, settings)
     return train_windows(dataset, out, settings=settings, config=config, overwrite=overwrite,
                          progress=progress, backend=backend, workers=workers,
-                         address=address)  # fmt: skip
+                         address=address, resume=resume)  # fmt: skip

@@ -23,7 +23,8 @@ anything is written.
 Test periods are scored at stride 1, so the predictions cover every trading
 day of every test period (what a backtest needs). Each finished window is
 written atomically and the predictions file is rewritten after each window,
-so an interrupted run keeps the finished windows.
+so an interrupted run keeps the finished windows; ``resume=True`` continues
+it (:mod:`engine.model.run_resume`), training only the windows not finished.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ from engine.model.run_files import (
     RUN_PREDICTIONS_FILE,
     write_run_file,
 )
+from engine.model.run_resume import finished_windows
 from engine.model.sequences import SEQUENCE_LENGTH, TRAIN_STRIDE, SequenceSet, build_sequences
 from engine.monitoring.reference import training_reference
 from engine.splits import Holdout, WalkForward
@@ -414,6 +416,7 @@ def train_windows(
     backend: str = "local",
     workers: int = 1,
     address: str | None = None,
+    resume: bool = False,
 ) -> TrainReport:
     """Train one model per split window and write the run directory.
 
@@ -447,6 +450,12 @@ def train_windows(
         Artifacts and predictions are still written window by window, in order.
     address : str, optional
         Ray cluster address (``backend="ray"``).
+    resume : bool
+        Continue the ``"interrupted"`` or ``"failed"`` run at ``out``: its
+        finished windows (artifacts verified by checksum, their prediction
+        rows) are kept and only the others are trained. Refused, naming the
+        difference, when that run was made with other settings, model
+        configuration, splitter or data (:mod:`engine.model.run_resume`).
 
     Returns
     -------
@@ -480,7 +489,14 @@ def train_windows(
     # purge and embargo against each window's declared bounds, on the bar calendar
     infos = splitter.split_info(index, calendar=dataset.calendar)
     skip = windows_below_minimum(splitter, infos, windows, settings.min_train_sequences)
-    _prepare_out(out, overwrite)
+    kept = None
+    if resume:
+        kept = finished_windows(
+            out, settings=asdict(settings), config=config.to_dict(), splitter=repr(splitter),
+            data=dataset.info, planned_windows=len(windows),
+        )  # fmt: skip
+    else:
+        _prepare_out(out, overwrite)
 
     t1_all = _days(index.get_column("t1"))
     score_days = _days(score_set.index.get_column("date"))
@@ -500,16 +516,32 @@ def train_windows(
         "windows": [],
         "versions": versions,
     }
-    write_run_file(out, run)
     reports: list[WindowReport] = []
     frames: list[pl.DataFrame] = []
     predictions_path: Path | None = None
     parameters: dict[str, int] = {}
+    done: set[str] = set()
+    if kept is not None:
+        run["started"] = kept.run.get("started", run["started"])
+        now = datetime.now().isoformat(timespec="seconds")
+        run["resumed"] = [*kept.run.get("resumed", []), now]
+        run["windows"] = kept.windows
+        parameters = kept.run.get("parameters", {})
+        if "parameters" in kept.run:
+            run["parameters"] = parameters
+        reports = [WindowReport(**w) for w in kept.windows]
+        frames = [kept.predictions] if kept.predictions is not None else []
+        done = kept.model_ids
+        if frames:
+            predictions_path = out / RUN_PREDICTIONS_FILE
+    write_run_file(out, run)
     prefix = "holdout" if isinstance(splitter, Holdout) else "wf"
+    # windows a resumed run finished already are neither fitted nor written again
+    finished = {k: None for k in range(len(windows)) if f"{prefix}{k:02d}" in done}
     fits = None
     try:
-        if backend != "local" or workers > 1:
-            fits = _submit_windows(dataset, infos, windows, skip, config, settings,
+        if (backend != "local" or workers > 1) and len(skip | finished) < len(windows):
+            fits = _submit_windows(dataset, infos, windows, skip | finished, config, settings,
                                    backend, workers, address)  # fmt: skip
             run["execution"] = {"backend": backend, "workers": workers, "threads": fits.threads}
             write_run_file(out, run)
@@ -520,6 +552,8 @@ def train_windows(
                 if progress:
                     progress({"kind": "window_skipped", "index": k, "total": len(windows),
                               **skip[k]})  # fmt: skip
+                continue
+            if k in finished:
                 continue
             keep_train, keep_val = info.train, info.validation
             assert keep_val is not None and info.validation_embargoed is not None  # three-way
@@ -623,6 +657,7 @@ def train_windows(
                 metadata=metadata,
                 history=fit.history,
                 predictions=window_predictions,
+                overwrite=resume,  # an artifact written just before the interruption
             )
             frames.append(window_predictions)
             predictions_path = write_parquet_atomic(pl.concat(frames), out / RUN_PREDICTIONS_FILE)
