@@ -635,6 +635,8 @@ def test_to_dict_layout(run_dir):
         "metrics",
         "by_model",
         "by_ticker",
+        "by_regime",
+        "regime_coverage",
         "null",
         "calibration",
         "overfitting",

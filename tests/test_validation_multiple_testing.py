@@ -86,6 +86,7 @@ def test_head_verdicts_use_holm(no_skill_report):
     assert metrics["auc_p_value_holm"].to_list() == pytest.approx(expected, abs=1e-12)
     assert no_skill_report.settings["corrections"] == {
         "metrics": "holm", "null_metrics": "holm", "by_model": "bh", "by_ticker": "bh",
+        "by_regime": "bh",
     }  # fmt: skip
 
 

@@ -353,6 +353,14 @@ def validate_command(
     by_ticker: Annotated[
         bool, typer.Option("--by-ticker", help="Also report each pattern per ticker.")
     ] = False,
+    by_regime: Annotated[
+        bool,
+        typer.Option(
+            "--by-regime",
+            help="Also print each pattern per market regime (trend, volatility of the "
+            "benchmark); always in --json and the report.",
+        ),
+    ] = False,
     null: Annotated[
         bool,
         typer.Option(
@@ -412,13 +420,44 @@ def validate_command(
         for pattern in summary["patterns"]:
             rows = [r for r in summary["by_ticker"] if r["pattern"] == pattern]
             tables.append(("by_ticker", rows, f"{pattern} per ticker", "ticker"))
+    if by_regime and summary["by_regime"] is not None:
+        for pattern in summary["patterns"]:
+            rows = [{**r, "regime": f"{_DIMENSIONS[r['dimension']]} {r['regime']}"}
+                    for r in summary["by_regime"] if r["pattern"] == pattern]  # fmt: skip
+            tables.append(("by_regime", rows, f"{pattern} per market regime", "regime"))
     for name, rows, title, key in tables:
         family = summary["null"]["metrics"] if name == "null_metrics" else summary[name]
         for table in _metrics_table(rows, title, key=key, correction=_correction(name, family)):
             console.print(table)
+    if summary["regime_coverage"] is not None:
+        console.print(_coverage_table(summary["regime_coverage"]))
+        if not by_regime and summary["by_regime"] is not None:
+            console.print(f"per-regime metrics ({len(summary['by_regime'])} rows): --by-regime, "
+                          "--json or --report", markup=False)  # fmt: skip
     for line in result.summary_lines()[1:]:
         if line.startswith(("null ", "note: ", "wrote ")) or ": " in line and "epochs" in line:
             console.print(line, markup=False)
+
+
+#: Regime dimension -> its short name in the per-regime table's first column.
+_DIMENSIONS = {"trend": "trend", "volatility": "vol"}
+
+
+def _coverage_table(rows: list[dict[str, Any]]) -> Table:
+    """Test days per window in each market regime, 80 columns (dates left to --json)."""
+    table = Table(title="walk-forward regime coverage: test days per window",
+                  caption="?: no label (benchmark warm-up or no benchmark bar that day)",
+                  box=box.SIMPLE_HEAD, pad_edge=False)  # fmt: skip
+    table.add_column("window", no_wrap=True)
+    columns = {"days": "days", "trend:bull": "bull", "trend:bear": "bear",
+               "trend:sideways": "side-\nways", "trend:unknown": "trend\n?",
+               "volatility:high": "high\nvol", "volatility:low": "low\nvol",
+               "volatility:unknown": "vol\n?"}  # fmt: skip
+    for head in columns.values():
+        table.add_column(head, justify="right")
+    for r in rows:
+        table.add_row(str(r["model_id"]), *[str(r[c]) for c in columns])
+    return table
 
 
 def _interval(row: dict[str, Any], name: str, digits: int = 3) -> str:

@@ -18,7 +18,10 @@ multiple-testing adjusted value; optionally a permutation test of each
 pattern's pooled AUC over ``n_null`` draws of the outcomes permuted in
 blocks of dates (:mod:`engine.evaluation.permutation`; the fitted
 predictions are reused, nothing is retrained), with every metric on the
-first draw; a calibration table; and, from the training histories, the
+first draw; with the market's regime labels
+(:func:`engine.evaluation.regimes.market_regimes`), every metric per pattern
+and regime and the walk-forward regime coverage; a calibration table; and,
+from the training histories, the
 train/validation loss gap per epoch with a flag for models whose gap widens
 (:mod:`engine.evaluation.diagnostics`).
 :mod:`engine.reports.validation` renders it as HTML.
@@ -71,6 +74,7 @@ from engine.evaluation.diagnostics import (
 )
 from engine.evaluation.multiple_testing import adjust_p_values, correction_line
 from engine.evaluation.permutation import DEFAULT_N_NULL, permutation_auc_test
+from engine.evaluation.regimes import REGIME_LABELS, label_rows, regime_coverage
 from engine.labels.permutations import DEFAULT_NULL_BLOCK, permute_outcomes
 from engine.model.run_files import (
     RUN_FILE,
@@ -94,12 +98,19 @@ __all__ = [
 
 #: Report table -> the multiple-testing correction of its ``adj. p`` (its rows are one family):
 #: Holm for the per-pattern (per-head) verdicts, Benjamini-Hochberg for the screens.
-CORRECTIONS = {"metrics": "holm", "null_metrics": "holm", "by_model": "bh", "by_ticker": "bh"}
+CORRECTIONS = {
+    "metrics": "holm",
+    "null_metrics": "holm",
+    "by_model": "bh",
+    "by_ticker": "bh",
+    "by_regime": "bh",
+}
 _FAMILIES = {
     "metrics": "patterns",
     "null_metrics": "patterns",
     "by_model": "pattern x window rows",
     "by_ticker": "pattern x ticker rows",
+    "by_regime": "pattern x regime rows",
 }
 
 
@@ -108,7 +119,7 @@ def correction_text(table: str, m: int) -> str:
 
     Parameters
     ----------
-    table : {"metrics", "null_metrics", "by_model", "by_ticker"}
+    table : {"metrics", "null_metrics", "by_model", "by_ticker", "by_regime"}
         A key of :data:`CORRECTIONS`.
     m : int
         Tests in the family: the table's rows with an AUC p-value.
@@ -179,6 +190,15 @@ class ValidateReport:
         The PNG files written beside it.
     seconds : float
         Wall time of the validation (the job: including the report).
+    by_regime : polars.DataFrame or None
+        Per pattern and market regime (``dimension``: ``trend`` or
+        ``volatility``; ``regime``: its label), the metrics of ``by_model``
+        on the rows dated in that regime, with ``<metric>_p_value_bh``
+        (Benjamini-Hochberg over every row of the table). None without the
+        benchmark's regime labels.
+    coverage : polars.DataFrame or None
+        Test days per window in each regime
+        (:func:`engine.evaluation.regimes.regime_coverage`), a final ``all`` row.
     """
 
     source: str
@@ -202,6 +222,8 @@ class ValidateReport:
     report: Path | None = None
     figures: list[Path] = field(default_factory=list)
     seconds: float = 0.0
+    by_regime: pl.DataFrame | None = None
+    coverage: pl.DataFrame | None = None
 
     @property
     def start(self) -> date | None:
@@ -255,6 +277,8 @@ class ValidateReport:
             "metrics": _rows(self.metrics),
             "by_model": _rows(self.by_model),
             "by_ticker": _rows(self.by_ticker) if self.by_ticker is not None else None,
+            "by_regime": _rows(self.by_regime) if self.by_regime is not None else None,
+            "regime_coverage": _rows(self.coverage) if self.coverage is not None else None,
             "null": null,
             "calibration": _rows(self.calibration),
             "overfitting": overfitting,
@@ -418,6 +442,7 @@ def validate_predictions(
     seed: int = 0,
     overfit_window: int = DEFAULT_OVERFIT_WINDOW,
     overfit_tolerance: float = DEFAULT_OVERFIT_TOLERANCE,
+    regimes: pl.DataFrame | None = None,
 ) -> ValidateReport:
     """Validate the out-of-sample predictions of a resolved source; write nothing.
 
@@ -447,6 +472,12 @@ def validate_predictions(
         Bootstrap seed (every group) and permutation seed.
     overfit_window, overfit_tolerance
         See :func:`engine.evaluation.diagnostics.overfitting_monitor`.
+    regimes : polars.DataFrame, optional
+        The market's regime label of every date (``date``, ``trend``,
+        ``volatility``; :func:`engine.evaluation.regimes.market_regimes`).
+        Given: every metric per pattern and regime (``by_regime``) and the
+        test days per window in each regime (``coverage``); rows dated
+        without a label count in no regime (a note says how many).
 
     Returns
     -------
@@ -540,6 +571,11 @@ def validate_predictions(
         )
         comparison = null_comparison(metrics, permutation)
 
+    by_regime = coverage = None
+    if regimes is not None:
+        by_regime, coverage, regime_notes = _regime_tables(frame, patterns, regimes, n_boot, seed)
+        notes += regime_notes
+
     history = monitor = None
     if source.histories:
         history = pl.concat([read_history(path, m) for m, path in source.histories.items()])
@@ -563,6 +599,7 @@ def validate_predictions(
         overfitting=monitor,
         settings={
             "by_ticker": by_ticker,
+            "by_regime": regimes is not None,
             "null": null,
             "null_block": int(null_block),
             "n_null": int(n_null),
@@ -577,7 +614,64 @@ def validate_predictions(
         notes=notes,
         run_status=source.run_status,
         seconds=time.perf_counter() - began,
+        by_regime=by_regime,
+        coverage=coverage,
     )
+
+
+def _regime_tables(
+    frame: pl.DataFrame, patterns: list[str], regimes: pl.DataFrame, n_boot: int, seed: int
+) -> tuple[pl.DataFrame | None, pl.DataFrame, list[str]]:
+    """Metrics per pattern and regime (BH over all rows), the coverage, notes.
+
+    Each dimension is evaluated on its labelled rows with ``by=("pattern",
+    dim)``, so the intervals come from the same date-clustered bootstrap as
+    every other table; the rows of both dimensions form one family. A regime
+    with fewer than two labelled test dates (for some pattern) has no
+    interval and is left out, with a note; None when no row is left.
+    """
+    labelled = label_rows(frame, regimes)
+    notes = []
+    unknown = labelled.filter(pl.col("trend").is_null() | pl.col("volatility").is_null()).height
+    if unknown:
+        notes.append(
+            f"{unknown} predictions fall on dates without a regime label (benchmark "
+            "warm-up or no benchmark bar that day); they count in no regime"
+        )
+    parts = []
+    for dim in REGIME_LABELS:
+        known = labelled.filter(pl.col(dim).is_not_null())
+        heads = [p for p in patterns if known.get_column(p).null_count() < known.height]
+        if not heads:
+            continue
+        dates = known.group_by(dim).agg(
+            pl.min_horizontal(
+                pl.col("date").filter(pl.col(p).is_not_null()).n_unique() for p in heads
+            ).alias("dates")
+        )
+        few = dates.filter(pl.col("dates") < 2).sort(dim)
+        if few.height:
+            notes.append(
+                f"{dim} regimes {few.get_column(dim).to_list()} have fewer than two labelled "
+                "test dates: no interval, left out of the per-regime table"
+            )
+        known = known.filter(~pl.col(dim).is_in(few.get_column(dim).implode()))
+        if not known.height:
+            continue
+        rows = _evaluate(known, patterns, ("pattern", dim), n_boot, seed)
+        order = {label: i for i, label in enumerate(REGIME_LABELS[dim])}
+        parts.append(
+            rows.rename({dim: "regime"})
+            .with_columns(pl.lit(dim).alias("dimension"))
+            .sort("pattern", pl.col("regime").replace_strict(order, return_dtype=pl.Int64))
+        )
+    coverage = regime_coverage(labelled)
+    if not parts:
+        return None, coverage, notes
+    by_regime = pl.concat(parts, how="vertical_relaxed").select(
+        "pattern", "dimension", "regime", pl.exclude("pattern", "dimension", "regime")
+    )
+    return adjust_p_values(by_regime, CORRECTIONS["by_regime"]), coverage, notes
 
 
 def _evaluate(

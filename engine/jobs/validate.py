@@ -17,6 +17,12 @@ with intervals, the optional null test, calibration, the overfitting monitor)
 and, with ``report_dir``, writes ``report.html`` and its PNG figures
 (:func:`engine.reports.validation.write_report`).
 
+Per-regime metrics and the walk-forward regime coverage need the bars of the
+market benchmark: they are read from the data directory that the run's
+``run.json`` (or the artifact's ``metadata.json``) records. A bare predictions
+file, or a data directory without the benchmark, is validated without them,
+and a note says so.
+
 Examples
 --------
 >>> import datetime as dt, tempfile
@@ -45,20 +51,57 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
+import polars as pl
+
+from engine.data.paths import resolve_data_dir
+from engine.data.store import BarStore
+from engine.data.universe import MARKET_BENCHMARK
 from engine.evaluation.diagnostics import DEFAULT_OVERFIT_TOLERANCE, DEFAULT_OVERFIT_WINDOW
 from engine.evaluation.permutation import DEFAULT_N_NULL
+from engine.evaluation.regimes import market_regimes
 from engine.evaluation.validation import (
     ValidateReport,
     check_validation_settings,
     validate_predictions,
 )
 from engine.labels.permutations import DEFAULT_NULL_BLOCK
-from engine.model.run_files import resolve_prediction_source
+from engine.model.artifacts import METADATA_FILE
+from engine.model.run_files import (
+    RUN_FILE,
+    PredictionSource,
+    read_json,
+    resolve_prediction_source,
+)
 from engine.reports.validation import write_report
 from engine.tracking import tracked
 
 __all__ = ["ValidateReport", "run_validate_job"]
+
+
+def _regimes(source: PredictionSource) -> tuple[pl.DataFrame | None, str | None]:
+    """The market's regime labels from the source's data directory, or None and the reason."""
+    record: Any = None
+    if source.kind == "run":
+        record = read_json(source.path / RUN_FILE)
+    elif source.kind == "model" and (source.path / METADATA_FILE).is_file():
+        record = read_json(source.path / METADATA_FILE)
+    data = record.get("data") if isinstance(record, dict) else None
+    data = data if isinstance(data, dict) else {}
+    market = data.get("market") or MARKET_BENCHMARK
+    if not data.get("data_dir"):
+        return None, (
+            "regimes absent: no data directory is recorded for these predictions, so the "
+            f"market benchmark {market} has no bars here"
+        )
+    store = BarStore(resolve_data_dir(data["data_dir"]))
+    if market not in store.tickers():
+        return (
+            None,
+            f"regimes absent: {store.data_dir} has no bars of the market benchmark {market}",
+        )
+    return market_regimes(store.read_bars([market])), None
 
 
 @tracked("validate")
@@ -123,6 +166,9 @@ def run_validate_job(
         overfit_tolerance=overfit_tolerance,
     )
     source = resolve_prediction_source(model, predictions)
+    regimes, why = _regimes(source)
+    if why:
+        source.notes.append(why)
     report = validate_predictions(
         source,
         by_ticker=by_ticker,
@@ -133,6 +179,7 @@ def run_validate_job(
         seed=seed,
         overfit_window=overfit_window,
         overfit_tolerance=overfit_tolerance,
+        regimes=regimes,
     )
     if report_dir is not None:
         report.report, report.figures = write_report(report, Path(report_dir))

@@ -146,7 +146,8 @@ def _body(report: ValidateReport, figures: dict[str, tuple[str, bytes]]) -> list
         f"Stationary bootstrap: {s['n_boot']} replicates, seed {s['seed']}; 95 % percentile "
         "intervals; one-sided p-values against no skill, each beside its value adjusted for "
         f"the table's multiple tests (adj. p: Holm over the patterns, Benjamini-Hochberg over "
-        f"the rows of the per-window and per-ticker tables; bold: adj. p &lt; {SIGNIFICANCE}). "
+        "the rows of the per-window, per-ticker and per-regime tables; "
+        f"bold: adj. p &lt; {SIGNIFICANCE}). "
         "Brier and log loss are compared with the base-rate forecast (ref), accuracy with "
         "the majority-class rate.</p>",
     ]
@@ -177,6 +178,7 @@ def _body(report: ValidateReport, figures: dict[str, tuple[str, bytes]]) -> list
             "<h2>Per pattern and ticker</h2>",
             _metrics_table(report.by_ticker, ["pattern", "ticker"], "by_ticker"),
         ]
+    parts += _regime_parts(report)
     if report.overfitting is not None:
         parts += [
             "<h2>Overfitting monitor</h2>",
@@ -194,6 +196,30 @@ def _body(report: ValidateReport, figures: dict[str, tuple[str, bytes]]) -> list
         caption = f"{esc(_CAPTIONS[name])} ({file_link(file)})"
         parts.append(figure(data, alt=file, caption_html=caption))
     return parts
+
+
+def _regime_parts(report: ValidateReport) -> list[str]:
+    """Metrics per market regime and the walk-forward regime coverage (or why they are absent)."""
+    parts = ["<h2>Per market regime</h2>"]
+    if report.coverage is None:
+        return parts + ["<p>Absent: no bars of the market benchmark (see the notes).</p>"]
+    parts.append(
+        "<p>Each row's date takes the market's regime on that date, computed from the "
+        "benchmark's closes up to that date only: trend (bull, bear or sideways: the 120-day "
+        "return against one sd of a 120-day return) and volatility (high or low: 60-day "
+        "realised volatility against its expanding median). Intervals: the same "
+        "date-clustered bootstrap, within the regime's rows.</p>"
+    )
+    if report.by_regime is not None:
+        parts.append(_metrics_table(report.by_regime, ["pattern", "dimension", "regime"],
+                                    "by_regime"))  # fmt: skip
+    return parts + [
+        "<h3>Walk-forward regime coverage</h3>",
+        "<p>Test days of each window in each regime (a date counts once, whatever its "
+        "tickers; unknown: benchmark warm-up or no benchmark bar that day). A window tested "
+        "in one regime says nothing about the others.</p>",
+        _frame_table(report.coverage),
+    ]
 
 
 def write_report(report: ValidateReport, report_dir: Path) -> tuple[Path, list[Path]]:
