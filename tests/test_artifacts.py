@@ -1,4 +1,4 @@
-"""Model artifact directories (engine/model/artifacts.py): round trip, checksums, refusals, atomicity.
+"""Model artifacts (engine/model/artifacts.py): round trip, checksums, refusals, atomicity.
 
 The model is built, not trained (fitting costs seconds and adds nothing
 here); its normalization statistics and batch-norm moving statistics are

@@ -146,10 +146,20 @@ RULE_CASES = [
     pytest.param("high", math.inf, "infinite_value", "high=inf", id="infinite_value"),
     pytest.param("low", 0.0, "non_positive_price", "low=0.0 <= 0", id="zero-price"),
     pytest.param("low", -1.0, "non_positive_price", "low=-1.0 <= 0", id="negative-price"),
-    pytest.param("high", 10.6, "high_below_open_close", "high=10.6 < max(open, close)=10.5",
-                 id="high_below_open_close"),
-    pytest.param("low", 10.2, "low_above_open_close", "low=10.2 > min(open, close)=10.0",
-                 id="low_above_open_close"),
+    pytest.param(
+        "high",
+        10.6,
+        "high_below_open_close",
+        "high=10.6 < max(open, close)=10.5",
+        id="high_below_open_close",
+    ),
+    pytest.param(
+        "low",
+        10.2,
+        "low_above_open_close",
+        "low=10.2 > min(open, close)=10.0",
+        id="low_above_open_close",
+    ),
     pytest.param("volume", -5.0, "negative_volume", "volume=-5.0 < 0", id="negative_volume"),
 ]
 
@@ -158,8 +168,12 @@ RULE_CASES = [
 def test_each_rule_is_reported_at_its_row(column, value, rule, detail):
     frame = good_frame(1)
     frame = pl.concat([frame, frame.with_columns(pl.col("date") + dt.timedelta(days=1))])
-    frame = frame.with_columns(pl.lit(10.0).alias("open"), pl.lit(10.5).alias("close"),
-                               pl.lit(11.0).alias("high"), pl.lit(9.0).alias("low"))
+    frame = frame.with_columns(
+        pl.lit(10.0).alias("open"),
+        pl.lit(10.5).alias("close"),
+        pl.lit(11.0).alias("high"),
+        pl.lit(9.0).alias("low"),
+    )
     if column == "high" and rule == "high_below_open_close":
         frame = frame.with_columns(pl.lit(10.8).alias("close"))
         detail = "high=10.6 < max(open, close)=10.8"
@@ -214,8 +228,12 @@ def test_missing_ticker_column_explains_the_two_source_shapes():
 
 @pytest.mark.parametrize(
     ("ticker", "rule"),
-    [("", "invalid_ticker"), (None, "invalid_ticker"), ("A/B", "invalid_ticker"),
-     ("..", "invalid_ticker")],
+    [
+        ("", "invalid_ticker"),
+        (None, "invalid_ticker"),
+        ("A/B", "invalid_ticker"),
+        ("..", "invalid_ticker"),
+    ],
 )
 def test_bad_tickers_in_a_long_frame(ticker, rule):
     odd = good_frame(1).with_columns(pl.lit(ticker, pl.String).alias("ticker"))

@@ -132,7 +132,7 @@ def test_missing_path_and_bad_option(tmp_path):
     assert result.exit_code == 2  # click usage error
 
 
-# ------------------------------------------------------------------ demo (needs engine/data/demo.py)
+# ---------------------------------------------------------------- demo (engine/data/demo.py)
 
 demo = pytest.importorskip("engine.data.demo", reason="engine/data/demo.py is not there yet")
 

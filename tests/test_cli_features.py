@@ -60,8 +60,15 @@ def test_features_start_end_keep_rows_but_warm_up_from_history(demo_dir):
 def test_features_subset_and_table_output(demo_dir):
     result = runner.invoke(
         app,
-        ["features", "--tickers", "SPY", "--features", "price_level,overnight_gap",
-         "--data-dir", str(demo_dir)],
+        [
+            "features",
+            "--tickers",
+            "SPY",
+            "--features",
+            "price_level,overnight_gap",
+            "--data-dir",
+            str(demo_dir),
+        ],
     )
     assert result.exit_code == 0, result.output
     assert "1 tickers" in result.output and "warm-up rows" in result.output

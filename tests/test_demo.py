@@ -68,7 +68,6 @@ def _log_returns(bars: pl.DataFrame) -> dict[str, np.ndarray]:
     return dict(zip(closes.columns, np.diff(logs, axis=0).T, strict=True))
 
 
-
 def _corr(x: np.ndarray, y: np.ndarray) -> float:
     ok = np.isfinite(x) & np.isfinite(y)
     return float(np.corrcoef(x[ok], y[ok])[0, 1])

@@ -28,6 +28,7 @@ from engine.model.artifacts import load_model_artifact
 from engine.model.network import ModelConfig
 from engine.model.runs import RunSettings
 from engine.model.trainer import predict
+from export.held_out import held_out_sequences, random_sequences, select_held_out
 from export.onnx_export import (
     FP32_TOLERANCE,
     INT8_AUC_TOLERANCE,
@@ -38,7 +39,6 @@ from export.onnx_export import (
     keras_to_onnx,
     op_counts,
 )
-from export.held_out import held_out_sequences, random_sequences, select_held_out
 from export.onnx_metadata import BATCH_DIM, ONNX_FORMAT, decode_metadata
 from export.scorer import CONFIDENCE_SUFFIX, PatternScorer
 

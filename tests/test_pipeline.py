@@ -12,11 +12,11 @@ import pytest
 from typer.testing import CliRunner
 
 from engine.backtest.signals import STRATEGIES
-from engine.labels.targets import PATTERN_NAMES
-from kernels.features import FEATURE_NAMES
 from engine.cli import app
 from engine.jobs.pipeline import QUICK, STAGES
+from engine.labels.targets import PATTERN_NAMES
 from export import PatternScorer
+from kernels.features import FEATURE_NAMES
 
 runner = CliRunner()
 BACKTEST_FILES = (

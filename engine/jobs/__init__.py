@@ -1,3 +1,4 @@
 """One module per command: load inputs, call the domain, return a report object.
 
-No job imports another job."""
+No job imports another job.
+"""
