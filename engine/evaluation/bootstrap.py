@@ -1,4 +1,4 @@
-"""Stationary block bootstrap of time series: block length, resampling indices, intervals.
+"""Stationary block bootstrap of time series and of date panels: block length, resamples, intervals.
 
 Samples that sit close in time are dependent (overlapping label windows,
 smooth model outputs, volatility clusters), so an i.i.d. bootstrap gives
@@ -8,9 +8,17 @@ bootstrap of Politis & Romano (1994) as implemented in
 length from :func:`arch.bootstrap.optimal_block_length` (Politis & White
 2004, with the Patton, Politis & White 2009 correction).
 
+Rows of one date are dependent too when they are several tickers of a panel
+(a market factor moves them together), so a panel is resampled by whole
+dates: :func:`date_bootstrap_weights` draws stationary-bootstrap blocks of
+dates and takes every row of each drawn date.
+
 :func:`block_length` (the mean block length of one or more series),
 :func:`stationary_bootstrap_indices` (resampling index matrices, to apply
-to one series or jointly to several), :func:`bootstrap_interval` (the
+to one series or jointly to several), :func:`date_bootstrap_weights` (row
+multiplicities of a date-clustered resample) and :func:`date_draw_counts`
+(the same draws as counts per date), :func:`date_codes` (the dense date
+index of rows in date order), :func:`bootstrap_interval` (the
 percentile interval of a statistic of one series),
 :func:`check_bootstrap_settings` (the checks of ``n_boot`` and ``level``
 that every bootstrap here makes).
@@ -36,6 +44,9 @@ __all__ = [
     "block_length",
     "bootstrap_interval",
     "check_bootstrap_settings",
+    "date_bootstrap_weights",
+    "date_codes",
+    "date_draw_counts",
     "stationary_bootstrap_indices",
 ]
 
@@ -138,19 +149,23 @@ def stationary_bootstrap_indices(n: int, block: float, n_boot: int, seed=0) -> I
     >>> bool(((chunks[0] >= 0) & (chunks[0] < 5)).all())
     True
     """
+    _check_draw(n, block, n_boot)
+    return _index_chunks(int(n), float(block), int(n_boot), seed, max(1, _CHUNK_CELLS // int(n)))
+
+
+def _check_draw(n, block, n_boot) -> None:
     if isinstance(n, bool) or int(n) != n or n < 1:
         raise ValueError(f"`n` must be an integer >= 1, got `n={n}`")
     if not (math.isfinite(block) and block >= 1.0):
         raise ValueError(f"`block` must be a finite number >= 1, got `block={block}`")
     if isinstance(n_boot, bool) or int(n_boot) != n_boot or n_boot < 1:
         raise ValueError(f"`n_boot` must be an integer >= 1, got `n_boot={n_boot}`")
-    return _index_chunks(int(n), float(block), int(n_boot), seed)
 
 
-def _index_chunks(n: int, block: float, n_boot: int, seed) -> Iterator[np.ndarray]:
+def _index_chunks(n: int, block: float, n_boot: int, seed, rows: int) -> Iterator[np.ndarray]:
+    """Draw positions ``0 .. n - 1`` with arch, stacked ``rows`` replicates at a time."""
     rng = np.random.default_rng(seed)
     bs = StationaryBootstrap(block, np.arange(n), seed=rng)
-    rows = max(1, _CHUNK_CELLS // n)
     buf: list[np.ndarray] = []
     for pos, _ in bs.bootstrap(n_boot):
         buf.append(pos[0])
@@ -159,6 +174,165 @@ def _index_chunks(n: int, block: float, n_boot: int, seed) -> Iterator[np.ndarra
             buf = []
     if buf:
         yield np.vstack(buf)
+
+
+def date_codes(dates) -> np.ndarray:
+    """Dense date index ``0 .. D - 1`` of each row, for rows in date order.
+
+    Parameters
+    ----------
+    dates : array_like
+        1-D labels that can be compared (dates, datetimes, integers, strings),
+        non-decreasing: every row of a date sits next to the others, oldest
+        date first.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``int64`` codes; ``codes[-1] + 1`` is the number of dates ``D``.
+
+    Raises
+    ------
+    ValueError
+        If ``dates`` is empty or not 1-D, or a row's date is older than the
+        one before it (naming the row and both dates).
+
+    Examples
+    --------
+    >>> date_codes(["2024-01-02", "2024-01-02", "2024-01-03", "2024-01-05"])
+    array([0, 0, 1, 2])
+    """
+    d = np.asarray(dates)
+    if d.ndim != 1 or d.size == 0:
+        raise ValueError(f"`dates` must be a non-empty 1-D array, got shape {d.shape}")
+    later = d[1:] != d[:-1]
+    ordered = np.asarray(d[1:] >= d[:-1], dtype=bool)
+    if not ordered.all():
+        i = int(np.flatnonzero(~ordered)[0]) + 1
+        raise ValueError(
+            f"`dates` must be in date order (non-decreasing): row {i} has date {d[i]} "
+            f"after row {i - 1} with date {d[i - 1]}"
+        )
+    codes = np.zeros(d.size, dtype=np.int64)
+    codes[1:] = np.cumsum(np.asarray(later, dtype=np.int64))
+    return codes
+
+
+def date_bootstrap_weights(dates, block: float, n_boot: int, seed=0) -> Iterator[np.ndarray]:
+    """Stationary bootstrap of whole dates, as row multiplicities, in chunks of replicates.
+
+    For a panel (several rows, e.g. tickers, per date) the unit of resampling
+    is the date: rows of one date share the market of that day, so they must
+    stay together. Each replicate draws ``D`` date positions with
+    :class:`arch.bootstrap.StationaryBootstrap` over the date index (blocks of
+    consecutive dates with geometric lengths of mean ``block``, wrapping around
+    the end) and takes every row of each drawn date. The replicate is returned
+    as the multiplicity of each row: ``w[b, i]`` is the number of times the
+    date of row ``i`` was drawn in replicate ``b``.
+
+    Parameters
+    ----------
+    dates : array_like
+        Date of each row, rows in date order (see :func:`date_codes`).
+    block : float
+        Mean block length **in dates** (at least 1).
+    n_boot : int
+        Number of replicates (at least 1).
+    seed : int or numpy.random.Generator, default 0
+        ``np.random.default_rng(seed)`` is passed as ``seed=`` to arch.
+
+    Returns
+    -------
+    iterator of numpy.ndarray
+        ``(rows, n)`` float64 multiplicity matrices, one row per replicate, at
+        most about two million cells each (16 MB), ``n_boot`` rows in all.
+
+    Raises
+    ------
+    ValueError
+        On bad ``dates``, ``block`` or ``n_boot``, at the call.
+
+    Notes
+    -----
+    **Multiplicities, not gathered rows.** Replicates draw dates of unequal
+    row counts, so the gathered resamples (the rows of each drawn date,
+    concatenated) have unequal lengths. Any statistic that is a function of
+    the multiset of resampled rows (means, rates, rank counts, correlations)
+    is the same function of the rows weighted by their multiplicities, so the
+    weights carry the whole resample in a fixed ``(B, n)`` shape: chunks stay
+    bounded and statistics are row-wise matrix products. The date draws are
+    those of ``stationary_bootstrap_indices(D, block, n_boot, seed)``; with one
+    row per date, ``w[b]`` counts how often each row appears in that draw, so
+    the date bootstrap of a single series is the plain stationary bootstrap.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> dates = np.array([0, 0, 0, 1, 2, 2])          # 3 dates, 6 rows
+    >>> w = np.vstack(list(date_bootstrap_weights(dates, 1.0, 4, seed=0)))
+    >>> w.shape
+    (4, 6)
+    >>> bool((w[:, 0] == w[:, 1]).all() and (w[:, 4] == w[:, 5]).all())   # dates stay whole
+    True
+    >>> bool((w[:, [0, 3, 4]].sum(axis=1) == 3).all())     # each replicate draws 3 dates
+    True
+    """
+    codes = date_codes(dates)
+    n_dates = int(codes[-1]) + 1
+    _check_draw(n_dates, block, n_boot)
+    return _weight_chunks(codes, n_dates, float(block), int(n_boot), seed)
+
+
+def _weight_chunks(
+    codes: np.ndarray, n_dates: int, block: float, n_boot: int, seed
+) -> Iterator[np.ndarray]:
+    rows = max(1, _CHUNK_CELLS // codes.size)
+    for idx in _index_chunks(n_dates, block, n_boot, seed, rows):
+        yield _draw_counts(idx, n_dates)[:, codes]
+
+
+def date_draw_counts(n_dates: int, block: float, n_boot: int, seed=0) -> Iterator[np.ndarray]:
+    """How often each date is drawn by the stationary bootstrap of dates, in chunks of replicates.
+
+    The per-date form of :func:`date_bootstrap_weights` (``w = counts[:, codes]``
+    with the rows' :func:`date_codes`): statistics built from per-date totals
+    need only these ``(B, D)`` counts, not the ``(B, n)`` row weights.
+
+    Parameters
+    ----------
+    n_dates : int
+        Number of dates ``D`` (at least 1).
+    block : float
+        Mean block length in dates (at least 1).
+    n_boot : int
+        Number of replicates (at least 1).
+    seed : int or numpy.random.Generator, default 0
+        As in :func:`date_bootstrap_weights`, which makes the same draws.
+
+    Returns
+    -------
+    iterator of numpy.ndarray
+        ``(rows, D)`` float64 matrices, at most about two million cells each;
+        every row sums to ``D``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> counts = np.vstack(list(date_draw_counts(4, 2.0, 3, seed=0)))
+    >>> counts.shape, counts.sum(axis=1).tolist()
+    ((3, 4), [4.0, 4.0, 4.0])
+    """
+    _check_draw(n_dates, block, n_boot)
+    rows = max(1, _CHUNK_CELLS // int(n_dates))
+    chunks = _index_chunks(int(n_dates), float(block), int(n_boot), seed, rows)
+    return (_draw_counts(idx, int(n_dates)) for idx in chunks)
+
+
+def _draw_counts(idx: np.ndarray, n_dates: int) -> np.ndarray:
+    """Row ``b`` of the result counts the occurrences of each date in row ``b`` of ``idx``."""
+    r = idx.shape[0]
+    flat = (idx + (np.arange(r) * n_dates)[:, None]).ravel()
+    return np.bincount(flat, minlength=r * n_dates).reshape(r, n_dates).astype(np.float64)
 
 
 def bootstrap_interval(

@@ -1,11 +1,13 @@
 r"""Honest out-of-sample skill: every metric with a block-bootstrap interval and a no-skill p-value.
 
-:func:`evaluate` scores one series of binary outcomes ``y`` against
-confidences ``p`` **in time order** (oldest sample first) with the metrics of
+:func:`evaluate` scores binary outcomes ``y`` against confidences ``p``
+**in time order** (oldest sample first) with the metrics of
 :mod:`engine.evaluation.classification`, each with a 95 % stationary-bootstrap
 interval (:mod:`engine.evaluation.bootstrap`) and a one-sided p-value
-against "no skill". :func:`evaluate_frame` does the same per pattern,
-optionally per ticker, from a long prediction frame.
+against "no skill". Given the date of each row it resamples whole dates, so
+the tickers of one date stay together. :func:`evaluate_frame` does the same
+per pattern, pooled or per ticker (or per window), from a long prediction
+frame.
 
 Examples
 --------
@@ -30,13 +32,14 @@ import polars as pl
 from engine.evaluation.bootstrap import (
     block_length,
     check_bootstrap_settings,
-    stationary_bootstrap_indices,
+    date_bootstrap_weights,
+    date_codes,
+    date_draw_counts,
 )
 from engine.evaluation.classification import (
     ACCURACY_THRESHOLD,
     METRICS,
     _check_yp,
-    _corr_rows,
     _entropy,
     _log_loss_terms,
     _require_both_classes,
@@ -45,33 +48,50 @@ from engine.labels.targets import CONFIDENCE_SUFFIX
 
 __all__ = ["Evaluation", "MetricResult", "evaluate", "evaluate_frame"]
 
+# A pooled group's (dates x dates) pair table is used while it holds at most
+# this many cells (16 MB of float64: 1414 dates); its working arrays stay as small.
+_PAIR_TABLE_CELLS = 2_000_000
 
-def _replicate_stats(
-    y: np.ndarray, p: np.ndarray, idx: np.ndarray, codes: np.ndarray, k: int
-) -> dict[str, np.ndarray]:
-    """All statistics (and their no-skill contrasts) for each row of ``idx``."""
-    b, n = idx.shape
-    yy = y[idx]
-    pp = p[idx]
-    n1 = yy.sum(axis=1)
-    n0 = n - n1
-    rate = n1 / n
-    # AUC by counting, per replicate, the non-events below each distinct
-    # confidence value (dense codes of p are precomputed): O(n + k) per row.
-    cc = codes[idx] + (np.arange(b) * k)[:, None]
-    neg = np.bincount(cc[yy == 0.0], minlength=b * k).reshape(b, k).astype(np.float64)
-    posc = np.bincount(cc[yy == 1.0], minlength=b * k).reshape(b, k).astype(np.float64)
-    below = np.cumsum(neg, axis=1) - neg
-    u = (posc * (below + 0.5 * neg)).sum(axis=1)
+
+def _row_terms(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Per-row terms whose (weighted) sums give every statistic but the AUC.
+
+    Columns: 1, ``y``, correct call, ``(p - y)^2``, log-loss term, and
+    ``pc``, ``pc^2``, ``pc * y`` with ``pc = p - mean(p)`` (moments of ``p``
+    shifted by its sample mean: replicate means sit close to it, so their
+    differences lose no precision).
+    """
+    pc = p - p.mean()
+    correct = ((p >= ACCURACY_THRESHOLD) == (y == 1.0)).astype(np.float64)
+    terms = (np.ones_like(y), y, correct, (p - y) ** 2, _log_loss_terms(y, p), pc, pc * pc, pc * y)
+    return np.column_stack(terms)
+
+
+def _stats(sums: np.ndarray, u: np.ndarray, varied: np.ndarray) -> dict[str, np.ndarray]:
+    """Every statistic (and its no-skill contrast) from the sums of :func:`_row_terms`.
+
+    ``sums`` is ``(B, 8)``; ``u`` the weighted count of right-ordered
+    (event, non-event) pairs, ties 1/2; ``varied`` whether ``p`` takes more
+    than one value in the replicate.
+    """
+    tot, n1, correct, squared, log_terms, s_p, s_pp, s_py = sums.T
+    b = tot.size
+    n0 = tot - n1
+    rate = n1 / tot
     both = (n1 > 0) & (n0 > 0)
     auc_b = np.full(b, np.nan)
     auc_b[both] = u[both] / (n1[both] * n0[both])
-    acc = ((pp >= ACCURACY_THRESHOLD) == (yy == 1.0)).mean(axis=1)
+    acc = correct / tot
     maj = np.maximum(rate, 1.0 - rate)
-    bri = ((pp - yy) ** 2).mean(axis=1)
-    ll = _log_loss_terms(yy, pp).mean(axis=1)
-    pb = _corr_rows(pp, yy)
-    pb[~both] = np.nan
+    bri = squared / tot
+    ll = log_terms / tot
+    # point-biserial: weighted Pearson correlation; the variance of a 0/1 y is rate (1 - rate)
+    mean_pc = s_p / tot
+    var_p = s_pp / tot - mean_pc**2
+    cov_py = s_py / tot - mean_pc * rate
+    ok = both & varied & (var_p > 0.0)
+    pb = np.full(b, np.nan)
+    pb[ok] = np.clip(cov_py[ok] / np.sqrt(var_p[ok] * rate[ok] * (1.0 - rate[ok])), -1.0, 1.0)
     return {
         "auc": auc_b,
         "accuracy": acc,
@@ -85,6 +105,111 @@ def _replicate_stats(
         "skill:log_loss": _entropy(rate) - ll,
         "skill:point_biserial": pb,
     }
+
+
+def _replicate_stats(
+    y: np.ndarray, p: np.ndarray, w: np.ndarray, codes: np.ndarray, k: int
+) -> dict[str, np.ndarray]:
+    """All statistics (and their no-skill contrasts) for each row of multiplicities ``w``.
+
+    ``w[b, i]`` is how often row ``i`` enters replicate ``b`` (a row of ones is
+    the sample itself); ``codes`` are the dense codes of ``p`` (``k`` values).
+    Every statistic is that of the multiset of rows the weights describe.
+    Cost ``O(B (n + k))``.
+    """
+    b = w.shape[0]
+    # AUC by counting, per replicate, the (weighted) non-events below each
+    # distinct confidence value
+    offset = (np.arange(b) * k)[:, None]
+    counts = []
+    for cls in (y == 0.0, y == 1.0):
+        cc = codes[cls][None, :] + offset
+        tally = np.bincount(cc.ravel(), weights=w[:, cls].ravel(), minlength=b * k)
+        counts.append(tally.reshape(b, k))
+    neg, posc = counts
+    below = np.cumsum(neg, axis=1) - neg
+    u = (posc * (below + 0.5 * neg)).sum(axis=1)
+    # exact constancy test: p takes one value in the replicate when one code is drawn
+    varied = np.count_nonzero(neg + posc, axis=1) > 1
+    return _stats(w @ _row_terms(y, p), u, varied)
+
+
+@dataclass(frozen=True)
+class _DateTables:
+    """Per-date summaries of rows in date order, enough for every replicate statistic.
+
+    Attributes
+    ----------
+    totals : numpy.ndarray
+        ``(D, 8)`` per-date sums of :func:`_row_terms`.
+    pairs : numpy.ndarray
+        ``(D, D)``: ``pairs[d, e]`` counts the (event on date ``d``, non-event
+        on date ``e``) pairs whose confidences are ordered right, ties 1/2.
+    low, high : numpy.ndarray
+        Smallest and largest code of ``p`` on each date.
+    """
+
+    totals: np.ndarray
+    pairs: np.ndarray
+    low: np.ndarray
+    high: np.ndarray
+
+
+def _date_tables(
+    y: np.ndarray, p: np.ndarray, day: np.ndarray, n_dates: int, codes: np.ndarray, k: int
+) -> _DateTables:
+    terms = _row_terms(y, p)
+    totals = np.column_stack([np.bincount(day, weights=t, minlength=n_dates) for t in terms.T])
+    # pairs, a band of non-event dates [e0, e1) at a time: tally the band's
+    # non-events by (date, code), count those below each code (ties 1/2),
+    # read the counts at each event's code and sum them by the event's date
+    neg = y == 0.0
+    neg_day, neg_code = day[neg], codes[neg]  # in date order
+    event_day, event_code = day[~neg], codes[~neg]
+    dates, first = np.unique(event_day, return_index=True)
+    pairs = np.zeros((n_dates, n_dates))
+    width = max(1, _PAIR_TABLE_CELLS // max(k, event_code.size))
+    for e0 in range(0, n_dates, width):
+        e1 = min(n_dates, e0 + width)
+        lo, hi = np.searchsorted(neg_day, [e0, e1])
+        cells = (neg_day[lo:hi] - e0) * k + neg_code[lo:hi]
+        tally = np.bincount(cells, minlength=(e1 - e0) * k).reshape(e1 - e0, k)
+        ordered = (np.cumsum(tally, axis=1) - 0.5 * tally)[:, event_code]
+        pairs[dates, e0:e1] = np.add.reduceat(ordered, first, axis=1).T
+    starts = np.searchsorted(day, np.arange(n_dates))
+    low = np.minimum.reduceat(codes, starts)
+    high = np.maximum.reduceat(codes, starts)
+    return _DateTables(totals, pairs, low, high)
+
+
+def _date_replicate_stats(tables: _DateTables, counts: np.ndarray) -> dict[str, np.ndarray]:
+    """:func:`_replicate_stats` of the rows of dates drawn ``counts[b, d]`` times each.
+
+    Cost ``O(B D^2)`` (one matrix product), against ``O(B n)`` row by row.
+    """
+    u = np.einsum("bd,bd->b", counts @ tables.pairs, counts)
+    drawn = counts > 0.0
+    lo = np.where(drawn, tables.low, np.iinfo(np.int64).max).min(axis=1)
+    hi = np.where(drawn, tables.high, -1).max(axis=1)
+    return _stats(counts @ tables.totals, u, hi > lo)
+
+
+def _by_date_tables(n: int, n_dates: int) -> bool:
+    """Whether replicates go through :class:`_DateTables` (dates of several rows, a small table)."""
+    return n >= 4 * n_dates and n_dates * n_dates <= _PAIR_TABLE_CELLS
+
+
+def _date_block_length(y: np.ndarray, p: np.ndarray, day: np.ndarray, n_dates: int) -> float:
+    """Mean block length in dates: block length of per-date totals of centred influence terms.
+
+    Which terms, and why totals: :func:`evaluate`, Notes.
+    """
+    dp = p - p.mean()
+    dy = y - y.mean()
+    sq = (p - y) ** 2
+    terms = (dy, dp, sq - sq.mean(), dp * dy - (dp * dy).mean())
+    totals = [np.bincount(day, weights=t, minlength=n_dates) for t in terms]
+    return block_length(*totals)
 
 
 @dataclass(frozen=True)
@@ -132,7 +257,8 @@ class Evaluation:
     brier_reference, log_loss_reference : float
         Scores of the constant base-rate forecast (the no-skill references).
     block_length : float
-        Mean block length of the stationary bootstrap.
+        Mean block length of the stationary bootstrap, in dates (in rows
+        when every row is its own date).
     n_boot : int
         Bootstrap replicates.
     level : float
@@ -181,6 +307,7 @@ def evaluate(
     seed=0,
     level: float = 0.95,
     block: float | None = None,
+    dates=None,
 ) -> Evaluation:
     r"""Every metric with a stationary-bootstrap interval and a one-sided no-skill p-value.
 
@@ -197,7 +324,11 @@ def evaluate(
     level : float, default 0.95
         Two-sided coverage of the intervals.
     block : float, optional
-        Mean block length; default :func:`block_length` (see Notes).
+        Mean block length, in dates; default estimated from the data (see Notes).
+    dates : array_like, optional
+        Date of each row (any comparable labels: dates, integers), rows in
+        date order. All rows of a date are resampled together (see Notes).
+        Default: every row is its own date (a single series).
 
     Returns
     -------
@@ -207,21 +338,38 @@ def evaluate(
     ------
     ValueError
         If ``y`` holds one class only (AUC and correlation are undefined and
-        "skill" cannot be tested), or on bad input.
+        "skill" cannot be tested), if ``dates`` is not in date order, not one
+        per row or holds a single date, or on bad input.
 
     Notes
     -----
-    **Resampling.** ``(y_t, p_t)`` pairs are resampled jointly by the
-    stationary bootstrap (random blocks of consecutive samples, geometric
-    lengths with mean ``block``), which keeps the serial dependence within
-    each series and between them. The default mean block length is the
-    largest :func:`arch.bootstrap.optimal_block_length` estimate over four
-    series in time order: ``y``, ``p``, the per-sample Brier contributions
-    ``(p - y)^2`` and the per-sample covariance contributions
-    ``(p - mean p)(y - mean y)``. The metrics' sampling variances are driven
-    by the autocovariances of these series (the last one is the influence
-    series of the point-biserial numerator and tracks that of AUC); the
-    maximum errs on the side of wider intervals.
+    **Resampling.** The unit of resampling is the date. The stationary
+    bootstrap draws random blocks of consecutive dates (geometric lengths
+    with mean ``block``) and each replicate takes every row of each drawn
+    date, outcomes and confidences jointly
+    (:func:`~engine.evaluation.bootstrap.date_bootstrap_weights`). Blocks
+    keep the serial dependence; whole dates keep the cross-sectional one:
+    the tickers of a pooled group share each day's market, so their rows of
+    one date are dependent, and a bootstrap of blocks of *rows* (sorted by
+    date, then ticker) cuts dates apart and understates the variance (see
+    Calibration). Without ``dates`` every row is its own date, which is the
+    plain stationary bootstrap of one series. Where dates hold several rows,
+    replicates come from per-date totals and a dates-by-dates table of
+    right-ordered (event, non-event) pairs (one matrix product per chunk of
+    replicates); otherwise from row multiplicities. Both give the statistics
+    of the gathered rows.
+
+    The default mean block length (in dates) is the largest
+    :func:`arch.bootstrap.optimal_block_length` estimate over four date
+    series: the per-date totals of the rows' centred contributions
+    ``y - pi``, ``p - mean p``, ``(p - y)^2 - Brier`` and
+    ``(p - mean p)(y - pi) - cov``. To first order every metric's error is
+    ``1/n`` times the sum over dates of such totals (the last one is the
+    influence term of the point-biserial numerator and tracks that of AUC),
+    so its variance is the long-run variance of these date series. Totals,
+    not per-date means, because a date weighs in a pooled metric by its
+    number of rows. For a single series the totals are the rows' own terms.
+    The maximum errs on the side of wider intervals.
 
     **Intervals** are percentile intervals of the ``n_boot`` replicates of
     each metric. Replicates in which a class is absent (AUC, correlation
@@ -252,6 +400,16 @@ def evaluate(
     6.5 % on the first two designs: not enough better to justify a second
     construction that cannot test Brier or log loss against the base rate.
 
+    Pooled panels (``tests/test_bootstrap_calibration.py``): 30 tickers x
+    300 dates, about 21 rows per date, outcomes and confidences each loading
+    on an independent factor of the day (signed exposures; latents of two
+    rows of a date correlate at +-0.26), no skill, ``n_boot=500``: resampling
+    dates, the AUC interval covers 0.5 in 94.2 % of 2000 sets and the test
+    rejects in 5.4 %; the former bootstrap of row blocks (``n_boot=200``)
+    covered 91.1 % and rejected in 6.7 % of 1000 sets. On 150 dates the date
+    bootstrap measured 92-94 % (short samples of dates run narrow), on 600
+    dates 95.5 %.
+
     Examples
     --------
     >>> import numpy as np
@@ -268,10 +426,16 @@ def evaluate(
     _require_both_classes(y, "evaluate")
     check_bootstrap_settings(n_boot, level)
     n = y.size
+    day = np.arange(n) if dates is None else date_codes(dates)
+    if day.size != n:
+        raise ValueError(f"`dates` must have one entry per row: got {day.size} for n={n}")
+    n_dates = int(day[-1]) + 1
+    if n_dates < 2:
+        raise ValueError(f"evaluate needs at least 2 dates to resample, got {n_dates}")
     events = int(y.sum())
     rate = events / n
     if block is None:
-        blk = block_length(y, p, (p - y) ** 2, (p - p.mean()) * (y - rate))
+        blk = _date_block_length(y, p, day, n_dates)
     else:
         if not block >= 1.0:
             raise ValueError(f"`block` must be >= 1, got `block={block}`")
@@ -279,9 +443,14 @@ def evaluate(
 
     _, codes = np.unique(p, return_inverse=True)
     k = int(codes.max()) + 1
-    full = _replicate_stats(y, p, np.arange(n)[None, :], codes, k)
-    chunks = stationary_bootstrap_indices(n, blk, n_boot, seed)
-    parts = [_replicate_stats(y, p, idx, codes, k) for idx in chunks]
+    full = _replicate_stats(y, p, np.ones((1, n)), codes, k)
+    if _by_date_tables(n, n_dates):
+        tables = _date_tables(y, p, day, n_dates, codes, k)
+        counts = date_draw_counts(n_dates, blk, n_boot, seed)
+        parts = [_date_replicate_stats(tables, c) for c in counts]
+    else:
+        weights = date_bootstrap_weights(day, blk, n_boot, seed)
+        parts = [_replicate_stats(y, p, w, codes, k) for w in weights]
     reps = {key: np.concatenate([part[key] for part in parts]) for key in full}
 
     alpha = (1.0 - level) / 2.0
@@ -354,7 +523,8 @@ def evaluate_frame(
         Pattern names to evaluate.
     by : sequence of str, default ("pattern",)
         ``("pattern",)`` pools all tickers; ``("pattern", "ticker")`` gives
-        one row per pattern and ticker. Must start with ``"pattern"``; other
+        one row per pattern and ticker (``("pattern", "model_id")`` one per
+        walk-forward window). Must start with ``"pattern"``; other
         entries are columns of ``predictions``.
     n_boot, seed, level
         As in :func:`evaluate`; every group uses the same ``seed``.
@@ -378,10 +548,13 @@ def evaluate_frame(
     Notes
     -----
     Only rows with a non-null outcome are used. Within a group the rows are
-    sorted by ``date`` (then by ``ticker``), so the stationary bootstrap
-    resamples blocks of consecutive dates; in a pooled group a block spans
-    the tickers that share those dates, which keeps cross-sectional
-    dependence on a day together with the serial dependence.
+    sorted by ``date`` (then by ``ticker``) and passed to :func:`evaluate`
+    with their dates, so intervals and p-values resample blocks of whole
+    dates: in a pooled or per-window group every ticker of a drawn date
+    enters together, which keeps the cross-sectional dependence of a day
+    with the serial dependence. A per-ticker group has one row per date, so
+    there it is the plain stationary bootstrap of the ticker's series.
+    ``block_length`` is in dates.
 
     Examples
     --------
@@ -452,7 +625,8 @@ def evaluate_frame(
                     n_boot=int(n_boot),
                 )
             else:
-                res = evaluate(y, p, n_boot=n_boot, seed=seed, level=level)
+                dates = g["date"].to_numpy()
+                res = evaluate(y, p, n_boot=n_boot, seed=seed, level=level, dates=dates)
                 row.update(res.to_dict())
             rows.append(row)
     return pl.DataFrame(rows, schema=schema).sort(list(by))
