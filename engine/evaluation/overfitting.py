@@ -148,14 +148,16 @@ def _statistic(s1: np.ndarray, s2: np.ndarray, count: np.ndarray, statistic: str
     mean = s1 / count
     if statistic == "mean":
         return mean
+    mean_square = s2 / count
     var = np.maximum(s2 - count * mean * mean, 0.0) / (count - 1.0)
-    sd = np.sqrt(var)
+    # constant rows: the variance is rounding noise next to the mean square
+    flat = var <= 1e-12 * mean_square
     out = np.zeros_like(mean)
-    positive = sd > 0.0
-    out[positive] = mean[positive] / sd[positive]
-    # a constant series has no Sharpe ratio; rank it by the sign of its mean
-    flat = ~positive
-    out[flat] = np.sign(mean[flat]) * np.inf
+    live = ~flat
+    out[live] = mean[live] / np.sqrt(var[live])
+    # a constant series has no Sharpe ratio; rank it by the sign of its mean (0 stays 0)
+    out[flat & (mean > 0)] = np.inf
+    out[flat & (mean < 0)] = -np.inf
     return out
 
 
