@@ -102,6 +102,27 @@ def test_study_name_clash_and_resume_of_nothing_are_refused(tmp_path, demo_dir):
     assert nowhere.exit_code == 1 and "earlier run's --out" in nowhere.output
 
 
+def test_an_rdb_url_is_a_storage_too(tmp_path, demo_dir):
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    storage, where = open_storage(url, tmp_path / "unused")
+    assert isinstance(storage, optuna.storages.RDBStorage) and where == url
+    open_study(storage, where, "shared", resume=False, seed=0, settings={"a": 1})
+    clash = _tune(demo_dir, "--storage", url, "--study", "shared", "--out", str(tmp_path / "o"))
+    assert clash.exit_code == 1 and "already exists in sqlite:///" in clash.output
+    # a resumed study that measured something else is refused, naming the difference
+    with pytest.raises(ValueError, match="a: study has 1, this run 2"):
+        open_study(storage, where, "shared", resume=True, seed=0, settings={"a": 2})
+
+
+def test_storage_urls_are_shown_without_their_password():
+    from engine.tuning.study import _mask
+
+    assert _mask("postgresql://tuner:s3cret@db.example:5432/optuna") == (
+        "postgresql://tuner:***@db.example:5432/optuna"
+    )
+    assert _mask("sqlite:///tmp/a.db") == "sqlite:///tmp/a.db"
+
+
 @pytest.fixture(scope="module")
 def cli_run(demo_dir, tmp_path_factory):
     work = tmp_path_factory.mktemp("tune")

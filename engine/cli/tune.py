@@ -94,6 +94,23 @@ _ABBREVIATIONS = {
 }
 
 
+def _pack(items: list[str], width: int) -> list[str]:
+    """Join ``items`` with two spaces into lines of at most ``width``, never splitting an item.
+
+    Examples
+    --------
+    >>> _pack(["lr 1e-3", "units 64", "imb none"], 18)
+    ['lr 1e-3  units 64', 'imb none']
+    """
+    lines: list[str] = []
+    for item in items:
+        if lines and len(lines[-1]) + 2 + len(item) <= width:
+            lines[-1] += "  " + item
+        else:
+            lines.append(item)
+    return lines
+
+
 def tune_progress(console: Console) -> Any:
     """One line per finished trial (and its parameters below it), with the best so far.
 
@@ -134,7 +151,7 @@ def tune_progress(console: Console) -> Any:
             if state == "complete":
                 what = f"{event['value']:+.4f}"
             elif state == "pruned":
-                what = f"pruned after {event['windows']} window(s) at {event['cumulative']:+.4f}"
+                what = f"after {event['windows']} window(s): {event['cumulative']:+.4f}"
             else:
                 what = f"failed: {event['error']}"[:60]
             best = (
@@ -147,10 +164,8 @@ def tune_progress(console: Console) -> Any:
                 f"{event['seconds']:.0f} s{best}",
                 markup=False,
             )
-            params = "  ".join(
-                f"{_ABBREVIATIONS.get(k, k)} {_short(v)}" for k, v in event["params"].items()
-            )
-            for line in textwrap.wrap(params, 76, break_long_words=False):
+            items = [f"{_ABBREVIATIONS.get(k, k)} {_short(v)}" for k, v in event["params"].items()]
+            for line in _pack(items, 76):
                 console.print(f"  {line}", markup=False)
 
     return show

@@ -117,6 +117,7 @@ def run_search(
     address: str | None = None,
     timeout: float | None = None,
     progress: TrialProgress | None = None,
+    executor: Executor | None = None,
 ) -> SearchOutcome:
     """Run trials until the study holds ``trials`` finished ones (or ``timeout`` passes).
 
@@ -140,9 +141,13 @@ def run_search(
     backend, workers, address
         See :func:`engine.parallel.make_executor`.
     timeout : float, optional
-        Seconds after which no new batch starts.
+        Seconds after which no new batch starts (the first batch always runs).
     progress : callable, optional
         Receives one event per finished trial.
+    executor : Executor, optional
+        An executor already running :func:`engine.model.fit_tasks.run_fit_task`
+        over ``data`` (its workers stay up between searches); it replaces
+        ``backend``, ``workers`` and ``address`` and is not closed here.
 
     Returns
     -------
@@ -163,10 +168,15 @@ def run_search(
     todo = trials - _finished(study)
     if todo <= 0:
         return outcome
-    with make_executor(backend, run_fit_task, data, workers=workers, address=address) as ex:
-        outcome.threads = ex.threads
+    owned = executor is None
+    ex = executor or make_executor(backend, run_fit_task, data, workers=workers, address=address)
+    outcome.threads, outcome.workers, outcome.backend = ex.threads, ex.workers, ex.name
+    workers = ex.workers
+    try:
         while todo > 0:
-            if timeout is not None and time.perf_counter() - began > timeout:
+            # the first batch always runs: a session that selects needs finished trials
+            late = timeout is not None and time.perf_counter() - began > timeout
+            if late and outcome.ran > 0:
                 outcome.stopped_by_timeout = True
                 break
             n = min(workers, todo)
@@ -178,6 +188,9 @@ def run_search(
                 raise RuntimeError(
                     f"every trial of a batch failed; the first error: {errors[0]}"
                 ) from errors[0]
+    finally:
+        if owned:
+            ex.close()
     outcome.seconds = time.perf_counter() - began
     return outcome
 
