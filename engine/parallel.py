@@ -42,6 +42,7 @@ Examples
 from __future__ import annotations
 
 import concurrent.futures as cf
+import logging
 import multiprocessing
 import os
 from abc import ABC, abstractmethod
@@ -260,7 +261,11 @@ class RayExecutor(Executor):
         self._owned = False
         if not ray.is_initialized():
             local = address is None and not os.environ.get("RAY_ADDRESS")
-            kwargs: dict[str, Any] = {"address": address, "log_to_driver": False}
+            kwargs: dict[str, Any] = {
+                "address": address,
+                "log_to_driver": False,
+                "logging_level": logging.WARNING,  # the engine prints its own progress
+            }
             if local:
                 kwargs["include_dashboard"] = False
             ray.init(**kwargs)
