@@ -153,6 +153,8 @@ def test_json_holds_the_trials_selection_statistics_gate_and_paths(cli_run):
     for key in ("report", "trials", "test_predictions"):
         assert (out / report["files"][key].split("/")[-1]).exists()
     assert json.loads((out / "tune.json").read_text())["gate"] == report["gate"]
+    # the storage is reported as everywhere else (an RDB URL would have its password masked)
+    assert report["settings"]["storage"] == report["storage"] == str(out / "study.journal")
 
 
 @pytest.mark.slow

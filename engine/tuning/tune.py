@@ -214,6 +214,7 @@ def tune(
         resumed=handle.resumed,
         settings={
             **asdict(settings),
+            "storage": where,  # as shown everywhere else: an RDB URL's password masked
             "epochs": base.epochs,
             "precision": base.precision,
             "split": asdict(run_settings),
@@ -228,6 +229,10 @@ def tune(
         seconds=time.perf_counter() - began,
         notes=list(search.notes),
     )
+    if settings.windows is not None and len(plan) < settings.windows:
+        report.notes.append(
+            f"--windows {settings.windows}: the data hold {len(plan)} window(s), all tuned on"
+        )
     if search.stopped_by_timeout:
         report.notes.append(f"--timeout {settings.timeout:g} s reached: no new trials started")
     write_files(report, predictions)
