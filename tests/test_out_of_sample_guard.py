@@ -26,13 +26,9 @@ from engine.jobs.backtest import run_backtest_job
 from engine.jobs.validate import run_validate_job
 from engine.labels.targets import CONFIDENCE_SUFFIX, PATTERN_NAMES
 from engine.model.artifacts import ARTIFACT_FORMAT, sha256_file
-from engine.model.run_files import (
-    DEFAULT_EMBARGO_DAYS,
-    bar_calendar,
-    check_predictions,
-    embargo_guard,
-    resolve_prediction_source,
-)
+from engine.model.out_of_sample import DEFAULT_EMBARGO_DAYS, bar_calendar, embargo_guard
+from engine.model.prediction_sources import resolve_prediction_source
+from engine.model.run_files import check_predictions
 
 DAY = dt.timedelta(days=1)
 #: Weekdays on which the test exchange is closed.

@@ -21,7 +21,7 @@ from engine.evaluation.validation import validate_predictions
 from engine.jobs.validate import run_validate_job
 from engine.labels.permutations import permute_outcomes
 from engine.model.artifacts import ARTIFACT_FORMAT, ArtifactError, sha256_file
-from engine.model.run_files import resolve_prediction_source
+from engine.model.prediction_sources import resolve_prediction_source
 from engine.reports.validation import FIGURE_FILES, REPORT_FILE
 
 PATTERNS = ("breakout", "reversal")

@@ -14,7 +14,7 @@ import pytest
 from engine.data.store import BarStore
 from engine.evaluation.validation import validate_predictions
 from engine.jobs.validate import _regimes, run_validate_job
-from engine.model.run_files import PredictionSource, resolve_prediction_source
+from engine.model.prediction_sources import PredictionSource, resolve_prediction_source
 
 N_DAYS = 700
 PATTERNS = ["breakout", "reversal"]

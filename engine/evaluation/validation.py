@@ -1,8 +1,9 @@
 """Out-of-sample validation: metrics with intervals, a null test and an overfitting monitor.
 
 :func:`validate_predictions` takes a resolved
-:class:`engine.model.run_files.PredictionSource` (a run directory, one model
-artifact or a bare predictions file) and returns a :class:`ValidateReport`;
+:class:`engine.model.prediction_sources.PredictionSource` (a run directory,
+one model artifact or a bare predictions file) and returns a
+:class:`ValidateReport`;
 it reads the predictions and the training histories and writes nothing.
 
 Every prediction must be out of sample: dated after its model's
@@ -31,7 +32,7 @@ Examples
 >>> import datetime as dt, tempfile
 >>> from pathlib import Path
 >>> import numpy as np, polars as pl
->>> from engine.model.run_files import resolve_prediction_source
+>>> from engine.model.prediction_sources import resolve_prediction_source
 >>> rng = np.random.default_rng(0)
 >>> n = 240
 >>> y = (rng.uniform(size=n) < 0.5).astype(np.int8)
@@ -76,14 +77,9 @@ from engine.evaluation.multiple_testing import adjust_p_values, correction_line
 from engine.evaluation.permutation import DEFAULT_N_NULL, permutation_auc_test
 from engine.evaluation.regimes import REGIME_LABELS, label_rows, regime_coverage
 from engine.labels.permutations import DEFAULT_NULL_BLOCK, permute_outcomes
-from engine.model.run_files import (
-    RUN_FILE,
-    PredictionSource,
-    check_predictions,
-    json_value,
-    read_history,
-    read_predictions,
-)
+from engine.model.json_values import json_value
+from engine.model.prediction_sources import PredictionSource
+from engine.model.run_files import RUN_FILE, check_predictions, read_history, read_predictions
 
 __all__ = [
     "CORRECTIONS",
@@ -449,8 +445,8 @@ def validate_predictions(
     Parameters
     ----------
     source : PredictionSource
-        From :func:`engine.model.run_files.resolve_prediction_source`: the
-        predictions file (format of :data:`engine.model.run_files.PREDICTION_KEYS`
+        From :func:`engine.model.prediction_sources.resolve_prediction_source`:
+        the predictions file (format of :data:`engine.model.run_files.PREDICTION_KEYS`
         then ``<pattern>_p`` and ``<pattern>`` per pattern), the expected
         patterns and the training histories (none: no overfitting monitor).
     by_ticker : bool

@@ -25,7 +25,8 @@ from engine.data.prices import PriceBasis, apply_basis
 from engine.data.store import BarStore
 from engine.data.universe import MARKET_BENCHMARK
 from engine.features.build import bars_fingerprint
-from engine.model.run_files import RUN_FILE, bar_calendar, embargo_days_of
+from engine.model.out_of_sample import bar_calendar, embargo_days_of
+from engine.model.run_files import RUN_FILE
 from engine.tracking import tracked
 
 __all__ = [

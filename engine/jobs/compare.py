@@ -36,14 +36,9 @@ from engine.data.universe import MARKET_BENCHMARK
 from engine.evaluation.bootstrap import check_bootstrap_settings
 from engine.evaluation.comparison import align_predictions, compare_frame
 from engine.evaluation.regimes import REGIME_LABELS, label_rows, market_regimes, regime_coverage
-from engine.model.run_files import (
-    RUN_FILE,
-    check_predictions,
-    json_value,
-    read_json,
-    read_predictions,
-    resolve_prediction_source,
-)
+from engine.model.json_values import json_value
+from engine.model.prediction_sources import resolve_prediction_source
+from engine.model.run_files import RUN_FILE, check_predictions, read_json, read_predictions
 
 __all__ = ["CompareReport", "run_compare_job"]
 

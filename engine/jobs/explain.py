@@ -33,9 +33,9 @@ from engine.evaluation.importance import group_summaries, permutation_importance
 from engine.model.artifacts import read_metadata
 from engine.model.gbm import MODEL_KIND as LIGHTGBM
 from engine.model.gbm import load_gbm_artifact
+from engine.model.json_values import json_value
 from engine.model.kinds import load_predictor
 from engine.model.reload import check_reproduces, read_run, rebuild_run
-from engine.model.run_files import json_value
 from export.held_out import training_bars
 
 __all__ = ["ExplainReport", "run_explain_job"]

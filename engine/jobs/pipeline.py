@@ -71,12 +71,12 @@ from engine.features.files import write_feature_file
 from engine.io import atomic_write_bytes, iso, write_parquet_atomic
 from engine.labels.targets import EVENT_COLUMNS, censor_after, compute_targets, target_summary
 from engine.model.min_train import DEFAULT_MIN_TRAIN_SEQUENCES
+from engine.model.prediction_sources import resolve_prediction_source
 from engine.model.run_files import (
     RUN_FILE,
     RUN_PREDICTIONS_FILE,
     check_predictions,
     read_predictions,
-    resolve_prediction_source,
 )
 from engine.model.run_resume import RESUMABLE
 from engine.model.runs import RunSettings, prepare_dataset, train_windows

@@ -68,12 +68,8 @@ from engine.evaluation.validation import (
 )
 from engine.labels.permutations import DEFAULT_NULL_BLOCK
 from engine.model.artifacts import METADATA_FILE
-from engine.model.run_files import (
-    RUN_FILE,
-    PredictionSource,
-    read_json,
-    resolve_prediction_source,
-)
+from engine.model.prediction_sources import PredictionSource, resolve_prediction_source
+from engine.model.run_files import RUN_FILE, read_json
 from engine.reports.validation import write_report
 from engine.tracking import tracked
 

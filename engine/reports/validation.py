@@ -24,7 +24,7 @@ from engine.evaluation.validation import (
     number_text,
 )
 from engine.io import atomic_write_bytes
-from engine.model.run_files import json_value
+from engine.model.json_values import json_value
 from engine.reports.html import (
     REPORT_FILE,
     column_label,
