@@ -14,7 +14,10 @@ and joins them on date.
 
 The ``*_from`` variants compute a window of a longer history: they take,
 per ticker, the valid returns before the window and the first row that
-needs a GARCH forecast (see ``engine.features.tail``).
+needs a GARCH forecast (see ``engine.features.tail``). ``ticker_features``
+and ``panel_features`` run the same loops over whole histories (both
+arguments 0), so each loop is written, and each parallel kernel compiled,
+once.
 
 Output rows follow ``FEATURE_NAMES``; every non-finite result is NaN.
 """
@@ -452,7 +455,10 @@ def panel_features_py(
 
     Rows of ticker ``i`` are ``offsets[i]:offsets[i + 1]`` (sorted by date).
     Returns an array of shape (17, n_rows); rows not wanted are left
-    uninitialised (never written, so their memory is never touched).
+    uninitialised (never written, so their memory is never touched). This is
+    :func:`panel_features_from` over whole histories (no returns before a
+    ticker's first row, GARCH forecasts from its first row on): one loop
+    serves both, so ``panel_features`` compiles nothing of its own.
 
     Examples
     --------
@@ -472,29 +478,29 @@ def panel_features_py(
     array([nan, nan,  1.,  1.,  1., nan, nan, nan, nan, nan, nan, nan,  1.,
             1.,  1.])
     """
-    n_rows = close.shape[0]
-    out = np.empty((N_FEATURES, n_rows))
-    for i in prange(offsets.shape[0] - 1):
-        a = offsets[i]
-        b = offsets[i + 1]
-        ticker_features_from_py(
-            open_[a:b],
-            high[a:b],
-            low[a:b],
-            close[a:b],
-            volume[a:b],
-            market_return[a:b],
-            sector_r20[a:b],
-            vix_term[a:b],
-            wanted,
-            0,
-            0,
-            out[:, a:b],
-        )
-    return out
+    whole = np.zeros(offsets.shape[0] - 1, dtype=np.int64)
+    columns = (open_, high, low, close, volume, market_return, sector_r20, vix_term)
+    return panel_features_from_py(offsets, *columns, wanted, whole, whole)
 
 
 ticker_features_from = njit(cache=True, error_model="numpy")(ticker_features_from_py)
 ticker_features = njit(cache=True, error_model="numpy")(ticker_features_py)
 panel_features_from = njit(cache=True, parallel=True, error_model="numpy")(panel_features_from_py)
-panel_features = njit(cache=True, parallel=True, error_model="numpy")(panel_features_py)
+
+
+def panel_features(
+    offsets: Int64Array1D,
+    open_: Float64Array1D,
+    high: Float64Array1D,
+    low: Float64Array1D,
+    close: Float64Array1D,
+    volume: Float64Array1D,
+    market_return: Float64Array1D,
+    sector_r20: Float64Array1D,
+    vix_term: Float64Array1D,
+    wanted: np.ndarray,
+) -> Float64Array2D:
+    """:func:`panel_features_py` on the compiled :func:`panel_features_from` (parallel)."""
+    whole = np.zeros(offsets.shape[0] - 1, dtype=np.int64)
+    columns = (open_, high, low, close, volume, market_return, sector_r20, vix_term)
+    return panel_features_from(offsets, *columns, wanted, whole, whole)
