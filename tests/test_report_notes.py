@@ -9,9 +9,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from engine.jobs.pipeline import FULL, QUICK, _check_out, _finished_run, identical_books
+from engine.jobs.pipeline import FULL, QUICK, _check_out, _finished_run
 from engine.model.run_files import RUN_FILE, RUN_PREDICTIONS_FILE
 from engine.model.runs import RunSettings
+from engine.reports.pipeline import identical_books
 
 
 def _backtest(returns: np.ndarray, weights: np.ndarray, head: str = "momentum_persistence"):

@@ -14,9 +14,9 @@ from typer.testing import CliRunner
 
 from engine.cli.app import app
 from engine.evaluation.diagnostics import null_comparison
-from engine.jobs.pipeline import _validation_summary
 from engine.jobs.validate import run_validate_job
 from engine.labels.targets import CONFIDENCE_SUFFIX, PATTERN_NAMES
+from engine.reports.pipeline import validation_summary as _validation_summary
 
 N_TICKERS = 34  # the demo universe: 34 tickers x 4 patterns = 136 per-ticker rows
 

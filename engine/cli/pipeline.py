@@ -88,7 +88,8 @@ def pipeline_command(
     as_json: JsonOption = False,
 ) -> None:
     """Run everything: demo data, features, targets, walk-forward training, ONNX, backtests."""
-    from engine.jobs.pipeline import FULL, QUICK, identical_books, run_pipeline
+    from engine.jobs.pipeline import FULL, QUICK, run_pipeline
+    from engine.reports.pipeline import identical_books
 
     settings = QUICK if quick else FULL
     inputs = call_or_exit(bar_inputs, prices, market, sector_map)

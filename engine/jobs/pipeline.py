@@ -18,7 +18,8 @@ Stages, each feeding the next (data flows one way):
    of the bars and one read of the predictions; every run's PSR and DSR,
    deflated over every (strategy, unfiltered/filtered) run backtested;
 
-then ``report.html`` (one page with every stage) and ``summary.json``.
+then ``report.html`` (one page with every stage, :mod:`engine.reports.pipeline`)
+and ``summary.json``.
 
 The pipeline calls the domain directly (it imports no other job), so each
 stage's result is computed once and handed on.
@@ -45,26 +46,21 @@ run keeps every window: it is a smoke run).
 
 from __future__ import annotations
 
-import html
 import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from engine.backtest.meta_labeling import DEFAULT_THRESHOLD, head_confidence
-from engine.backtest.robustness import seed_robustness
-from engine.backtest.run import BacktestReport, deflate_together, run_backtest
+from engine.backtest.run import BacktestReport, run_backtest
 from engine.backtest.signals import STRATEGIES
 from engine.backtest.simulation import DEFAULT_COSTS_BPS, BacktestSettings
 from engine.data.importer import import_demo
 from engine.data.loading import BarInputs, keep_dates, load_bars, short_histories, synthetic_flags
 from engine.data.store import BarStore
-from engine.evaluation.multiple_testing import correction_line
 from engine.evaluation.validation import validate_predictions
 from engine.features.build import bars_fingerprint, build_features
 from engine.features.files import write_feature_file
@@ -80,13 +76,7 @@ from engine.model.run_files import (
 )
 from engine.model.run_resume import RESUMABLE
 from engine.model.runs import RunSettings, prepare_dataset, train_windows
-from engine.reports.backtest import (
-    FIGURE_FILES,
-    backtest_section,
-    robustness_section,
-    write_backtest_report,
-)
-from engine.reports.html import CSS
+from engine.reports.pipeline import backtest_results, validation_summary, write_pipeline_report
 from engine.reports.validation import write_report
 from engine.tracking import Tracking, tracked
 from kernels.garch import GARCH_MIN_OBS
@@ -266,54 +256,6 @@ def _stage_data(store: BarStore, settings: PipelineSettings) -> dict[str, Any]:
             "generated": True, "data_dir": str(store.data_dir)}  # fmt: skip
 
 
-def _auc_text(row: dict[str, Any]) -> str:
-    if row.get("auc") is None:
-        return "-"
-    return f"{row['auc']:.3f} [{row['auc_ci_low']:.3f}, {row['auc_ci_high']:.3f}]"
-
-
-def _validation_summary(summary: dict[str, Any]) -> dict[str, Any]:
-    """Every head with its AUC, interval and Holm-adjusted p (never only the best one).
-
-    Examples
-    --------
-    >>> row = {"pattern": "a", "n": 9, "base_rate": 0.5, "auc": 0.6, "auc_ci_low": 0.5,
-    ...        "auc_ci_high": 0.7, "auc_p_value": 0.02, "auc_p_value_holm": 0.04}
-    >>> empty = {"pattern": "b", "n": 0, "auc": None, "auc_p_value": None}
-    >>> _validation_summary({"metrics": [row, empty]})["summary"]
-    'a AUC 0.600 [0.500, 0.700] Holm p 0.040; b no AUC (Holm over 1 heads)'
-    """
-    null = summary.get("null") or {}
-    null_rows = {r["pattern"]: r for r in null.get("metrics", [])}
-    tests = {r["pattern"]: r for r in null.get("comparison", [])}
-    rows = [
-        {
-            "pattern": r["pattern"],
-            "labelled": r.get("n"),
-            "base_rate": r.get("base_rate"),
-            "auc": _auc_text(r),
-            "p_value": r.get("auc_p_value"),
-            "p_value_holm": r.get("auc_p_value_holm"),
-            "null_auc": _auc_text(null_rows.get(r["pattern"], {})),
-            "permutation_p_value": tests.get(r["pattern"], {}).get("permutation_p_value"),
-            "permutation_p_value_holm": tests.get(r["pattern"], {}).get("permutation_p_value_holm"),
-        }
-        for r in summary["metrics"]
-    ]
-    heads = [
-        f"{r['pattern']} AUC {_auc_text(r)} Holm p {_p_text(r.get('auc_p_value_holm'))}"
-        if r.get("auc") is not None else f"{r['pattern']} no AUC"
-        for r in summary["metrics"]
-    ]  # fmt: skip
-    tested = sum(r.get("auc_p_value") is not None for r in summary["metrics"])
-    text = f"{'; '.join(heads)} (Holm over {tested} heads)" if heads else "no labelled events"
-    return {"summary": text, "patterns": rows}
-
-
-def _p_text(value: float | None) -> str:
-    return "-" if value is None else f"{value:.3f}"
-
-
 @tracked("pipeline")
 def run_pipeline(
     store: BarStore,
@@ -475,7 +417,7 @@ def run_pipeline(
     trained = stage("train", train)
 
     def validate() -> dict[str, Any]:
-        summary = _validation_summary(
+        summary = validation_summary(
             _validate_run(Path(trained["run"]), out / "validation", settings)
         )
         summary["report"] = str(out / "validation" / "report.html")
@@ -525,10 +467,12 @@ def run_pipeline(
                 bars, other_predictions, other["predictions"], settings, info
             )
         report.backtests = runs[settings.seed]
-        return _backtest_results(runs, out, settings)
+        return backtest_results(runs, out, settings.seed, settings.strategies)
 
     stage("backtest", backtest)
-    report.report = _write_report(report, validated, exported)
+    report.report = write_pipeline_report(
+        report.to_dict(), report.summary_rows(), report.backtests, validated, exported
+    )
     atomic_write_bytes(
         out / "summary.json", json.dumps(report.to_dict(), indent=2, default=str).encode()
     )
@@ -583,68 +527,6 @@ def _backtest_strategies(
     return out
 
 
-def _backtest_results(
-    runs: dict[int, dict[str, BacktestReport]], out: Path, settings: PipelineSettings
-) -> dict[str, Any]:
-    """Deflate every run as one selection, write the reports, and summarise the stage.
-
-    ``N`` counts every (strategy, unfiltered/filtered) run of every seed; the
-    first seed's backtests are the stage's rows, and with several seeds each
-    strategy gets its spread and verdict across them.
-    """
-    seeds = list(runs)
-    trials = "every strategy's unfiltered and filtered run"
-    if len(seeds) > 1:
-        trials += f" of each of {len(seeds)} seeds"
-    shared = deflate_together([r for by in runs.values() for r in by.values()], trials)
-    for seed, by_strategy in runs.items():
-        root = out if seed == settings.seed else out / "seeds" / f"seed-{seed}"
-        for strategy, r in by_strategy.items():
-            r.files = [str(p) for p in write_backtest_report(r, root / "backtest" / strategy)]
-    rows = {}
-    for strategy, r in runs[settings.seed].items():
-        m, d, f = r.metrics, r.sharpe_difference, r.filter
-        rows[strategy] = {
-            "head": r.settings.pattern_head,
-            "sharpe_unfiltered": m["unfiltered"]["sharpe"],
-            "sharpe_filtered": m["filtered"]["sharpe"],
-            "psr_unfiltered": m["unfiltered"]["psr"],
-            "psr_filtered": m["filtered"]["psr"],
-            "dsr_unfiltered": m["unfiltered"]["dsr"],
-            "dsr_filtered": m["filtered"]["dsr"],
-            "sharpe_difference": d,
-            "null_p_value": (r.null or {}).get("p_value"),
-            "take_rate": f["take_rate"],
-            "precision": f["precision"],
-            "base_rate": f["base_rate"],
-            "report": str(out / "backtest" / strategy / "report.html"),
-        }
-    parts = [f"{k} Sharpe {_num(v['sharpe_unfiltered'])} -> {_num(v['sharpe_filtered'])}"
-             for k, v in rows.items()]  # fmt: skip
-    result = {
-        "summary": "; ".join(parts),
-        "strategies": rows,
-        "sharpe_inference": {
-            **{k: v for k, v in shared.items() if k not in ("psr", "dsr")},
-            "trials": trials,
-        },  # fmt: skip
-    }
-    if len(seeds) > 1:
-        across = {
-            strategy: seed_robustness([runs[seed][strategy] for seed in seeds],
-                                      [str(seed) for seed in seeds], label_name="seed")
-            for strategy in settings.strategies
-        }  # fmt: skip
-        result["seeds"] = {"seeds": seeds, "strategies": across}
-        verdicts = ", ".join(f"{k} {v['verdict']}" for k, v in across.items())
-        result["summary"] += f"; filter across {len(seeds)} seeds: {verdicts}"
-    return result
-
-
-def _num(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}"
-
-
 def _run_status(run: Path) -> str | None:
     """The ``status`` in ``run/run.json``, or None without a readable one."""
     try:
@@ -692,102 +574,3 @@ def _finished_run(
         "resumed": True,
     }
     return result
-
-
-def identical_books(backtests: dict[str, Any]) -> list[str]:
-    """A note for each group of strategies whose filtered books are identical.
-
-    Two base strategies filtered by the same head at the same threshold can
-    take exactly the same trades (every signal of one that passes the filter
-    is also one of the other's); their filtered results are then one result,
-    not two independent confirmations.
-    """
-    groups: list[list[str]] = []
-    for name, bt in backtests.items():
-        for group in groups:
-            first = backtests[group[0]]
-            if (
-                np.array_equal(first.dates, bt.dates)
-                and np.array_equal(first.filtered.returns, bt.filtered.returns, equal_nan=True)
-                and np.array_equal(first.filtered.weights, bt.filtered.weights, equal_nan=True)
-            ):
-                group.append(name)
-                break
-        else:
-            groups.append([name])
-    return [
-        f"{' and '.join(group)}, filtered by {backtests[group[0]].settings.pattern_head} "
-        f"at {backtests[group[0]].settings.threshold:g}, hold identical filtered books (the "
-        "same daily weights and returns): their filtered rows are one result, not "
-        f"{len(group)}."
-        for group in groups
-        if len(group) > 1
-    ]
-
-
-def _write_report(report: PipelineReport, validated: dict, exported: dict) -> Path:
-    esc = html.escape
-    s = report.settings
-    parts = [
-        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">',
-        f"<title>engine pipeline: {esc(str(report.out))}</title><style>{CSS}</style></head><body>",
-        "<h1>Pattern engine: bars to an out-of-sample backtest</h1>",
-        f"<p>Written {esc(datetime.now().isoformat(timespec='seconds'))}; tickers "
-        f"<code>{esc(s.tickers)}</code>, samples from {esc(str(s.start or 'the start'))} to "
-        f"{esc(str(s.end or 'the end'))}, {s.epochs} epochs per window, seed {s.seed}. "
-        "Every number below is out-of-sample.</p>",
-        *(
-            [
-                "<p class='note'><strong>Smoke run</strong> (<code>engine pipeline --quick</code>"
-                f"): {s.epochs} epochs per window on a few tickers, to show that every stage "
-                "runs end to end. Its figures are not evidence of skill or of its absence; run "
-                "<code>engine pipeline</code> without <code>--quick</code> for that.</p>"
-            ]
-            if s.smoke
-            else []
-        ),
-        "<h2>Stages</h2><table><tr><th class='l'>stage</th><th class='l'>result</th>"
-        "<th>seconds</th></tr>",
-    ]
-    for name, summary, seconds in report.summary_rows():
-        parts.append(f"<tr><td class='l'>{esc(name)}</td><td class='l'>{esc(summary)}</td>"
-                     f"<td>{seconds}</td></tr>")  # fmt: skip
-    parts.append("</table>")
-    tested = sum(r["p_value"] is not None for r in validated["patterns"])
-    parts.append(
-        "<h2>Validation (walk-forward, out-of-sample)</h2>"
-        f"<p><small>{esc(correction_line('holm', tested, 'patterns'))}.</small></p>"
-        "<table><tr><th class='l'>pattern</th>"
-        "<th>labelled</th><th>base rate</th><th>AUC [95 % CI]</th><th>p</th><th>adj. p</th>"
-        "<th>null AUC [95 % CI]</th></tr>"
-    )
-    for r in validated["patterns"]:
-        base = "-" if r["base_rate"] is None else f"{r['base_rate']:.3f}"
-        p, adjusted = _p_text(r["p_value"]), _p_text(r.get("p_value_holm"))
-        parts.append(
-            f"<tr><td class='l'>{esc(r['pattern'])}</td><td>{r['labelled'] or 0:,}</td>"
-            f"<td>{base}</td><td>{esc(r['auc'])}</td><td>{p}</td><td>{adjusted}</td>"
-            f"<td>{esc(r['null_auc'])}</td></tr>"
-        )
-    parts.append(
-        f"</table><p>Full validation report: <a href='validation/report.html'>"
-        f"validation/report.html</a>. ONNX: <code>{esc(exported['path'])}</code> "
-        f"({esc(exported['summary'])}).</p>"
-    )
-    parts.append("<h2>Backtests (meta-labeling)</h2>")
-    parts.extend(f"<p class='note'>{esc(line)}</p>" for line in identical_books(report.backtests))
-    for strategy, bt in report.backtests.items():
-        written = report.out / "backtest" / strategy  # the backtest stage drew these already
-        figures = {name: (written / file).read_bytes() for name, file in FIGURE_FILES.items()}
-        parts.append(backtest_section(bt, figures, heading="h3", link=False))
-        parts.append(f"<p><a href='backtest/{esc(strategy)}/report.html'>"
-                     f"backtest/{esc(strategy)}/report.html</a></p>")  # fmt: skip
-    seeds = report.stages.get("backtest", {}).get("seeds")
-    if seeds:
-        parts.append(f"<h2>The filter across {len(seeds['seeds'])} training seeds</h2>")
-        for strategy, robustness in seeds["strategies"].items():
-            parts.append(robustness_section(robustness, strategy, heading="h3"))
-    parts.append("</body></html>")
-    path = report.out / "report.html"
-    atomic_write_bytes(path, "\n".join(parts).encode("utf-8"))
-    return path
