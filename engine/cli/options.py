@@ -47,6 +47,7 @@ __all__ = [
     "out_option",
     "overwrite_option",
     "report_option",
+    "resume_option",
     "seed_option",
     "start_option",
     "tracking_from",
@@ -206,6 +207,11 @@ def out_option(help: str) -> Any:
 def overwrite_option(help: str) -> Any:
     """``--overwrite``: replace what an earlier run wrote (``help`` says what)."""
     return Annotated[bool, typer.Option("--overwrite", help=help)]
+
+
+def resume_option(help: str) -> Any:
+    """``--resume``: continue what an interrupted run left in ``--out`` (``help`` says how)."""
+    return Annotated[bool, typer.Option("--resume", help=help)]
 
 
 def seed_option(help: str) -> Any:

@@ -33,6 +33,7 @@ from engine.cli.options import (
     out_option,
     overwrite_option,
     report_option,
+    resume_option,
     seed_option,
     start_option,
     tracking_from,
@@ -64,6 +65,12 @@ TrainStartOption = start_option("First sample date (earlier bars still warm up t
 TrainEndOption = end_option("Last sample date.")
 TrainOutOption = out_option("Run directory (default <data-dir>/runs/<split>-<timestamp>).")
 TrainOverwriteOption = overwrite_option("Replace an earlier run in --out.")
+TrainResumeOption = resume_option(
+    "Continue an interrupted or failed run in --out: finished windows are kept once their "
+    "checksums and prediction rows check out, the rest are trained; refused, naming what "
+    "differs, if the run or model settings, splitter, bars (fingerprint, tickers, dates, "
+    "sequences) or window count differ."
+)
 ValidateSeedOption = seed_option("Bootstrap/permutation seed.")
 ValidateNBootOption = n_boot_option("Stationary-bootstrap replicates.")
 ValidateReportOption = report_option("Write report.html and its PNG figures to this directory.")
@@ -225,13 +232,14 @@ def train_command(
     end: TrainEndOption = None,
     out: TrainOutOption = None,
     overwrite: TrainOverwriteOption = False,
+    resume: TrainResumeOption = False,
     tracking_uri: TrackingUriOption = None,
     no_track: NoTrackOption = False,
     data_dir: DataDirOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Train a pattern model with leakage-free splits; write artifacts and predictions."""
-    from engine.jobs.train import run_train_job
+    from engine.jobs.train import default_run_dir, run_train_job
     from engine.model.gbm import GBMConfig
     from engine.model.network import ModelConfig
     from engine.model.runs import RunSettings
@@ -259,6 +267,14 @@ def train_command(
     settings = call_or_exit(RunSettings, split=split.value, seed=seed,
                             deterministic=deterministic, null_labels=null_labels,
                             min_train_sequences=min_train_sequences)  # fmt: skip
+    if resume and overwrite:
+        error_console().print("error: --resume continues the run in --out, --overwrite replaces "
+                              "it: pass one of them", style="bold red", markup=False)  # fmt: skip
+        raise typer.Exit(code=1)
+    if resume and out is None:
+        error_console().print("error: --resume needs --out, the directory of the run to "
+                              "continue", style="bold red", markup=False)  # fmt: skip
+        raise typer.Exit(code=1)
     inputs = call_or_exit(bar_inputs, prices, market, sector_map)
     if model is ModelChoice.lightgbm:
         config: Any = call_or_exit(GBMConfig)
@@ -268,10 +284,12 @@ def train_command(
             given["epochs"] = epochs
         config = call_or_exit(ModelConfig.from_dict, {**base.to_dict(), **given})
     err = error_console()
+    store = bar_store(data_dir)
+    out = out if out is not None else default_run_dir(store, settings)
     try:
         report = call_or_exit(
             run_train_job,
-            bar_store(data_dir),
+            store,
             tickers,
             settings=settings,
             config=config,
@@ -281,11 +299,14 @@ def train_command(
             overwrite=overwrite,
             progress=train_progress(err),
             inputs=inputs,
+            resume=resume,
             tracking=tracking_from(data_dir, tracking_uri, no_track),
         )
     except KeyboardInterrupt:
         err.print("interrupted: the finished windows' artifacts and predictions are kept "
-                  "(run.json says status 'interrupted')", style="bold red")  # fmt: skip
+                  f"(run.json says status 'interrupted'); engine train --resume --out {out} "
+                  "with the same options continues it", style="bold red",
+                  markup=False)  # fmt: skip
         raise typer.Exit(code=130) from None
     summary = report.to_dict()
     if as_json:

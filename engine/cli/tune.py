@@ -24,6 +24,7 @@ from engine.cli.options import (
     bar_store,
     end_option,
     out_option,
+    resume_option,
     seed_option,
     start_option,
     tracking_from,
@@ -35,6 +36,7 @@ __all__ = ["tune_command", "tune_progress"]
 TuneSeedOption = seed_option("Seed of the sampler and of window k's fits (seed + k).")
 TuneStartOption = start_option("First sample date (earlier bars still warm up the features).")
 TuneEndOption = end_option("Last sample date.")
+TuneResumeOption = resume_option("Continue the study instead of refusing its name.")
 TuneOutOption = out_option(
     "Run directory (default <data-dir>/runs/tune-<timestamp>; with --resume, the earlier one)."
 )
@@ -210,9 +212,7 @@ def tune_command(
     study: Annotated[str, typer.Option("--study", help="Study name in the storage.")] = (
         "engine-tune"
     ),
-    resume: Annotated[
-        bool, typer.Option("--resume", help="Continue the study instead of refusing its name.")
-    ] = False,
+    resume: TuneResumeOption = False,
     backend: Annotated[
         Backend, typer.Option("--backend", help="local worker processes, or Ray.")
     ] = Backend.local,
