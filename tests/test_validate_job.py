@@ -17,7 +17,7 @@ from polars.testing import assert_frame_equal
 
 from engine.evaluation import evaluate_frame
 from engine.evaluation.diagnostics import calibration_table, null_comparison, overfitting_monitor
-from engine.evaluation.validation import validate_predictions
+from engine.evaluation.validator import validate_predictions
 from engine.jobs.validate import run_validate_job
 from engine.labels.permutations import permute_outcomes
 from engine.model.artifacts import ARTIFACT_FORMAT, ArtifactError, sha256_file

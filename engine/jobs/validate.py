@@ -61,11 +61,8 @@ from engine.data.universe import MARKET_BENCHMARK
 from engine.evaluation.diagnostics import DEFAULT_OVERFIT_TOLERANCE, DEFAULT_OVERFIT_WINDOW
 from engine.evaluation.permutation import DEFAULT_N_NULL
 from engine.evaluation.regimes import market_regimes
-from engine.evaluation.validation import (
-    ValidateReport,
-    check_validation_settings,
-    validate_predictions,
-)
+from engine.evaluation.validation import ValidateReport
+from engine.evaluation.validator import check_validation_settings, validate_predictions
 from engine.labels.permutations import DEFAULT_NULL_BLOCK
 from engine.model.artifacts import METADATA_FILE
 from engine.model.prediction_sources import PredictionSource, resolve_prediction_source
