@@ -4,8 +4,9 @@ A tiny two-window walk-forward run is interrupted as its second window
 starts (the real progress printer, wrapped to raise ``KeyboardInterrupt``
 there, as Ctrl-C would). Without ``--resume`` the run directory is refused
 and left as it was; with other settings the resume is refused naming the
-setting; with ``--resume`` only the second window is trained, and the first
-window's files and prediction rows are kept byte for byte.
+setting; with ``--resume`` (in two worker processes) only the second window
+is trained, and the first window's files and prediction rows are kept byte
+for byte.
 """
 
 from __future__ import annotations
@@ -83,7 +84,8 @@ def runs(args):
     plain = runner.invoke(app, args)
     other_seed = runner.invoke(app, [*args, "--seed", "1", "--resume"])
     after_refusals = (out / "run.json").read_bytes()
-    resumed = runner.invoke(app, [*args, "--resume", "--json"])
+    # in two worker processes: parallelism is no run setting, and --workers reaches the job
+    resumed = runner.invoke(app, [*args, "--resume", "--workers", "2", "--json"])
     return {
         "out": out,
         "stopped": stopped,
@@ -131,6 +133,7 @@ def test_resume_trains_only_the_unfinished_window(runs):
     assert "wf01 (2/2)" in resumed.stderr and "wf00 (1/2)" not in resumed.stderr
     run = json.loads((out / "run.json").read_text())
     assert run["status"] == "complete" and len(run["resumed"]) == 1
+    assert run["execution"]["backend"] == "local" and run["execution"]["workers"] == 2
 
 
 def test_the_finished_window_is_kept_byte_for_byte(runs):

@@ -299,6 +299,8 @@ def train_command(
             overwrite=overwrite,
             progress=train_progress(err),
             inputs=inputs,
+            backend=backend.value,
+            workers=workers,
             resume=resume,
             tracking=tracking_from(data_dir, tracking_uri, no_track),
         )
