@@ -143,7 +143,7 @@ def test_embargo_guard_past_the_end_of_the_calendar_keeps_counting_weekdays():
 @given(offset=st.integers(0, 220), k=st.integers(0, 10))
 def test_an_honest_embargo_end_always_passes(offset, k):
     """The training run's own embargo end (engine.model.runs) is never refused."""
-    from engine.model.runs import _embargo_end
+    from engine.model.run_windows import _embargo_end
 
     calendar = np.array(CALENDAR, "datetime64[D]")
     train_end = calendar[offset]

@@ -36,13 +36,8 @@ from engine.labels.targets import compute_targets
 from engine.model.artifacts import load_model_artifact, read_metadata
 from engine.model.network import ModelConfig
 from engine.model.run_files import PREDICTION_KEYS
-from engine.model.runs import (
-    RunSettings,
-    TrainDataset,
-    _embargo_end,
-    prepare_dataset,
-    train_windows,
-)
+from engine.model.run_windows import _embargo_end
+from engine.model.runs import RunSettings, TrainDataset, prepare_dataset, train_windows
 from engine.model.sequences import build_sequences
 from engine.model.trainer import predict
 from engine.splits import WalkForward

@@ -57,7 +57,7 @@ from engine.model.run_files import (
     check_predictions,
     write_run_file,
 )
-from engine.model.runs import _prepare_out, _test_metrics
+from engine.model.run_windows import _prepare_out, _test_metrics
 from export.held_out import training_bars
 
 __all__ = ["EnsembleReport", "run_ensemble_job"]

@@ -24,7 +24,9 @@ Test periods are scored at stride 1, so the predictions cover every trading
 day of every test period (what a backtest needs). Each finished window is
 written atomically and the predictions file is rewritten after each window,
 so an interrupted run keeps the finished windows; ``resume=True`` continues
-it (:mod:`engine.model.run_resume`), training only the windows not finished.
+it (:mod:`engine.model.run_resume`), training only the windows not finished. The pieces of one
+window (its fit on the executor, its predictions and test metrics) are in
+:mod:`engine.model.run_windows`.
 """
 
 from __future__ import annotations
@@ -40,7 +42,6 @@ from typing import Any, Literal
 import numpy as np
 import polars as pl
 
-from engine.evaluation import evaluate_frame
 from engine.features.build import (
     FeatureResult,
     bars_fingerprint,
@@ -50,7 +51,6 @@ from engine.features.build import (
 from engine.io import iso, write_parquet_atomic
 from engine.labels.permutations import DEFAULT_NULL_BLOCK, permute_outcomes
 from engine.labels.targets import (
-    CONFIDENCE_SUFFIX,
     DEFAULT_HORIZON,
     EVENT_COLUMNS,
     censor_after,
@@ -60,11 +60,18 @@ from engine.model.artifacts import write_model_artifact
 from engine.model.min_train import DEFAULT_MIN_TRAIN_SEQUENCES, windows_below_minimum
 from engine.model.run_files import (
     MODELS_DIR,
-    RUN_FILE,
     RUN_PREDICTIONS_FILE,
     write_run_file,
 )
 from engine.model.run_resume import finished_windows
+from engine.model.run_windows import (
+    _days,
+    _embargo_end,
+    _prediction_frame,
+    _prepare_out,
+    _submit_windows,
+    _test_metrics,
+)
 from engine.model.sequences import SEQUENCE_LENGTH, TRAIN_STRIDE, SequenceSet, build_sequences
 from engine.monitoring.reference import training_reference
 from engine.splits import Holdout, WalkForward
@@ -306,102 +313,6 @@ def prepare_dataset(
         "null_labels": settings.null_labels,
     }
     return TrainDataset(train_set=train_set, score_set=score_set, calendar=calendar, info=info)
-
-
-def _days(series: pl.Series) -> np.ndarray:
-    return series.to_numpy().astype("datetime64[D]")
-
-
-def _embargo_end(
-    calendar: np.ndarray, train_end: np.datetime64, embargo_days: int
-) -> np.datetime64:
-    """The ``embargo_days``-th trading day after ``train_end`` (``train_end`` itself for 0)."""
-    if embargo_days == 0:
-        return train_end
-    pos = int(np.searchsorted(calendar, train_end, side="right")) - 1 + embargo_days
-    return calendar[min(pos, len(calendar) - 1)]
-
-
-def _prediction_frame(
-    score_set: SequenceSet,
-    rows: np.ndarray,
-    confidence: np.ndarray,
-    model_id: str,
-    train_end: np.datetime64,
-    embargo_end: np.datetime64,
-) -> pl.DataFrame:
-    index = score_set.index[rows]
-    patterns = score_set.pattern_names
-    assert score_set.y is not None
-    return index.with_columns(
-        pl.lit(model_id).alias("model_id"),
-        pl.lit(train_end.astype(date)).alias("train_end"),
-        pl.lit(embargo_end.astype(date)).alias("embargo_end"),
-        *(pl.Series(p + CONFIDENCE_SUFFIX, confidence[:, j]) for j, p in enumerate(patterns)),
-        *(
-            pl.Series(p, score_set.y[rows, j]).fill_nan(None).cast(pl.Int8)
-            for j, p in enumerate(patterns)
-        ),
-    )
-
-
-def _test_metrics(predictions: pl.DataFrame, patterns: tuple[str, ...]) -> dict[str, Any]:
-    usable = [p for p in patterns if predictions.get_column(p).drop_nulls().n_unique() == 2]
-    if not usable:
-        return {}
-    frame = evaluate_frame(predictions, usable, n_boot=500, seed=0)
-    return {row.pop("pattern"): row for row in frame.to_dicts()}
-
-
-def _prepare_out(out: Path, overwrite: bool) -> None:
-    if out.exists() and any(out.iterdir()):
-        if not overwrite:
-            raise FileExistsError(
-                f"{out} already exists and is not empty; pass --overwrite or choose another --out"
-            )
-        if not (out / RUN_FILE).is_file():
-            raise FileExistsError(
-                f"{out} is not a training run (no {RUN_FILE}); refusing to overwrite it"
-            )
-        import shutil
-
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
-
-
-def _submit_windows(
-    dataset: TrainDataset,
-    infos: list[Any],
-    windows: list[Any],
-    skip: dict[int, Any],
-    config: Any,
-    settings: RunSettings,
-    backend: str,
-    workers: int,
-    address: str | None,
-) -> Any:
-    """Start every window's fit on the executor; the test rows are scored in the workers."""
-    from engine.model.fit_tasks import Fold, FoldData, ParallelWindowFits, WindowFitTask
-
-    train_set, score_set = dataset.train_set, dataset.score_set
-    assert train_set.y is not None
-    score_days = _days(score_set.index.get_column("date"))
-    folds, tasks, rows, start = [], [], [], 0
-    for k, (info, (_, _, test_start, test_end)) in enumerate(zip(infos, windows, strict=True)):
-        if k in skip:
-            continue
-        test_rows = np.flatnonzero((score_days >= test_start) & (score_days < test_end))
-        folds.append(Fold(info.train, info.validation, np.arange(start, start + test_rows.size)))
-        rows.append(test_rows)
-        start += test_rows.size
-        tasks.append(
-            WindowFitTask(window=k, fold=len(folds) - 1, config=config,
-                          feature_names=tuple(train_set.feature_names),
-                          pattern_names=tuple(train_set.pattern_names),
-                          seed=settings.seed + k, deterministic=settings.deterministic)
-        )  # fmt: skip
-    data = FoldData(train_set.X, train_set.y, score_set.X[np.concatenate(rows)], folds)
-    return ParallelWindowFits(backend, workers, address, data, tasks)
 
 
 def train_windows(
