@@ -147,16 +147,21 @@ NoTrackOption = Annotated[
 ]
 
 
-def training_data_dir_option(what: str) -> Any:
+def training_data_dir_option(
+    what: str,
+    default: str = f"the training run's, else ${DATA_DIR_ENV} or ~/.local/share/engine",
+) -> Any:
     """``--data-dir`` of a command that reads a training run: the run's data directory first.
 
     It reads no environment variable itself: the job falls back to the
-    training run's directory, then to ``$ENGINE_DATA_DIR``.
+    training run's directory (then, by default, to ``$ENGINE_DATA_DIR``).
 
     Parameters
     ----------
     what
         Help text before the stated default, e.g. ``"Data directory with the bars"``.
+    default
+        What the job uses without the option, as the help states it.
 
     Examples
     --------
@@ -169,8 +174,7 @@ def training_data_dir_option(what: str) -> Any:
         typer.Option(
             "--data-dir",
             show_default=False,
-            help=f"{what} (default: the training run's, else ${DATA_DIR_ENV} "
-            "or ~/.local/share/engine).",
+            help=f"{what} (default: {default}).",
         ),
     ]
 

@@ -37,6 +37,7 @@ from engine.cli.options import (
     seed_option,
     start_option,
     tracking_from,
+    training_data_dir_option,
 )
 from engine.cli.output import (
     call_or_exit,
@@ -74,6 +75,11 @@ TrainResumeOption = resume_option(
 ValidateSeedOption = seed_option("Bootstrap/permutation seed.")
 ValidateNBootOption = n_boot_option("Stationary-bootstrap replicates.")
 ValidateReportOption = report_option("Write report.html and its PNG figures to this directory.")
+ValidateDataDirOption = training_data_dir_option(
+    "Data directory with the market benchmark for the per-regime metrics; its bars must have "
+    "the fingerprint the run records",
+    default="the one the run records",
+)
 
 
 class ModelChoice(StrEnum):
@@ -406,6 +412,7 @@ def validate_command(
     n_boot: ValidateNBootOption = 1000,
     seed: ValidateSeedOption = 0,
     report: ValidateReportOption = None,
+    data_dir: ValidateDataDirOption = None,
     tracking_uri: TrackingUriOption = None,
     no_track: NoTrackOption = False,
     as_json: JsonOption = False,
@@ -415,7 +422,7 @@ def validate_command(
 
     result = call_or_exit(run_validate_job, model, predictions, by_ticker=by_ticker, null=null,
                           null_block=null_block, n_null=n_null, n_boot=n_boot, seed=seed,
-                          report_dir=report,
+                          report_dir=report, data_dir=data_dir,
                           tracking=tracking_from(None, tracking_uri, no_track))  # fmt: skip
     summary = result.to_dict()
     if as_json:

@@ -18,10 +18,15 @@ and, with ``report_dir``, writes ``report.html`` and its PNG figures
 (:func:`engine.reports.validation.write_report`).
 
 Per-regime metrics and the walk-forward regime coverage need the bars of the
-market benchmark: they are read from the data directory that the run's
-``run.json`` (or the artifact's ``metadata.json``) records. A bare predictions
-file, or a data directory without the benchmark, is validated without them,
-and a note says so.
+market benchmark: they are read from ``data_dir`` if given, else from the
+data directory that the run's ``run.json`` (or the artifact's
+``metadata.json``) records. Where the run records the fingerprint of its
+bars, the directory's bars must match it
+(:func:`engine.features.trained_bars.trained_bars_fingerprint`): a
+``data_dir`` that does not is refused; a recorded directory whose bars have
+changed since is not used, and a note says so. A bare predictions file
+without ``data_dir``, or a data directory without the benchmark, is validated
+without regimes, and a note says so.
 
 Examples
 --------
@@ -63,6 +68,7 @@ from engine.evaluation.permutation import DEFAULT_N_NULL
 from engine.evaluation.regimes import market_regimes
 from engine.evaluation.validation import ValidateReport
 from engine.evaluation.validator import check_validation_settings, validate_predictions
+from engine.features.trained_bars import trained_bars_fingerprint
 from engine.labels.permutations import DEFAULT_NULL_BLOCK
 from engine.model.artifacts import METADATA_FILE
 from engine.model.prediction_sources import PredictionSource, resolve_prediction_source
@@ -73,8 +79,19 @@ from engine.tracking import tracked
 __all__ = ["ValidateReport", "run_validate_job"]
 
 
-def _regimes(source: PredictionSource) -> tuple[pl.DataFrame | None, str | None]:
-    """The market's regime labels from the source's data directory, or None and the reason."""
+def _regimes(
+    source: PredictionSource, data_dir: Path | None = None
+) -> tuple[pl.DataFrame | None, str | None]:
+    """The market's regime labels from ``data_dir`` or the source's, and a note or None.
+
+    Without regimes the note says why; with them, it says when ``data_dir``
+    could not be checked (nothing recorded to check it against).
+
+    Raises
+    ------
+    ValueError
+        ``data_dir`` holds bars other than those the run records the fingerprint of.
+    """
     record: Any = None
     if source.kind == "run":
         record = read_json(source.path / RUN_FILE)
@@ -83,18 +100,46 @@ def _regimes(source: PredictionSource) -> tuple[pl.DataFrame | None, str | None]
     data = record.get("data") if isinstance(record, dict) else None
     data = data if isinstance(data, dict) else {}
     market = data.get("market") or MARKET_BENCHMARK
-    if not data.get("data_dir"):
+    if data_dir is None and not data.get("data_dir"):
         return None, (
             "regimes absent: no data directory is recorded for these predictions, so the "
-            f"market benchmark {market} has no bars here"
+            f"market benchmark {market} has no bars here (--data-dir gives one)"
         )
-    store = BarStore(resolve_data_dir(data["data_dir"]))
+    store = BarStore(resolve_data_dir(data_dir if data_dir is not None else data["data_dir"]))
+    mismatch = _fingerprint_mismatch(store, data, source.path)
+    if mismatch and data_dir is not None:
+        raise ValueError(f"--data-dir {data_dir}: {mismatch}; pass the run's data directory")
+    if mismatch:
+        return None, f"regimes absent: {mismatch} (--data-dir with the run's bars gives them)"
     if market not in store.tickers():
         return (
             None,
             f"regimes absent: {store.data_dir} has no bars of the market benchmark {market}",
         )
-    return market_regimes(store.read_bars([market])), None
+    unchecked = None
+    if data_dir is not None and not data.get("fingerprint"):
+        unchecked = (
+            f"regimes from {market} in {store.data_dir}: no fingerprint is recorded for these "
+            "predictions to check those bars against"
+        )
+    return market_regimes(store.read_bars([market])), unchecked
+
+
+def _fingerprint_mismatch(store: BarStore, data: dict[str, Any], source: Path) -> str | None:
+    """Why ``store`` does not hold the bars ``data`` records, or None (also if none recorded)."""
+    recorded = data.get("fingerprint")
+    if not recorded:
+        return None
+    try:
+        found = trained_bars_fingerprint(store, data)
+    except ValueError as exc:
+        return f"{exc} (the run: {source})"
+    if found == recorded:
+        return None
+    return (
+        f"the bars in {store.data_dir} differ from the bars {source} was trained on "
+        f"(fingerprint mismatch: {found[:12]}... here, {recorded[:12]}... recorded)"
+    )
 
 
 @tracked("validate")
@@ -109,6 +154,7 @@ def run_validate_job(
     n_boot: int = 1000,
     seed: int = 0,
     report_dir: Path | None = None,
+    data_dir: Path | None = None,
     overfit_window: int = DEFAULT_OVERFIT_WINDOW,
     overfit_tolerance: float = DEFAULT_OVERFIT_TOLERANCE,
 ) -> ValidateReport:
@@ -131,6 +177,10 @@ def run_validate_job(
     report_dir : Path, optional
         Write ``report.html`` and the PNG figures there
         (:func:`engine.reports.validation.write_report`).
+    data_dir : Path, optional
+        Where the market benchmark's bars for the regimes are (default: the
+        data directory the run records); checked against the run's
+        fingerprint where it records one.
 
     Returns
     -------
@@ -146,7 +196,8 @@ def run_validate_job(
         malformed columns; in-sample rows (on or before ``train_end`` plus the
         embargo on the bar calendar, or ``date <= embargo_end``); an
         understated ``embargo_end``; a checksum mismatch
-        (:class:`engine.model.artifacts.ArtifactError`).
+        (:class:`engine.model.artifacts.ArtifactError`); ``data_dir`` with
+        bars other than the run's (fingerprint mismatch).
     FileNotFoundError
         A missing path, predictions file or history.
     """
@@ -159,8 +210,8 @@ def run_validate_job(
         overfit_tolerance=overfit_tolerance,
     )
     source = resolve_prediction_source(model, predictions)
-    regimes, why = _regimes(source)
-    if why:
+    regimes, why = _regimes(source, Path(data_dir) if data_dir is not None else None)
+    if why:  # why regimes are absent, or that data_dir is unchecked
         source.notes.append(why)
     report = validate_predictions(
         source,
