@@ -28,14 +28,12 @@ from engine.cli.options import (
     as_date,
     bar_inputs,
     bar_store,
-    end_option,
     n_boot_option,
     out_option,
     overwrite_option,
     report_option,
     resume_option,
     seed_option,
-    start_option,
     tracking_from,
     training_data_dir_option,
 )
@@ -48,22 +46,33 @@ from engine.cli.output import (
     wide_console,
 )
 from engine.cli.progress import train_progress
+from engine.cli.training_options import (
+    BackendChoice,
+    PrecisionChoice,
+    SampleEndOption,
+    SampleStartOption,
+    SplitChoice,
+    backend_option,
+    split_option,
+    workers_option,
+)
 from engine.model.min_train import DEFAULT_MIN_TRAIN_SEQUENCES
 
 __all__ = [
-    "BackendChoice",
     "ClassWeightsChoice",
     "LossChoice",
     "ModelChoice",
-    "PrecisionChoice",
-    "SplitChoice",
     "train_command",
     "validate_command",
 ]
 
+TrainSplitOption = split_option(
+    "holdout: one train/validation/test split (60/20/20 % of dates); "
+    "walk-forward: one model per 36/12/12-month window, stepping 12 months."
+)
+TrainBackendOption = backend_option("Fit windows in local processes or on Ray.")
+TrainWorkersOption = workers_option("Windows fitted at once (each with cores / W threads).")
 TrainSeedOption = seed_option("Seed of window 0 (k: seed+k).")
-TrainStartOption = start_option("First sample date (earlier bars still warm up the features).")
-TrainEndOption = end_option("Last sample date.")
 TrainOutOption = out_option("Run directory (default <data-dir>/runs/<split>-<timestamp>).")
 TrainOverwriteOption = overwrite_option("Replace an earlier run in --out.")
 TrainResumeOption = resume_option(
@@ -89,20 +98,6 @@ class ModelChoice(StrEnum):
     lightgbm = "lightgbm"
 
 
-class SplitChoice(StrEnum):
-    """How ``engine train`` splits the calendar."""
-
-    holdout = "holdout"
-    walk_forward = "walk-forward"
-
-
-class BackendChoice(StrEnum):
-    """Where ``engine train`` fits the windows."""
-
-    local = "local"
-    ray = "ray"
-
-
 class LossChoice(StrEnum):
     """The LSTM's training loss."""
 
@@ -117,13 +112,6 @@ class ClassWeightsChoice(StrEnum):
     balanced = "balanced"
 
 
-class PrecisionChoice(StrEnum):
-    """Compute dtype of the LSTM's hidden layers."""
-
-    float32 = "float32"
-    mixed = "mixed"
-
-
 #: LSTM training options of ``engine train`` and the ModelConfig field each sets.
 _LSTM_OPTIONS = {
     "loss": "--loss",
@@ -136,14 +124,7 @@ _LSTM_OPTIONS = {
 
 def train_command(
     tickers: TickersOption = "all",
-    split: Annotated[
-        SplitChoice,
-        typer.Option(
-            "--split",
-            help="holdout: one train/validation/test split (60/20/20 % of dates); "
-            "walk-forward: one model per 36/12/12-month window, stepping 12 months.",
-        ),
-    ] = SplitChoice.walk_forward,
+    split: TrainSplitOption = SplitChoice.walk_forward,
     model: Annotated[
         ModelChoice,
         typer.Option(
@@ -210,16 +191,8 @@ def train_command(
             help="float32 (default) or mixed: float16 on GPU, bfloat16 on CPU.",
         ),
     ] = None,
-    backend: Annotated[
-        BackendChoice,
-        typer.Option("--backend", help="Fit windows in local processes or on Ray."),
-    ] = BackendChoice.local,
-    workers: Annotated[
-        int,
-        typer.Option(
-            "--workers", min=1, help="Windows fitted at once (each with cores / W threads)."
-        ),
-    ] = 1,
+    backend: TrainBackendOption = BackendChoice.local,
+    workers: TrainWorkersOption = 1,
     seed: TrainSeedOption = 0,
     deterministic: DeterministicOption = False,
     null_labels: Annotated[
@@ -234,8 +207,8 @@ def train_command(
     prices: PricesOption = None,
     market: MarketOption = None,
     sector_map: SectorMapOption = None,
-    start: TrainStartOption = None,
-    end: TrainEndOption = None,
+    start: SampleStartOption = None,
+    end: SampleEndOption = None,
     out: TrainOutOption = None,
     overwrite: TrainOverwriteOption = False,
     resume: TrainResumeOption = False,

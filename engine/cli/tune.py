@@ -22,38 +22,33 @@ from engine.cli.options import (
     TrackingUriOption,
     as_date,
     bar_store,
-    end_option,
     out_option,
     resume_option,
     seed_option,
-    start_option,
     tracking_from,
 )
 from engine.cli.output import call_or_exit, error_console, print_json, stdout_console
+from engine.cli.training_options import (
+    BackendChoice,
+    PrecisionChoice,
+    SampleEndOption,
+    SampleStartOption,
+    SplitChoice,
+    backend_option,
+    split_option,
+    workers_option,
+)
 
 __all__ = ["tune_command", "tune_progress"]
 
+TuneSplitOption = split_option("holdout (60/20/20 %) or walk-forward (36/12/12 months).")
+TuneBackendOption = backend_option("local worker processes, or Ray.")
+TuneWorkersOption = workers_option("Trials (fits) that run at the same time.")
 TuneSeedOption = seed_option("Seed of the sampler and of window k's fits (seed + k).")
-TuneStartOption = start_option("First sample date (earlier bars still warm up the features).")
-TuneEndOption = end_option("Last sample date.")
 TuneResumeOption = resume_option("Continue the study instead of refusing its name.")
 TuneOutOption = out_option(
     "Run directory (default <data-dir>/runs/tune-<timestamp>; with --resume, the earlier one)."
 )
-
-
-class Split(StrEnum):
-    """How the calendar is split (as for ``engine train``)."""
-
-    holdout = "holdout"
-    walk_forward = "walk-forward"
-
-
-class Backend(StrEnum):
-    """Where trials run."""
-
-    local = "local"
-    ray = "ray"
 
 
 class Objective(StrEnum):
@@ -61,13 +56,6 @@ class Objective(StrEnum):
 
     log_loss_skill = "log_loss_skill"
     auc = "auc"
-
-
-class Precision(StrEnum):
-    """Compute dtype of the hidden layers."""
-
-    float32 = "float32"
-    mixed = "mixed"
 
 
 class Strategy(StrEnum):
@@ -175,10 +163,7 @@ def tune_progress(console: Console) -> Any:
 
 def tune_command(
     tickers: TickersOption = "all",
-    split: Annotated[
-        Split,
-        typer.Option("--split", help="holdout (60/20/20 %) or walk-forward (36/12/12 months)."),
-    ] = Split.walk_forward,
+    split: TuneSplitOption = SplitChoice.walk_forward,
     windows: Annotated[
         int,
         typer.Option("--windows", min=1, help="Tune on the K most recent walk-forward windows."),
@@ -213,12 +198,8 @@ def tune_command(
         "engine-tune"
     ),
     resume: TuneResumeOption = False,
-    backend: Annotated[
-        Backend, typer.Option("--backend", help="local worker processes, or Ray.")
-    ] = Backend.local,
-    workers: Annotated[
-        int, typer.Option("--workers", min=1, help="Trials (fits) that run at the same time.")
-    ] = 1,
+    backend: TuneBackendOption = BackendChoice.local,
+    workers: TuneWorkersOption = 1,
     ray_address: Annotated[
         str | None,
         typer.Option(
@@ -241,11 +222,12 @@ def tune_command(
         float, typer.Option("--dsr-threshold", help="DSR the gate requires to promote.")
     ] = 0.95,
     precision: Annotated[
-        Precision, typer.Option("--precision", help="float32, or mixed (bfloat16 on CPU).")
-    ] = Precision.float32,
+        PrecisionChoice,
+        typer.Option("--precision", help="float32, or mixed (bfloat16 on CPU)."),
+    ] = PrecisionChoice.float32,
     seed: TuneSeedOption = 0,
-    start: TuneStartOption = None,
-    end: TuneEndOption = None,
+    start: SampleStartOption = None,
+    end: SampleEndOption = None,
     out: TuneOutOption = None,
     tracking_uri: TrackingUriOption = None,
     no_track: NoTrackOption = False,
@@ -263,7 +245,7 @@ def tune_command(
     settings = call_or_exit(
         TuneSettings,
         trials=trials,
-        windows=windows if split is Split.walk_forward else None,
+        windows=windows if split is SplitChoice.walk_forward else None,
         timeout=timeout,
         objective=objective.value,
         study=study,
