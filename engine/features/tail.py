@@ -251,9 +251,10 @@ def _tail_columns(
     first = np.zeros(n, dtype=np.int64)
     for i, ticker in enumerate(plan.tickers):
         stop = stops[ticker]
-        start = tail_start(stop - keep[ticker], lookback)
+        first_out = stop - keep[ticker]  # the ticker's first output row
+        start = tail_start(first_out, lookback)
         windows[ticker] = (start, stop)
-        first[i] = stop - keep[ticker] - start
+        first[i] = first_out - start
         if _GARCH in plan.names:
             run0[i] = _valid_run_through(source.column(ticker, "close"), start)
     panel = source.windows(windows)
