@@ -31,11 +31,12 @@ from engine.evaluation import (
     log_loss,
     majority_rate,
     point_biserial,
+    replicates,
     skill,
     stationary_bootstrap_indices,
 )
 from engine.evaluation.bootstrap import date_bootstrap_weights, date_codes, date_draw_counts
-from engine.evaluation.skill import _replicate_stats
+from engine.evaluation.replicates import replicate_stats
 
 # --------------------------------------------------------------------------- oracles
 
@@ -176,7 +177,7 @@ def test_bad_input_messages(y, p, match):
 
 
 def multiplicities(idx, n):
-    """Row counts of each replicate of an index matrix (the weights `_replicate_stats` takes)."""
+    """Row counts of each replicate of an index matrix (the weights `replicate_stats` takes)."""
     return np.vstack([np.bincount(row, minlength=n) for row in idx]).astype(float)
 
 
@@ -185,7 +186,7 @@ def test_replicate_stats_match_point_functions():
     rng = np.random.default_rng(0)
     idx = rng.integers(0, y.size, size=(25, y.size))
     _, codes = np.unique(p, return_inverse=True)
-    reps = _replicate_stats(y, p, multiplicities(idx, y.size), codes, int(codes.max()) + 1)
+    reps = replicate_stats(y, p, multiplicities(idx, y.size), codes, int(codes.max()) + 1)
     for b in range(25):
         yb, pb = y[idx[b]], p[idx[b]]
         assert reps["auc"][b] == pytest.approx(auc_pairwise(yb, pb), abs=1e-12)
@@ -204,7 +205,7 @@ def test_replicate_without_a_class_gives_nan_auc():
     y = np.array([0.0, 1.0, 0.0])
     p = np.array([0.2, 0.7, 0.4])
     _, codes = np.unique(p, return_inverse=True)
-    reps = _replicate_stats(y, p, multiplicities([[0, 2, 0]], 3), codes, 3)
+    reps = replicate_stats(y, p, multiplicities([[0, 2, 0]], 3), codes, 3)
     assert math.isnan(reps["auc"][0]) and math.isnan(reps["point_biserial"][0])
 
 
@@ -213,7 +214,7 @@ def test_replicate_with_one_confidence_value_gives_nan_correlation():
     y = np.array([0.0, 1.0, 1.0, 0.0])
     p = np.array([0.4, 0.9, 0.4, 0.1])
     _, codes = np.unique(p, return_inverse=True)
-    reps = _replicate_stats(y, p, multiplicities([[0, 2, 2, 0]], 4), codes, 3)
+    reps = replicate_stats(y, p, multiplicities([[0, 2, 2, 0]], 4), codes, 3)
     assert math.isnan(reps["point_biserial"][0])
     assert reps["auc"][0] == 0.5
 
@@ -287,7 +288,7 @@ def arch_draws(n_dates, block, n_boot, seed):
 def test_date_tables_give_the_row_statistics(monkeypatch, cells):
     # replicates with absent dates, single-row dates, ties, a one-class and a
     # one-confidence replicate: per-date tables and row weights must agree
-    monkeypatch.setattr(skill, "_PAIR_TABLE_CELLS", cells)
+    monkeypatch.setattr(replicates, "_PAIR_TABLE_CELLS", cells)
     y, p, dates = date_panel(6, n_dates=30)
     y[dates == 3] = 1.0
     p[dates == 3] = 0.5
@@ -299,9 +300,9 @@ def test_date_tables_give_the_row_statistics(monkeypatch, cells):
     counts[0] = 0.0
     counts[0, 3] = 2.0  # only date 3: all events, one confidence
     counts[1] = 1.0  # the sample itself
-    tables = skill._date_tables(y, p, day, 30, codes, k)
-    by_date = skill._date_replicate_stats(tables, counts)
-    by_row = _replicate_stats(y, p, counts[:, day], codes, k)
+    tables = replicates.date_tables(y, p, day, 30, codes, k)
+    by_date = replicates.date_replicate_stats(tables, counts)
+    by_row = replicate_stats(y, p, counts[:, day], codes, k)
     for key in by_row:
         np.testing.assert_allclose(by_date[key], by_row[key], rtol=1e-12, atol=1e-14, err_msg=key)
     assert math.isnan(by_date["auc"][0]) and math.isnan(by_date["point_biserial"][0])
@@ -369,7 +370,7 @@ def test_date_bootstrap_weights_raise_at_the_call(args, match):
 
 @pytest.mark.parametrize("by_tables", [True, False], ids=["date tables", "row weights"])
 def test_evaluate_by_date_equals_point_metrics_on_gathered_dates(monkeypatch, by_tables):
-    monkeypatch.setattr(skill, "_by_date_tables", lambda n, n_dates: by_tables)
+    monkeypatch.setattr(skill, "by_date_tables", lambda n, n_dates: by_tables)
     y, p, dates = date_panel(4)
     n_boot, block, seed = 60, 3.0, 2
     res = evaluate(y, p, n_boot=n_boot, seed=seed, block=block, dates=dates)
