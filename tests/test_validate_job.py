@@ -384,7 +384,8 @@ def test_domain_validates_a_resolved_run_and_writes_nothing(run_dir):
 
 def test_validation_domain_imports_no_job_and_no_report():
     code = (
-        "import sys, engine.evaluation.validation, engine.model.run_files; "
+        "import sys, engine.evaluation.validation, engine.evaluation.validator, "
+        "engine.model.run_files, engine.model.prediction_sources, engine.model.out_of_sample; "
         "bad = sorted(m for m in sys.modules if m.startswith(('engine.jobs', 'engine.reports', "
         "'engine.cli'))); print(bad); sys.exit(1 if bad else 0)"
     )

@@ -1,7 +1,7 @@
 """The ``engine compare`` job: two runs' out-of-sample predictions, paired on their common rows.
 
 Each source is a run directory, a model artifact directory or a
-predictions file (:func:`engine.model.run_files.resolve_prediction_source`);
+predictions file (:func:`engine.model.prediction_sources.resolve_prediction_source`);
 both are checked as ``engine validate`` checks them (format, out-of-sample
 guard), then joined on ``(ticker, date)``
 (:func:`engine.evaluation.comparison.align_predictions`). The report holds

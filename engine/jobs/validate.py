@@ -11,8 +11,8 @@ Input is one of
 * a bare **predictions file** (no training histories, so no overfitting
   monitor).
 
-The job resolves that input (:func:`engine.model.run_files.resolve_prediction_source`),
-validates it (:func:`engine.evaluation.validation.validate_predictions`: metrics
+The job resolves that input (:func:`engine.model.prediction_sources.resolve_prediction_source`),
+validates it (:func:`engine.evaluation.validator.validate_predictions`: metrics
 with intervals, the optional null test, calibration, the overfitting monitor)
 and, with ``report_dir``, writes ``report.html`` and its PNG figures
 (:func:`engine.reports.validation.write_report`).
@@ -173,7 +173,7 @@ def run_validate_job(
         ``<pattern>`` per pattern). Has no histories: no overfitting monitor.
         Give exactly one of ``model`` and ``predictions``.
     by_ticker, null, null_block, n_null, n_boot, seed, overfit_window, overfit_tolerance
-        See :func:`engine.evaluation.validation.validate_predictions`.
+        See :func:`engine.evaluation.validator.validate_predictions`.
     report_dir : Path, optional
         Write ``report.html`` and the PNG figures there
         (:func:`engine.reports.validation.write_report`).
