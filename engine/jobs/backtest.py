@@ -19,12 +19,12 @@ from engine.backtest.meta_labeling import load_out_of_sample_confidence
 from engine.backtest.robustness import SeedBacktests, combine_seed_backtests
 from engine.backtest.run import BacktestProgress, BacktestReport, run_backtest
 from engine.backtest.simulation import DEFAULT_COSTS_BPS, BacktestSettings
-from engine.data.loading import benchmark_inputs, synthetic_flags
+from engine.data.loading import synthetic_flags
 from engine.data.paths import resolve_data_dir
 from engine.data.prices import PriceBasis, apply_basis
 from engine.data.store import BarStore
 from engine.data.universe import MARKET_BENCHMARK
-from engine.features.build import bars_fingerprint
+from engine.features.trained_bars import trained_bars_fingerprint
 from engine.model.out_of_sample import bar_calendar, embargo_days_of
 from engine.model.run_files import RUN_FILE
 from engine.tracking import tracked
@@ -115,8 +115,10 @@ def run_backtest_job(
         t for t, synthetic in synthetic_flags(store, tickers).items() if synthetic
     )
     if run_data.get("fingerprint") and run_data.get("tickers"):
-        trained = store.read_bars(benchmark_inputs(list(run_data["tickers"]), available))
-        match = bars_fingerprint(trained) == run_data["fingerprint"]
+        try:  # the run's tickers and benchmarks on its price basis, as training read them
+            match = trained_bars_fingerprint(store, run_data) == run_data["fingerprint"]
+        except ValueError:  # the store lacks some of the run's tickers
+            match = False
         report.info["fingerprint_match"] = match
         if not match:
             report.notes.append(

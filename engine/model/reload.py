@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from engine.data.prices import PriceBasis, apply_basis
 from engine.data.universe import MARKET_BENCHMARK
 from engine.features.build import bars_fingerprint, build_features
 from engine.labels.targets import CONFIDENCE_SUFFIX
@@ -136,8 +137,9 @@ def rebuild_run(directory: str | Path, bars: pl.DataFrame) -> RebuiltRun:
     directory : path
         A training run directory.
     bars : polars.DataFrame
-        The run's tickers and their benchmarks, full history
-        (:func:`export.held_out.training_bars` of any window's metadata).
+        The run's tickers and their benchmarks, full history, as stored
+        (:func:`export.held_out.training_bars` of any window's metadata); the
+        run's price basis is applied here, as training applied it.
 
     Returns
     -------
@@ -155,6 +157,9 @@ def rebuild_run(directory: str | Path, bars: pl.DataFrame) -> RebuiltRun:
     settings = run_settings(run, str(directory / RUN_FILE))
     data = run.get("data") or {}
     tickers = list(data.get("tickers") or [])
+    # training fingerprinted (and computed on) the bars on its price basis
+    basis = PriceBasis.from_dict(data.get("prices"))
+    bars = apply_basis(bars, basis, bars.get_column("ticker").unique().sort().to_list())
     fingerprint = bars_fingerprint(bars)
     if fingerprint != data.get("fingerprint"):
         raise ValueError(
