@@ -112,6 +112,8 @@ def test_without_resume_the_run_is_refused_and_left_alone(runs):
     plain = runs["plain"]
     assert plain.exit_code == 1
     assert "already exists" in plain.output and "--overwrite" in plain.output
+    squeezed = "".join(plain.output.split())  # the path may be folded at 80 columns
+    assert "interruptedrun:`enginetrain--resume--out" in squeezed  # the way on, named
     assert "Traceback" not in plain.output
 
 

@@ -25,6 +25,7 @@ from engine.cli.options import (
     bar_store,
     out_option,
     overwrite_option,
+    resume_option,
     seed_option,
     tracking_from,
 )
@@ -49,15 +50,11 @@ def pipeline_command(
     ] = False,
     out: OutOption = None,
     overwrite: OverwriteOption = False,
-    resume: Annotated[
-        bool,
-        typer.Option(
-            "--resume",
-            help="Continue an interrupted pipeline in --out: a finished training run there "
-            "with the same settings and bars is reused, an interrupted one continued; the "
-            "other stages run again.",
-        ),
-    ] = False,
+    resume: resume_option(
+        "Continue an interrupted pipeline in --out: a finished training run there "
+        "with the same settings and bars is reused, an interrupted one continued; the "
+        "other stages run again."
+    ) = False,
     epochs: Annotated[
         int | None,
         typer.Option(

@@ -11,6 +11,7 @@ ensemble job use them.
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,7 @@ import polars as pl
 from engine.evaluation import evaluate_frame
 from engine.labels.targets import CONFIDENCE_SUFFIX
 from engine.model.run_files import RUN_FILE
+from engine.model.run_resume import RESUMABLE
 from engine.model.sequences import SequenceSet
 
 if TYPE_CHECKING:
@@ -74,11 +76,13 @@ def _test_metrics(predictions: pl.DataFrame, patterns: tuple[str, ...]) -> dict[
     return {row.pop("pattern"): row for row in frame.to_dicts()}
 
 
-def _prepare_out(out: Path, overwrite: bool) -> None:
+def _prepare_out(out: Path, overwrite: bool, *, resumable: bool = False) -> None:
+    """Make ``out`` ready for a new run (``resumable``: one that ``--resume`` can continue)."""
     if out.exists() and any(out.iterdir()):
         if not overwrite:
             raise FileExistsError(
-                f"{out} already exists and is not empty; pass --overwrite or choose another --out"
+                f"{out} already exists and is not empty; pass --overwrite or choose another "
+                f"--out{_resume_hint(out) if resumable else ''}"
             )
         if not (out / RUN_FILE).is_file():
             raise FileExistsError(
@@ -88,6 +92,17 @@ def _prepare_out(out: Path, overwrite: bool) -> None:
 
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
+
+
+def _resume_hint(out: Path) -> str:
+    """A pointer to ``--resume`` when ``out`` holds an interrupted or failed training run."""
+    try:
+        status = json.loads((out / RUN_FILE).read_text()).get("status")
+    except (OSError, ValueError, AttributeError):
+        return ""
+    if status in RESUMABLE:
+        return f" (it holds an {status} run: `engine train --resume --out {out}` continues it)"
+    return ""
 
 
 def _submit_windows(

@@ -407,7 +407,7 @@ def train_windows(
             data=dataset.info, planned_windows=len(windows),
         )  # fmt: skip
     else:
-        _prepare_out(out, overwrite)
+        _prepare_out(out, overwrite, resumable=True)
 
     t1_all = _days(index.get_column("t1"))
     score_days = _days(score_set.index.get_column("date"))
