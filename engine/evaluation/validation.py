@@ -25,7 +25,7 @@ import polars as pl
 
 from engine.evaluation.diagnostics import SIGNIFICANCE
 from engine.evaluation.multiple_testing import correction_line
-from engine.model.json_values import json_value
+from engine.model.json_values import json_rows, json_value
 
 __all__ = [
     "CORRECTIONS",
@@ -189,16 +189,16 @@ class ValidateReport:
                 "n_null": self.settings["n_null"],
                 "seed": self.settings["seed"],
                 "significance": SIGNIFICANCE,
-                "metrics": _rows(self.null_metrics),
-                "comparison": _rows(self.null_comparison),
+                "metrics": json_rows(self.null_metrics),
+                "comparison": json_rows(self.null_comparison),
             }
         overfitting = None
         if self.overfitting is not None and self.history is not None:
             overfitting = {
                 "window": self.settings["overfit_window"],
                 "tolerance": self.settings["overfit_tolerance"],
-                "models": _rows(self.overfitting),
-                "history": _rows(self.history),
+                "models": json_rows(self.overfitting),
+                "history": json_rows(self.history),
             }
         return {
             "source": {
@@ -213,14 +213,14 @@ class ValidateReport:
             "start": json_value(self.start),
             "end": json_value(self.end),
             "settings": {k: json_value(v) for k, v in self.settings.items()},
-            "windows": _rows(self.windows),
-            "metrics": _rows(self.metrics),
-            "by_model": _rows(self.by_model),
-            "by_ticker": _rows(self.by_ticker) if self.by_ticker is not None else None,
-            "by_regime": _rows(self.by_regime) if self.by_regime is not None else None,
-            "regime_coverage": _rows(self.coverage) if self.coverage is not None else None,
+            "windows": json_rows(self.windows),
+            "metrics": json_rows(self.metrics),
+            "by_model": json_rows(self.by_model),
+            "by_ticker": json_rows(self.by_ticker),
+            "by_regime": json_rows(self.by_regime),
+            "regime_coverage": json_rows(self.coverage),
             "null": null,
-            "calibration": _rows(self.calibration),
+            "calibration": json_rows(self.calibration),
             "overfitting": overfitting,
             "notes": list(self.notes),
             "report": str(self.report) if self.report else None,
@@ -275,10 +275,6 @@ class ValidateReport:
         if self.report is not None:
             lines.append(f"wrote {self.report}")
         return lines
-
-
-def _rows(frame: pl.DataFrame) -> list[dict[str, Any]]:
-    return [{k: json_value(v) for k, v in row.items()} for row in frame.iter_rows(named=True)]
 
 
 def number_text(value: Any, digits: int) -> str:

@@ -36,7 +36,7 @@ from engine.data.universe import MARKET_BENCHMARK
 from engine.evaluation.bootstrap import check_bootstrap_settings
 from engine.evaluation.comparison import align_predictions, compare_frame
 from engine.evaluation.regimes import REGIME_LABELS, label_rows, market_regimes, regime_coverage
-from engine.model.json_values import json_value
+from engine.model.json_values import json_rows
 from engine.model.prediction_sources import resolve_prediction_source
 from engine.model.run_files import RUN_FILE, check_predictions, read_json, read_predictions
 
@@ -67,12 +67,6 @@ class CompareReport:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary (every table as a list of rows)."""
-
-        def rows(frame: pl.DataFrame | None) -> list[dict[str, Any]] | None:
-            if frame is None:
-                return None
-            return [{k: json_value(v) for k, v in r.items()} for r in frame.to_dicts()]
-
         return {
             "a": self.a,
             "b": self.b,
@@ -81,13 +75,13 @@ class CompareReport:
             "tickers": self.tickers,
             "first_date": self.first_date,
             "last_date": self.last_date,
-            "pooled": rows(self.pooled),
-            "by_window": rows(self.by_window),
-            "windows": rows(self.windows),
+            "pooled": json_rows(self.pooled),
+            "by_window": json_rows(self.by_window),
+            "windows": json_rows(self.windows),
             "by_regime": None
             if self.by_regime is None
-            else {dim: rows(frame) for dim, frame in self.by_regime.items()},
-            "coverage": rows(self.coverage),
+            else {dim: json_rows(frame) for dim, frame in self.by_regime.items()},
+            "coverage": json_rows(self.coverage),
             "settings": self.settings,
             "notes": self.notes,
             "seconds": round(self.seconds, 3),

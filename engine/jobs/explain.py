@@ -33,7 +33,7 @@ from engine.evaluation.importance import group_summaries, permutation_importance
 from engine.model.artifacts import read_metadata
 from engine.model.gbm import MODEL_KIND as LIGHTGBM
 from engine.model.gbm import load_gbm_artifact
-from engine.model.json_values import json_value
+from engine.model.json_values import json_rows
 from engine.model.kinds import load_predictor
 from engine.model.reload import check_reproduces, read_run, rebuild_run
 from export.held_out import training_bars
@@ -63,12 +63,6 @@ class ExplainReport:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary."""
-
-        def rows(frame: pl.DataFrame | None) -> list[dict[str, Any]] | None:
-            if frame is None:
-                return None
-            return [{k: json_value(v) for k, v in r.items()} for r in frame.to_dicts()]
-
         return {
             "run": self.run,
             "model_kind": self.model_kind,
@@ -76,9 +70,9 @@ class ExplainReport:
             "features": self.features,
             "rows": self.rows,
             "windows": self.windows,
-            "permutation": rows(self.permutation),
-            "gain": rows(self.gain),
-            "shap": rows(self.shap),
+            "permutation": json_rows(self.permutation),
+            "gain": json_rows(self.gain),
+            "shap": json_rows(self.shap),
             "settings": self.settings,
             "reproduced_max_abs_diff": self.reproduced,
             "notes": self.notes,

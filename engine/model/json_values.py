@@ -1,7 +1,8 @@
 """JSON-ready values: the scalars run files, reports and ``--json`` output write.
 
 :func:`json_value` turns a NumPy, date or path scalar into what JSON holds,
-and :func:`row_text` names a row's values in an error message.
+:func:`json_rows` a table into rows of such values, and :func:`row_text`
+names a row's values in an error message.
 """
 
 from __future__ import annotations
@@ -9,11 +10,14 @@ from __future__ import annotations
 import math
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-__all__ = ["json_value", "row_text"]
+if TYPE_CHECKING:
+    import polars as pl
+
+__all__ = ["json_rows", "json_value", "row_text"]
 
 
 def json_value(value: Any) -> Any:
@@ -30,6 +34,20 @@ def json_value(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     return value
+
+
+def json_rows(frame: pl.DataFrame | None) -> list[dict[str, Any]] | None:
+    """A table as a list of rows of :func:`json_value` values (``None`` stays ``None``).
+
+    Examples
+    --------
+    >>> import polars as pl
+    >>> json_rows(pl.DataFrame({"pattern": ["breakout"], "auc": [0.61234567]}))
+    [{'pattern': 'breakout', 'auc': 0.612346}]
+    """
+    if frame is None:
+        return None
+    return [{k: json_value(v) for k, v in row.items()} for row in frame.iter_rows(named=True)]
 
 
 def row_text(row: dict[str, Any]) -> str:
