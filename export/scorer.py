@@ -34,10 +34,13 @@ This module imports neither TensorFlow nor tf2onnx, and MLflow only when a
 
 Examples
 --------
->>> scorer = PatternScorer.load("model.onnx")  # doctest: +SKIP
->>> scorer = PatternScorer.load("models:/pattern-lstm@champion")  # the registry  # doctest: +SKIP
->>> scorer.score(sequences)  # (n, 20, 17) float32 -> (n, n_patterns)  # doctest: +SKIP
->>> scorer.score_bars(bars)  # one row per ticker: ticker, date, <pattern>_p  # doctest: +SKIP
+With an exported model (``engine export-onnx``; ``tests/test_scorer.py``
+runs these calls on a trained one)::
+
+    scorer = PatternScorer.load("model.onnx")
+    scorer = PatternScorer.load("models:/pattern-lstm@champion")  # the registry
+    scorer.score(sequences)  # (n, 20, 17) float32 -> (n, n_patterns)
+    scorer.score_bars(bars)  # one row per ticker: ticker, date, <pattern>_p
 """
 
 from __future__ import annotations

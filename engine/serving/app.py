@@ -11,10 +11,14 @@ the minimum history), 404 for an unknown ticker, 401 without the API key,
 
 Examples
 --------
->>> from fastapi.testclient import TestClient
->>> app = create_app(ServeSettings(model="model.onnx"))  # doctest: +SKIP
->>> with TestClient(app) as client:  # doctest: +SKIP
-...     client.get("/v1/scores/latest", params={"tickers": "AAPL,MSFT"}).json()
+In a test, with an exported ``model.onnx`` and a data directory (the tests
+in ``tests/serving/`` do this with a trained model)::
+
+    from fastapi.testclient import TestClient
+
+    app = create_app(ServeSettings(model="model.onnx", data_dir="data"))
+    with TestClient(app) as client:
+        client.get("/v1/scores/latest", params={"tickers": "AAPL,MSFT"}).json()
 """
 
 from __future__ import annotations
