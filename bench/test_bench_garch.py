@@ -3,13 +3,12 @@
 Group ``garch|per-fit``:
 
 * ``engine``: ``kernels.garch.rolling_garch_sigma`` over the whole series
-  (about 226 refits every 21 days on up to 1000 returns, plus the daily
+  (228 refits every 21 days on up to 1000 returns, plus the daily
   recursion in between); the time per refit is the total over the number of
-  refits. Refits start from the previous estimate, as the kernel does in
-  production.
+  refits. Each refit starts from arch-style starting values for its own
+  window (``garch_start``), as the kernel does in production.
 * ``kernel-cold``: the kernel's fit alone (``garch_start`` + ``garch_fit``)
-  on the sampled windows, each from arch-style starting values, so no warm
-  start helps it.
+  on the sampled windows that arch is timed on: the like-for-like ratio.
 * ``arch``: ``arch_model(100 * r_window, mean="Constant", vol="GARCH", p=1,
   q=1, dist="normal").fit(disp="off")`` on a sample of the same windows
   (:func:`tests.oracles.garch.arch_fit`, the oracle the kernel tests use).
