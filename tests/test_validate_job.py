@@ -17,7 +17,7 @@ from polars.testing import assert_frame_equal
 
 from engine.evaluation import evaluate_frame
 from engine.evaluation.diagnostics import calibration_table, null_comparison, overfitting_monitor
-from engine.evaluation.validator import validate_predictions
+from engine.evaluation.validation import validate_predictions
 from engine.jobs.validate import run_validate_job
 from engine.labels.permutations import permute_outcomes
 from engine.model.artifacts import ARTIFACT_FORMAT, ArtifactError, sha256_file
@@ -384,7 +384,7 @@ def test_domain_validates_a_resolved_run_and_writes_nothing(run_dir):
 
 def test_validation_domain_imports_no_job_and_no_report():
     code = (
-        "import sys, engine.evaluation.validation, engine.evaluation.validator, "
+        "import sys, engine.evaluation.validation_report, engine.evaluation.validation, "
         "engine.model.run_files, engine.model.prediction_sources, engine.model.out_of_sample; "
         "bad = sorted(m for m in sys.modules if m.startswith(('engine.jobs', 'engine.reports', "
         "'engine.cli'))); print(bad); sys.exit(1 if bad else 0)"

@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 
 from engine.data.store import BarStore
-from engine.evaluation.validator import validate_predictions
+from engine.evaluation.validation import validate_predictions
 from engine.jobs.validate import _regimes, run_validate_job
 from engine.model.prediction_sources import PredictionSource, resolve_prediction_source
 

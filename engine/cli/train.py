@@ -493,7 +493,7 @@ def _correction(table: str, family: list[dict[str, Any]]) -> tuple[str, str]:
     >>> _correction("by_ticker", [{"auc_p_value": 0.2}, {"auc_p_value": None}])[1][:44]
     'adj. p: Benjamini-Hochberg over the 1 patter'
     """
-    from engine.evaluation.validation import CORRECTIONS, correction_text
+    from engine.evaluation.validation_report import CORRECTIONS, correction_text
 
     m = sum(r.get("auc_p_value") is not None for r in family)
     return CORRECTIONS[table], correction_text(table, m)

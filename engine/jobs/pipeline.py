@@ -61,7 +61,7 @@ from engine.backtest.simulation import DEFAULT_COSTS_BPS, BacktestSettings
 from engine.data.importer import import_demo
 from engine.data.loading import BarInputs, keep_dates, load_bars, short_histories, synthetic_flags
 from engine.data.store import BarStore
-from engine.evaluation.validator import validate_predictions
+from engine.evaluation.validation import validate_predictions
 from engine.features.build import bars_fingerprint, build_features
 from engine.features.files import write_feature_file
 from engine.io import atomic_write_bytes, iso, write_parquet_atomic

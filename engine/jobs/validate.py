@@ -12,7 +12,7 @@ Input is one of
   monitor).
 
 The job resolves that input (:func:`engine.model.prediction_sources.resolve_prediction_source`),
-validates it (:func:`engine.evaluation.validator.validate_predictions`: metrics
+validates it (:func:`engine.evaluation.validation.validate_predictions`: metrics
 with intervals, the optional null test, calibration, the overfitting monitor)
 and, with ``report_dir``, writes ``report.html`` and its PNG figures
 (:func:`engine.reports.validation.write_report`).
@@ -66,8 +66,8 @@ from engine.data.universe import MARKET_BENCHMARK
 from engine.evaluation.diagnostics import DEFAULT_OVERFIT_TOLERANCE, DEFAULT_OVERFIT_WINDOW
 from engine.evaluation.permutation import DEFAULT_N_NULL
 from engine.evaluation.regimes import market_regimes
-from engine.evaluation.validation import ValidateReport
-from engine.evaluation.validator import check_validation_settings, validate_predictions
+from engine.evaluation.validation import check_validation_settings, validate_predictions
+from engine.evaluation.validation_report import ValidateReport
 from engine.features.trained_bars import trained_bars_fingerprint
 from engine.labels.permutations import DEFAULT_NULL_BLOCK
 from engine.model.artifacts import METADATA_FILE
@@ -173,7 +173,7 @@ def run_validate_job(
         ``<pattern>`` per pattern). Has no histories: no overfitting monitor.
         Give exactly one of ``model`` and ``predictions``.
     by_ticker, null, null_block, n_null, n_boot, seed, overfit_window, overfit_tolerance
-        See :func:`engine.evaluation.validator.validate_predictions`.
+        See :func:`engine.evaluation.validation.validate_predictions`.
     report_dir : Path, optional
         Write ``report.html`` and the PNG figures there
         (:func:`engine.reports.validation.write_report`).

@@ -1,6 +1,6 @@
 r"""Figures of the ``engine validate`` report: frames in, PNG bytes out.
 
-Every function takes the tables :func:`engine.evaluation.validator.validate_predictions`
+Every function takes the tables :func:`engine.evaluation.validation.validate_predictions`
 builds and returns the PNG of one figure; nothing here reads or writes
 files. Figures are made with matplotlib's object API on the Agg backend
 (no pyplot figure manager, so nothing is left open between calls).

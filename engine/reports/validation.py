@@ -1,6 +1,6 @@
 """The ``engine validate`` report: a self-contained ``report.html`` and its PNG figures.
 
-:func:`write_report` renders a :class:`engine.evaluation.validation.ValidateReport`:
+:func:`write_report` renders a :class:`engine.evaluation.validation_report.ValidateReport`:
 tables of every metric with its interval and p-value, the null test, the
 windows, the overfitting monitor, and the figures of
 :mod:`engine.reports.plots` embedded as base64 (and written beside the page).
@@ -16,7 +16,7 @@ import polars as pl
 
 from engine.evaluation import METRICS
 from engine.evaluation.diagnostics import SIGNIFICANCE
-from engine.evaluation.validation import (
+from engine.evaluation.validation_report import (
     CORRECTIONS,
     ValidateReport,
     correction_text,
@@ -90,7 +90,7 @@ def _metrics_table(frame: pl.DataFrame, keys: list[str], table_name: str) -> str
     """Evaluation rows: the ``keys`` columns, counts, then every metric with its interval.
 
     Each metric cell shows the raw p-value and its adjusted value (``adj. p``,
-    the correction of :data:`engine.evaluation.validation.CORRECTIONS` for
+    the correction of :data:`engine.evaluation.validation_report.CORRECTIONS` for
     ``table_name``), bold when the adjusted value is below the level; one line
     above the table names the correction.
     """
