@@ -15,15 +15,24 @@ no temporary file behind. ``metadata.json`` is written last, with sorted keys
 and no timestamps, so the same data always gives the same bytes. A stored
 file that cannot be read (truncated, corrupt) is reported with its path and
 the command that rewrites it.
+
+Writers take the store's lock (:meth:`BarStore.lock`, an exclusive ``flock``
+on ``<data_dir>/.store.lock``) from reading ``metadata.json`` to renaming the
+new one into place, so two processes writing at once (an import and the
+service's daily append) cannot lose each other's tickers. Readers take no
+lock: every file they see is whole, old or new.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import re
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -56,6 +65,7 @@ __all__ = [
 METADATA_VERSION = 1
 _ROLES = ("security", "volatility_index")
 _INFO_KEYS = ("synthetic", "source", "role")
+_LOCK_FILE = ".store.lock"
 
 
 def ticker_role(ticker: str) -> str:
@@ -181,6 +191,7 @@ class BarStore:
 
     def __init__(self, data_dir: str | os.PathLike[str] | None = None) -> None:
         self.data_dir: Path = resolve_data_dir(data_dir)
+        self._held = threading.local()  # how deep this thread holds the lock
 
     def __repr__(self) -> str:
         return f"BarStore({str(self.data_dir)!r})"
@@ -209,6 +220,33 @@ class BarStore:
     def bars_path(self, ticker: str) -> Path:
         """Return the Parquet path of ``ticker``."""
         return self.bars_dir / f"{ticker}.parquet"
+
+    # ------------------------------------------------------------------ locking
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the store's write lock (across threads and processes; re-entrant).
+
+        :meth:`write` takes it; hold it around a read-modify-write of stored
+        bars (read a ticker, append to it, write it back) so that no other
+        writer comes in between.
+        """
+        depth = getattr(self._held, "depth", 0)
+        if depth:  # this thread holds it already (flock would wait for itself)
+            self._held.depth = depth + 1
+            try:
+                yield
+            finally:
+                self._held.depth = depth
+            return
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.data_dir / _LOCK_FILE, "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            self._held.depth = 1
+            try:
+                yield
+            finally:
+                self._held.depth = 0
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     # ------------------------------------------------------------------ reading
     def metadata(self) -> dict[str, Any]:
@@ -426,6 +464,22 @@ class BarStore:
         if bad_names:
             raise ValueError(f"rejected file names must be plain file stems, got {bad_names}")
 
+        with self.lock():
+            return self._write_locked(
+                bars, present, entries, overwrite, store_info, rejected, repaired
+            )
+
+    def _write_locked(
+        self,
+        bars: pl.DataFrame,
+        present: list[str],
+        entries: dict[str, dict[str, Any]],
+        overwrite: bool,
+        store_info: Mapping[str, Any] | None,
+        rejected: dict[str, pl.DataFrame],
+        repaired: dict[str, pl.DataFrame],
+    ) -> WriteReport:
+        """:meth:`write` from reading the metadata on, under the store's lock."""
         meta = self.metadata()
         existing = [t for t in present if t in meta["tickers"] or self.bars_path(t).exists()]
         if existing and not overwrite:
