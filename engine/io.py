@@ -15,10 +15,13 @@ less the umask: 644 and 755 under the usual 022), not the private 600 and
 from __future__ import annotations
 
 import errno
+import fcntl
 import io
 import json
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -32,6 +35,7 @@ __all__ = [
     "atomic_write_json",
     "csv_bytes",
     "current_umask",
+    "exclusive_lock",
     "fsync_dir",
     "iso",
     "make_dirs",
@@ -104,6 +108,35 @@ def make_dirs(directory: str | os.PathLike[str]) -> Path:
             raise
         raise _unwritable(directory, exc) from None
     return directory
+
+
+@contextmanager
+def exclusive_lock(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on the file ``path`` (made if absent) across processes.
+
+    Another holder, in this process or another, waits until it is released.
+    An unwritable directory is named, as every write here names it.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> with exclusive_lock(pathlib.Path(tempfile.mkdtemp()) / ".lock"):
+    ...     pass
+    """
+    path = Path(path)
+    make_dirs(path.parent)
+    try:
+        handle = open(path, "a")
+    except OSError as exc:
+        if exc.errno not in _UNWRITABLE:
+            raise
+        raise _unwritable(path.parent, exc) from None
+    with handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def staging_dir(parent: Path, prefix: str) -> Path:

@@ -25,7 +25,6 @@ lock: every file they see is whole, old or new.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -53,7 +52,7 @@ from engine.data.bars import (
 )
 from engine.data.paths import resolve_data_dir
 from engine.data.universe import VOLATILITY_INDICES
-from engine.io import csv_bytes, fsync_dir, parquet_bytes, stage_bytes
+from engine.io import csv_bytes, exclusive_lock, fsync_dir, parquet_bytes, stage_bytes
 
 __all__ = [
     "METADATA_VERSION",
@@ -238,15 +237,12 @@ class BarStore:
             finally:
                 self._held.depth = depth
             return
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.data_dir / _LOCK_FILE, "a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
+        with exclusive_lock(self.data_dir / _LOCK_FILE):
             self._held.depth = 1
             try:
                 yield
             finally:
                 self._held.depth = 0
-                fcntl.flock(handle, fcntl.LOCK_UN)
 
     # ------------------------------------------------------------------ reading
     def metadata(self) -> dict[str, Any]:
