@@ -82,6 +82,12 @@ _CUDA = "CUDAExecutionProvider"
 _CPU = "CPUExecutionProvider"
 
 
+_INCOMPLETE = (
+    "incomplete latest window (a gap or null in the ticker's bars or a benchmark's, "
+    "or a benchmark history too short): "
+)
+
+
 class ScoringError(ValueError):
     """Input the scorer cannot score, or a model file it cannot serve."""
 
@@ -393,12 +399,7 @@ class PatternScorer:
         wanted = self._wanted(tickers, counts)
         short = {t: counts[t] for t in wanted if counts[t] < self.min_history}
         if short:
-            listed = ", ".join(f"{t} has {n}" for t, n in sorted(short.items()))
-            raise ScoringError(
-                f"too short a history: {listed} bar(s); the model needs at least "
-                f"{self.min_history} bars per ticker ({WARM_UP_ROWS} warm-up rows for the "
-                f"features, rolling GARCH the longest, plus one {self.sequence_length}-row window)"
-            )
+            raise ScoringError(self._too_short(short, None))
         sectors = self._sectors(wanted, sector_map)
         try:
             bars = apply_basis(bars, self.prices, [*wanted, self.market, *sectors.values()])
@@ -445,19 +446,59 @@ class PatternScorer:
             :attr:`min_history` bars on or before ``as_of``, a missing
             benchmark, or a missing value in a latest window.
         """
+        X, index, _ = self._latest(source, tickers, as_of, sector_map, skip=False)
+        return X, index
+
+    def scorable_windows(
+        self,
+        source: SortedBars,
+        tickers: Sequence[str],
+        *,
+        as_of: date | None = None,
+        sector_map: Mapping[str, str] | None = None,
+    ) -> tuple[np.ndarray, pl.DataFrame, dict[str, str]]:
+        """:meth:`latest_windows` that sets aside the tickers it cannot score.
+
+        A ticker with too short a history on or before ``as_of`` (decided
+        from its row count before any feature is computed) or an incomplete
+        latest window (a gap in its bars or a benchmark's) is left out and
+        reported with the message :meth:`latest_windows` would raise for it
+        alone; the others are scored as usual. Errors that concern every
+        ticker (an unknown ticker, a missing benchmark) still raise.
+
+        Returns
+        -------
+        X, index
+            As :meth:`latest_windows`, for the scorable tickers only.
+        skipped : dict of str to str
+            Ticker -> why it was left out, sorted by ticker.
+        """
+        return self._latest(source, tickers, as_of, sector_map, skip=True)
+
+    def _latest(
+        self,
+        source: SortedBars,
+        tickers: Sequence[str],
+        as_of: date | None,
+        sector_map: Mapping[str, str] | None,
+        *,
+        skip: bool,
+    ) -> tuple[np.ndarray, pl.DataFrame, dict[str, str]]:
+        """The latest windows; with ``skip`` unscorable tickers are reported, not raised."""
         wanted = self._wanted(tickers, {t: source.length(t) for t in source.tickers})
         day = None if as_of is None else day_number(as_of)
         counts = {t: source.stop_at(t, day) for t in wanted}
         short = {t: n for t, n in counts.items() if n < self.min_history}
-        if short:
-            listed = ", ".join(f"{t} has {n}" for t, n in sorted(short.items()))
-            when = f" on or before {as_of}" if as_of else ""
-            raise ScoringError(
-                f"too short a history: {listed} bar(s){when}; the model needs at least "
-                f"{self.min_history} bars per ticker ({WARM_UP_ROWS} warm-up rows for the "
-                f"features, rolling GARCH the longest, plus one {self.sequence_length}-row window)"
-            )
+        skipped: dict[str, str] = {}
+        if short and not skip:
+            raise ScoringError(self._too_short(short, as_of))
+        for ticker, n in short.items():
+            skipped[ticker] = self._too_short({ticker: n}, as_of)
+        wanted = [t for t in wanted if t not in short]
         length = self.sequence_length
+        if not wanted:
+            empty = pl.DataFrame(schema={"ticker": pl.String, "date": pl.Date})
+            return np.empty((0, length, len(FEATURE_NAMES)), dtype=np.float32), empty, skipped
         try:
             tail = tail_arrays(
                 source,
@@ -480,9 +521,24 @@ class PatternScorer:
                 "date": pl.Series(tail.days[ends], dtype=pl.Int32).cast(pl.Date),
             }
         )
-        if not np.isfinite(values).all():
-            self._check_complete(values, _window_keys(tail), index)
-        return values, index
+        if np.isfinite(values).all():
+            return values, index, dict(sorted(skipped.items()))
+        problems = self._incomplete(values, _window_keys(tail), index)
+        if not skip:
+            raise ScoringError(_INCOMPLETE + "; ".join(problems.values()))
+        skipped.update({t: _INCOMPLETE + problem for t, problem in problems.items()})
+        keep = ~index.get_column("ticker").is_in(list(problems)).to_numpy()
+        return values[keep], index.filter(pl.Series(keep)), dict(sorted(skipped.items()))
+
+    def _too_short(self, short: Mapping[str, int], as_of: date | None) -> str:
+        """The message for tickers with fewer than :attr:`min_history` bars."""
+        listed = ", ".join(f"{t} has {n}" for t, n in sorted(short.items()))
+        when = f" on or before {as_of}" if as_of else ""
+        return (
+            f"too short a history: {listed} bar(s){when}; the model needs at least "
+            f"{self.min_history} bars per ticker ({WARM_UP_ROWS} warm-up rows for the "
+            f"features, rolling GARCH the longest, plus one {self.sequence_length}-row window)"
+        )
 
     def score_bars(
         self,
@@ -609,20 +665,19 @@ class PatternScorer:
             raise ScoringError("tickers is empty: name at least one or pass None for all")
         return sorted(set(tickers))
 
-    def _check_complete(self, values: np.ndarray, last: pl.DataFrame, index: pl.DataFrame) -> None:
+    def _incomplete(
+        self, values: np.ndarray, last: pl.DataFrame, index: pl.DataFrame
+    ) -> dict[str, str]:
+        """Ticker -> the features missing from its latest window, and from which date."""
         bad = ~np.isfinite(values)
-        if not bad.any():
-            return
         dates = last.get_column("date").to_numpy().reshape(values.shape[:2])
-        problems = []
+        problems = {}
         for i in np.flatnonzero(bad.any(axis=(1, 2))):
             rows, cols = np.nonzero(bad[i])
             names = sorted({self.feature_names[c] for c in cols})
-            problems.append(
-                f"{index['ticker'][int(i)]}: {', '.join(names)} missing from "
+            ticker = index["ticker"][int(i)]
+            problems[ticker] = (
+                f"{ticker}: {', '.join(names)} missing from "
                 f"{dates[i, rows.min()]} in the last {self.sequence_length} rows"
             )
-        raise ScoringError(
-            "incomplete latest window (a gap or null in the ticker's bars or a benchmark's, "
-            "or a benchmark history too short): " + "; ".join(problems)
-        )
+        return problems

@@ -48,6 +48,7 @@ from engine.serving.schemas import (
 )
 from engine.serving.scoring import (
     UnknownTickers,
+    asks_for_all,
     latest_scores,
     resolve_tickers,
     score_client_bars,
@@ -174,7 +175,8 @@ def _add_routes(app: FastAPI) -> None:
     ) -> dict[str, Any]:
         """Exact scores of each ticker's latest window from the stored history."""
         snapshot = request.app.state.history.snapshot(model)
-        return latest_scores(model, snapshot, resolve_tickers(tickers, snapshot), as_of)
+        wanted = resolve_tickers(tickers, snapshot)
+        return latest_scores(model, snapshot, wanted, as_of, skip_unscorable=asks_for_all(tickers))
 
     @app.post("/v1/score", tags=["scores"], response_model=ScoreResponse)
     def score(body: ScoreRequest, model: Model) -> dict[str, Any]:
@@ -196,11 +198,20 @@ def _add_routes(app: FastAPI) -> None:
         """A base strategy's signal per ticker, its head's confidence, and whether it is taken."""
         snapshot = request.app.state.history.snapshot(model)
         wanted = resolve_tickers(body.tickers, snapshot)
-        return signals(model, snapshot, body.strategy, body.threshold, wanted, body.as_of)
+        everything = asks_for_all(body.tickers)
+        return signals(
+            model, snapshot, body.strategy, body.threshold, wanted, body.as_of,
+            skip_unscorable=everything,
+        )  # fmt: skip
 
     @app.post("/v1/bars", tags=["bars"], dependencies=[KeyRequired])
     def append_bars(request: Request, body: BarsAppendRequest) -> dict[str, Any]:
-        """Append new daily bars to the store (validated like ``engine data import``)."""
+        """Append new daily bars to the store (validated like ``engine data import``).
+
+        Post a day's benchmark bars (market, sector ETFs, VIX) in the same
+        request as its securities, or first: until they arrive, a security
+        whose latest bar is newer than its benchmarks' cannot be scored.
+        """
         frame = pl.DataFrame([bar.model_dump() for bar in body.bars], infer_schema_length=None)
         if frame.get_column("adj_close").is_null().all():
             frame = frame.drop("adj_close")

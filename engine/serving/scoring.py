@@ -26,6 +26,7 @@ from engine.serving.model import LoadedModel
 
 __all__ = [
     "UnknownTickers",
+    "asks_for_all",
     "latest_scores",
     "resolve_tickers",
     "score_client_bars",
@@ -51,7 +52,7 @@ def resolve_tickers(spec: str | list[str], snapshot: HistorySnapshot) -> list[st
         An empty list.
     """
     if isinstance(spec, str):
-        if spec.strip().lower() == "all":
+        if asks_for_all(spec):
             return list(snapshot.securities)
         spec = spec.split(",")
     wanted = sorted({t.strip().upper() for t in spec if t.strip()})
@@ -66,22 +67,49 @@ def resolve_tickers(spec: str | list[str], snapshot: HistorySnapshot) -> list[st
     return wanted
 
 
+def asks_for_all(spec: str | list[str]) -> bool:
+    """Whether a ``tickers`` value is ``"all"`` (every stored security).
+
+    Examples
+    --------
+    >>> asks_for_all(" ALL "), asks_for_all("AAPL,MSFT"), asks_for_all(["all"])
+    (True, False, False)
+    """
+    return isinstance(spec, str) and spec.strip().lower() == "all"
+
+
 def latest_scores(
-    model: LoadedModel, snapshot: HistorySnapshot, tickers: list[str], as_of: date | None
+    model: LoadedModel,
+    snapshot: HistorySnapshot,
+    tickers: list[str],
+    as_of: date | None,
+    *,
+    skip_unscorable: bool = False,
 ) -> dict[str, Any]:
     """Exact scores of each ticker's latest window on or before ``as_of``, from the store.
 
     The features come from the tail mode (:mod:`engine.features.tail`): the
-    same numbers as a full-history computation, in milliseconds.
+    same numbers as a full-history computation, in milliseconds. With
+    ``skip_unscorable`` (``tickers=all``) a ticker that cannot be scored as
+    of the day (too short a history, an incomplete latest window) is listed
+    under ``"skipped"`` with the scorer's reason instead of failing the
+    request; without it such a ticker raises :class:`ScoringError` (422).
     """
-    X, index = model.scorer.latest_windows(
-        snapshot.source, tickers, as_of=as_of, sector_map=model.sectors
-    )
+    if skip_unscorable:
+        X, index, skipped = model.scorer.scorable_windows(
+            snapshot.source, tickers, as_of=as_of, sector_map=model.sectors
+        )
+    else:
+        X, index = model.scorer.latest_windows(
+            snapshot.source, tickers, as_of=as_of, sector_map=model.sectors
+        )
+        skipped = {}
     scores = model.scorer.score(X)
     return {
         "model_id": model.model_id,
         "as_of": as_of.isoformat() if as_of else None,
         "scores": _score_rows(model, index, scores),
+        "skipped": [{"ticker": t, "reason": why} for t, why in skipped.items()],
     }
 
 
@@ -136,16 +164,19 @@ def signals(
     threshold: float,
     tickers: list[str],
     as_of: date | None,
+    *,
+    skip_unscorable: bool = False,
 ) -> dict[str, Any]:
     """Per ticker: the base signal at its latest bar, its head's confidence, taken or not.
 
     A signal is taken when it is not flat and its head's confidence is at
     least ``threshold`` (the backtest's meta-labeling rule). The signal is
-    computed from the closes the model's features use.
+    computed from the closes the model's features use. ``skip_unscorable``
+    as for :func:`latest_scores`.
     """
     head = STRATEGY_HEADS[strategy]
     rule = STRATEGIES[strategy]
-    latest = latest_scores(model, snapshot, tickers, as_of)
+    latest = latest_scores(model, snapshot, tickers, as_of, skip_unscorable=skip_unscorable)
     day = None if as_of is None else day_number(as_of)
     rows = []
     for score in latest["scores"]:
@@ -172,6 +203,7 @@ def signals(
         "threshold": threshold,
         "as_of": latest["as_of"],
         "signals": rows,
+        "skipped": latest["skipped"],
     }
 
 

@@ -71,6 +71,21 @@ def reference_scores(toy, bars: pl.DataFrame, tickers, as_of=None) -> dict[str, 
     return out
 
 
+def next_bars(store, tickers, days=2) -> list[dict]:
+    """Plausible bars for the next business days after each ticker's last stored bar."""
+    rows = []
+    for ticker in tickers:
+        last = store.read_bars([ticker]).tail(1).row(0, named=True)
+        day = last["date"]
+        for k in range(days):
+            day = day + dt.timedelta(days=3 if day.weekday() == 4 else 1)
+            close = last["close"] * (1.0 + 0.01 * (k + 1))
+            rows.append({"ticker": ticker, "date": day.isoformat(), "open": close,
+                         "high": close * 1.01, "low": close * 0.99, "close": close,
+                         "volume": 1e6, "adj_close": close})  # fmt: skip
+    return rows
+
+
 @pytest.fixture
 def store(demo_bars, tmp_path) -> BarStore:
     """A fresh store per test (appends write to it)."""

@@ -25,6 +25,7 @@ from tests.serving.conftest import (
     EMBARGO_END,
     KEY_ENV,
     SECURITIES,
+    next_bars,
     reference_scores,
 )
 from tests.test_scorer import PATTERNS, oracle_scores, toy_model
@@ -261,24 +262,9 @@ def test_signals_refuse_bad_requests(make_client):
 # --------------------------------------------------------------------------- appending bars
 
 
-def _next_bars(store, tickers, days=2) -> list[dict]:
-    """Plausible bars for the next business days after each ticker's last stored bar."""
-    rows = []
-    for ticker in tickers:
-        last = store.read_bars([ticker]).tail(1).row(0, named=True)
-        day = last["date"]
-        for k in range(days):
-            day = day + dt.timedelta(days=3 if day.weekday() == 4 else 1)
-            close = last["close"] * (1.0 + 0.01 * (k + 1))
-            rows.append({"ticker": ticker, "date": day.isoformat(), "open": close,
-                         "high": close * 1.01, "low": close * 0.99, "close": close,
-                         "volume": 1e6, "adj_close": close})  # fmt: skip
-    return rows
-
-
 def test_append_needs_the_key_then_extends_the_latest_scores(make_client, store, toy):
     client = make_client(api_key_env=KEY_ENV)
-    new = _next_bars(store, ["AAPL", "SPY", "XLK"])
+    new = next_bars(store, ["AAPL", "SPY", "XLK"])
     assert client.post("/v1/bars", json={"bars": new}).status_code == 401
     wrong = client.post("/v1/bars", json={"bars": new}, headers={"X-API-Key": "nope"})
     assert wrong.status_code == 401 and wrong.headers["www-authenticate"] == "Bearer"
@@ -302,7 +288,7 @@ def test_append_needs_the_key_then_extends_the_latest_scores(make_client, store,
 def test_append_never_rewrites_history_and_names_the_row(make_client, store):
     client = make_client()  # no key configured: appending is open
     stored = store.read_bars(["MSFT"]).tail(3).with_columns(pl.col("date").cast(pl.String))
-    rows = _next_bars(store, ["MSFT"], days=1)
+    rows = next_bars(store, ["MSFT"], days=1)
     changed = stored.row(0, named=True)
     keys = ("ticker", "date", "open", "high", "low", "close", "volume", "adj_close")
     changed = {k: changed[k] for k in keys}
@@ -318,7 +304,7 @@ def test_append_never_rewrites_history_and_names_the_row(make_client, store):
 
 
 def test_append_keeps_adj_close_where_the_ticker_has_it(make_client, store):
-    rows = _next_bars(store, ["AAPL"], days=1)
+    rows = next_bars(store, ["AAPL"], days=1)
     del rows[0]["adj_close"]
     response = make_client().post("/v1/bars", json={"bars": rows})
     assert response.status_code == 422
@@ -328,7 +314,7 @@ def test_append_keeps_adj_close_where_the_ticker_has_it(make_client, store):
 
 def test_append_validates_like_import_and_writes_nothing_on_error(make_client, store):
     client = make_client()
-    rows = _next_bars(store, ["AAPL"], days=2)
+    rows = next_bars(store, ["AAPL"], days=2)
     rows[1]["volume"] = -5.0
     before = store.metadata()
     response = client.post("/v1/bars", json={"bars": rows})
@@ -340,7 +326,7 @@ def test_append_validates_like_import_and_writes_nothing_on_error(make_client, s
 
 def test_append_keeps_the_tickers_metadata_and_adds_new_tickers(make_client, store):
     client = make_client()
-    rows = _next_bars(store, ["AAPL"], days=1)
+    rows = next_bars(store, ["AAPL"], days=1)
     rows.append({**rows[0], "ticker": "newco"})
     body = client.post("/v1/bars", json={"bars": rows}).json()
     assert body["new_tickers"] == ["NEWCO"]
@@ -351,7 +337,7 @@ def test_append_keeps_the_tickers_metadata_and_adds_new_tickers(make_client, sto
 def test_two_appends_at_once_lose_neither(make_client, store):
     client = make_client()
     results = []
-    batches = [_next_bars(store, ["AAPL"], days=1), _next_bars(store, ["MSFT"], days=1)]
+    batches = [next_bars(store, ["AAPL"], days=1), next_bars(store, ["MSFT"], days=1)]
     threads = [threading.Thread(target=lambda b=b: results.append(
         client.post("/v1/bars", json={"bars": b}).status_code)) for b in batches]  # fmt: skip
     for t in threads:
