@@ -55,7 +55,8 @@ from pathlib import Path
 from typing import Any
 
 from engine.backtest.meta_labeling import DEFAULT_THRESHOLD, head_confidence
-from engine.backtest.run import BacktestReport, run_backtest
+from engine.backtest.robustness import seed_robustness
+from engine.backtest.run import BacktestReport, deflate_together, run_backtest
 from engine.backtest.signals import STRATEGIES
 from engine.backtest.simulation import DEFAULT_COSTS_BPS, BacktestSettings
 from engine.data.importer import import_demo
@@ -467,7 +468,21 @@ def run_pipeline(
                 bars, other_predictions, other["predictions"], settings, info
             )
         report.backtests = runs[settings.seed]
-        return backtest_results(runs, out, settings.seed, settings.strategies)
+        seeds = list(runs)
+        trials = "every strategy's unfiltered and filtered run"
+        if len(seeds) > 1:
+            trials += f" of each of {len(seeds)} seeds"
+        shared = deflate_together([r for by in runs.values() for r in by.values()], trials)
+        inference = {**{k: v for k, v in shared.items() if k not in ("psr", "dsr")},
+                     "trials": trials}  # fmt: skip
+        across = None
+        if len(seeds) > 1:
+            across = {
+                strategy: seed_robustness([runs[seed][strategy] for seed in seeds],
+                                          [str(seed) for seed in seeds], label_name="seed")
+                for strategy in settings.strategies
+            }  # fmt: skip
+        return backtest_results(runs, out, settings.seed, inference, across)
 
     stage("backtest", backtest)
     report.report = write_pipeline_report(

@@ -11,15 +11,12 @@ page. The pipeline job (:mod:`engine.jobs.pipeline`) hands them plain data.
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from engine.backtest.robustness import seed_robustness
-from engine.backtest.run import deflate_together
 from engine.evaluation.multiple_testing import correction_line
 from engine.io import atomic_write_bytes
 from engine.reports.backtest import (
@@ -88,32 +85,33 @@ def backtest_results(
     runs: dict[int, dict[str, BacktestReport]],
     out: Path,
     first_seed: int,
-    strategies: Sequence[str],
+    inference: dict[str, Any],
+    across: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
-    """Deflate every run as one selection, write the reports, and summarise the stage.
+    """Write every run's backtest report and summarise the stage.
 
-    ``N`` counts every (strategy, unfiltered/filtered) run of every seed; the
-    first seed's backtests are the stage's rows, and with several seeds each
-    strategy gets its spread and verdict across them.
+    The first seed's backtests are the stage's rows; with several seeds,
+    ``across`` holds each strategy's spread and verdict across them.
 
     Parameters
     ----------
     runs : dict of int to (dict of str to BacktestReport)
-        Seed -> strategy -> its backtest (reports not written yet).
+        Seed -> strategy -> its backtest, already deflated as one selection
+        (:func:`engine.backtest.run.deflate_together`).
     out : Path
         The pipeline's output directory: ``first_seed`` writes under
         ``backtest/<strategy>/``, every other seed under
         ``seeds/seed-<s>/backtest/<strategy>/``.
     first_seed : int
         The pipeline's main seed.
-    strategies : sequence of str
-        The strategies backtested, in order.
+    inference : dict
+        What the deflation shared (the trials ``N`` and what they were, the
+        variance of the Sharpe ratios), without per-run PSR and DSR.
+    across : dict of str to dict, optional
+        Strategy -> :func:`engine.backtest.robustness.seed_robustness` of its
+        runs over the seeds (only with several seeds).
     """
     seeds = list(runs)
-    trials = "every strategy's unfiltered and filtered run"
-    if len(seeds) > 1:
-        trials += f" of each of {len(seeds)} seeds"
-    shared = deflate_together([r for by in runs.values() for r in by.values()], trials)
     for seed, by_strategy in runs.items():
         root = out if seed == first_seed else out / "seeds" / f"seed-{seed}"
         for strategy, r in by_strategy.items():
@@ -138,20 +136,8 @@ def backtest_results(
         }
     parts = [f"{k} Sharpe {_num(v['sharpe_unfiltered'])} -> {_num(v['sharpe_filtered'])}"
              for k, v in rows.items()]  # fmt: skip
-    result = {
-        "summary": "; ".join(parts),
-        "strategies": rows,
-        "sharpe_inference": {
-            **{k: v for k, v in shared.items() if k not in ("psr", "dsr")},
-            "trials": trials,
-        },  # fmt: skip
-    }
-    if len(seeds) > 1:
-        across = {
-            strategy: seed_robustness([runs[seed][strategy] for seed in seeds],
-                                      [str(seed) for seed in seeds], label_name="seed")
-            for strategy in strategies
-        }  # fmt: skip
+    result = {"summary": "; ".join(parts), "strategies": rows, "sharpe_inference": inference}
+    if across is not None:
         result["seeds"] = {"seeds": seeds, "strategies": across}
         verdicts = ", ".join(f"{k} {v['verdict']}" for k, v in across.items())
         result["summary"] += f"; filter across {len(seeds)} seeds: {verdicts}"
