@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -141,7 +142,7 @@ class StoredHistory:
             stored = [t for t in new.get_column("ticker").unique().sort().to_list() if t in meta]
             old = self.store.read_bars(stored) if stored else None
             report = AppendReport()
-            merged, violations, info, rejected = [], [], {}, {}
+            merged, violations, info, rejected, repaired = [], [], {}, {}, {}
             for (ticker,), part in new.group_by("ticker", maintain_order=True):
                 if ticker in meta:
                     stored_rows = old.filter(pl.col("ticker") == ticker)
@@ -150,7 +151,8 @@ class StoredHistory:
                     violations += problems
                     merged.append(old.filter(pl.col("ticker") == ticker))
                     info[ticker] = _info(meta[ticker])
-                    rejected.update(self._rejected(ticker))
+                    rejected.update(self._side_file(self.store.rejected_dir, ticker))
+                    repaired.update(self._side_file(self.store.repaired_dir, ticker))
                 else:
                     fresh, same = part, 0
                     report.new_tickers.append(ticker)
@@ -167,7 +169,12 @@ class StoredHistory:
             frame = pl.concat(merged, how="diagonal_relaxed").sort("ticker", "date")
             if any(report.appended.values()):
                 self.store.write(
-                    frame, info, overwrite=True, rejected=rejected, source=APPEND_SOURCE
+                    frame,
+                    info,
+                    overwrite=True,
+                    rejected=rejected,
+                    repaired=repaired,
+                    source=APPEND_SOURCE,
                 )
             for (ticker,), part in frame.group_by("ticker"):
                 report.last_date[ticker] = part.get_column("date").max().isoformat()
@@ -211,9 +218,13 @@ class StoredHistory:
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
-    def _rejected(self, ticker: str) -> dict[str, pl.DataFrame]:
-        """An import's ``rejected/<TICKER>.csv``, passed back (a write would drop it)."""
-        path = self.store.rejected_dir / f"{ticker}.csv"
+    def _side_file(self, directory: Path, ticker: str) -> dict[str, pl.DataFrame]:
+        """An import's ``rejected/`` or ``repaired/<TICKER>.csv``, to pass back to the write.
+
+        :meth:`BarStore.write` removes the side files of a ticker it writes
+        unless they are given again, so an append must hand them back.
+        """
+        path = directory / f"{ticker}.csv"
         if not path.exists():
             return {}
         return {ticker: pl.read_csv(path, infer_schema=False)}
