@@ -5,7 +5,8 @@ request. :class:`StoredHistory` keeps every stored ticker's bars in memory,
 on the served model's price basis, as one :class:`SortedBars`, and rebuilds
 it only when the store changes: ``metadata.json`` is rewritten last by every
 store write, so its size and modification time (one ``stat`` per request)
-say when to reload, whichever worker or process wrote.
+say when to reload, whichever worker or process wrote; so does its inode, as
+every write renames a new file into place.
 
 :meth:`StoredHistory.append` is ``POST /v1/bars``: the rows are checked by
 the rules of ``engine data import`` (:func:`engine.data.bars.check_bars`),
@@ -97,26 +98,32 @@ class StoredHistory:
     def __init__(self, store: BarStore) -> None:
         self.store = store
         self._lock = threading.Lock()
-        self._key: tuple[Any, ...] | None = None
-        self._snapshot: HistorySnapshot | None = None
+        # (key, snapshot) in one tuple: replaced whole, read once, never torn
+        self._cached: tuple[tuple[Any, ...], HistorySnapshot] | None = None
 
     def snapshot(self, model: LoadedModel) -> HistorySnapshot:
         """The current bars on ``model``'s price basis (rebuilt if the store changed).
+
+        The snapshot is keyed on the store's stamp and the model's price
+        basis, not on its version: a reload to a model with the same basis
+        keeps the snapshot, so requests in flight on the old model and new
+        requests on the new one do not rebuild it in turn.
 
         Raises
         ------
         ValueError
             An empty store, or bars the model's price basis cannot use.
         """
-        key = (self._stamp(), model.version)
-        snapshot = self._snapshot
-        if snapshot is not None and key == self._key:
-            return snapshot
+        key = (self._stamp(), model.scorer.prices)
+        cached = self._cached
+        if cached is not None and cached[0] == key:
+            return cached[1]
         with self._lock:
-            if self._snapshot is None or key != self._key:
-                self._snapshot = self._build(model)
-                self._key = key
-            return self._snapshot
+            cached = self._cached
+            if cached is None or cached[0] != key:
+                cached = (key, self._build(model))
+                self._cached = cached
+            return cached[1]
 
     def append(self, rows: pl.DataFrame) -> AppendReport:
         """Validate ``rows`` like ``engine data import`` and append them to the store.
@@ -182,12 +189,13 @@ class StoredHistory:
 
     # ---------------------------------------------------------------- internals
 
-    def _stamp(self) -> tuple[int, int] | None:
+    def _stamp(self) -> tuple[int, int, int] | None:
+        """``metadata.json``'s inode, mtime and size (it is replaced by rename on every write)."""
         try:
             st = os.stat(self.store.metadata_path)
         except FileNotFoundError:
             return None
-        return st.st_mtime_ns, st.st_size
+        return st.st_ino, st.st_mtime_ns, st.st_size
 
     def _build(self, model: LoadedModel) -> HistorySnapshot:
         meta = self.store.metadata()["tickers"]
