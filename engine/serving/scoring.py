@@ -18,6 +18,7 @@ import polars as pl
 
 from engine.backtest.signals import MA_SLOW, STRATEGIES, STRATEGY_HEADS
 from engine.data.bars import BarsValidationError, check_bars
+from engine.data.universe import VOLATILITY_INDICES
 from engine.features.source import day_number
 from engine.features.tail import tail_start
 from engine.labels.targets import CONFIDENCE_SUFFIX
@@ -25,6 +26,7 @@ from engine.serving.history import HistorySnapshot
 from engine.serving.model import LoadedModel
 
 __all__ = [
+    "TickerRequestError",
     "UnknownTickers",
     "asks_for_all",
     "latest_scores",
@@ -41,6 +43,20 @@ class UnknownTickers(LookupError):
     """Tickers the store does not hold (HTTP 404)."""
 
 
+class TickerRequestError(ValueError):
+    """A ``tickers`` value the service cannot use: empty, or a volatility index (HTTP 422)."""
+
+
+def _refuse_indices(wanted: list[str]) -> None:
+    """VIX and VIX3M feed ``vix_term_structure``; the model has no score for them."""
+    indices = [t for t in wanted if t in VOLATILITY_INDICES]
+    if indices:
+        what = "is a volatility index" if len(indices) == 1 else "are volatility indices"
+        raise TickerRequestError(
+            f"{', '.join(indices)} {what} (a feature input), not a security the model scores"
+        )
+
+
 def resolve_tickers(spec: str | list[str], snapshot: HistorySnapshot) -> list[str]:
     """``"all"`` (every stored security), a comma list or a list, checked against the store.
 
@@ -48,8 +64,8 @@ def resolve_tickers(spec: str | list[str], snapshot: HistorySnapshot) -> list[st
     ------
     UnknownTickers
         Tickers not in the store; the message lists them.
-    ValueError
-        An empty list.
+    TickerRequestError
+        An empty list, or a volatility index (VIX, VIX3M).
     """
     if isinstance(spec, str):
         if asks_for_all(spec):
@@ -58,6 +74,7 @@ def resolve_tickers(spec: str | list[str], snapshot: HistorySnapshot) -> list[st
     wanted = sorted({t.strip().upper() for t in spec if t.strip()})
     if not wanted:
         raise ValueError("tickers is empty: name at least one ticker, or 'all'")
+    _refuse_indices(wanted)
     unknown = [t for t in wanted if t not in snapshot.source.ranges]
     if unknown:
         raise UnknownTickers(
@@ -148,6 +165,8 @@ def score_client_bars(
     if checked.violations:
         raise BarsValidationError(checked.violations)
     wanted = None if tickers is None else sorted({t.strip().upper() for t in tickers})
+    if wanted is not None:
+        _refuse_indices(wanted)
     scored = model.scorer.score_bars(checked.bars, tickers=wanted, sector_map=model.sectors)
     scores = scored.select(f"{p}{CONFIDENCE_SUFFIX}" for p in model.scorer.pattern_names)
     return {
