@@ -10,7 +10,8 @@ bodies and costs a task per request) does three things in order:
   says so; a streamed body (no length) is read here, up to the limit, and
   refused as soon as it passes it (uvicorn itself holds a body with a
   length to that length);
-* times every request and counts it by endpoint and status.
+* times every request and counts it by endpoint (its route template, refusals
+  included) and status.
 
 Refusals are JSON ``{"detail": ...}`` like every other error of the service.
 """
@@ -22,6 +23,8 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
+
+from starlette.routing import Match
 
 from engine.serving.metrics import ServiceMetrics
 
@@ -120,11 +123,32 @@ class RequestGuard:
         )
 
     def _observe(self, scope: Scope, status: int, began: float) -> None:
-        route = scope.get("route")
-        endpoint = getattr(route, "path", None) or (
-            scope.get("path") if scope.get("path") in UNLIMITED else "unmatched"
+        self.metrics.observe(
+            _endpoint(scope), scope.get("method", ""), status, time.perf_counter() - began
         )
-        self.metrics.observe(endpoint, scope.get("method", ""), status, time.perf_counter() - began)
+
+
+def _endpoint(scope: Scope) -> str:
+    """The route template a request is counted under.
+
+    The router records the route it called in the scope; a request refused
+    here (503, 413) never reached it, so its path is matched against the
+    app's routes, and it is counted under the template it would have had.
+    """
+    route = scope.get("route") or _matching_route(scope)
+    template = getattr(route, "path", None)
+    if template:
+        return template
+    return scope.get("path") if scope.get("path") in UNLIMITED else "unmatched"
+
+
+def _matching_route(scope: Scope) -> Any:
+    """The first route of ``scope["app"]`` whose path matches (any method), or None."""
+    for route in getattr(getattr(scope.get("app"), "router", None), "routes", ()):
+        match, _ = route.matches(scope)
+        if match is not Match.NONE:
+            return route
+    return None
 
 
 async def _read_body(receive: Receive, limit: int) -> tuple[bytes | None, int]:

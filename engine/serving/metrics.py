@@ -6,8 +6,9 @@ worker counts its own requests; a scrape reaches one worker, whose
 ``engine_worker_pid`` label tells which.
 
 Endpoints are labelled by their route template (``/v1/scores/latest``), never
-by the raw path, so a client cannot create unbounded label values; paths
-that match no route are counted as ``"unmatched"``.
+by the raw path, so a client cannot create unbounded label values (a 503
+or 413 refused before routing still gets the template of the route its path
+matches); paths that match no route are counted as ``"unmatched"``.
 """
 
 from __future__ import annotations
