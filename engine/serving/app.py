@@ -7,7 +7,9 @@ never block the event loop. Errors are JSON ``{"detail": ...}``: 422 for a
 request the service cannot use (pydantic names the field and row; the bar
 rules name the row, ticker, date and rule; the scorer names the ticker and
 the minimum history), 404 for an unknown ticker, 401 without the API key,
-413 over the body limit, 503 over ``--max-concurrency``.
+413 over the body limit, 503 over ``--max-concurrency`` and for the server's
+own faults (an empty or unreadable store, a reload that cannot open the
+model); anything unexpected is FastAPI's 500.
 
 Examples
 --------
@@ -36,9 +38,9 @@ from fastapi.responses import JSONResponse, Response
 from engine.data.bars import BarsValidationError
 from engine.data.store import BarStore
 from engine.serving.guards import ConcurrencyLimit, RequestGuard
-from engine.serving.history import StoredHistory
+from engine.serving.history import StoredHistory, StoreUnavailable
 from engine.serving.metrics import CONTENT_TYPE_LATEST, ServiceMetrics
-from engine.serving.model import LoadedModel, ModelSlot, is_registry_reference
+from engine.serving.model import LoadedModel, ModelSlot, ModelUnavailable, is_registry_reference
 from engine.serving.schemas import (
     BarsAppendRequest,
     BarsScoreRequest,
@@ -47,6 +49,7 @@ from engine.serving.schemas import (
     SignalsRequest,
 )
 from engine.serving.scoring import (
+    TickerRequestError,
     UnknownTickers,
     asks_for_all,
     latest_scores,
@@ -56,6 +59,7 @@ from engine.serving.scoring import (
     signals,
 )
 from engine.serving.settings import ServeSettings
+from export.scorer import ScoringError
 
 __all__ = ["API_VERSION", "app_from_env", "create_app"]
 
@@ -157,7 +161,7 @@ def _add_routes(app: FastAPI) -> None:
         """The model is loaded: what it is, and the store's last date."""
         history: StoredHistory = request.app.state.history
         store = history.store
-        meta = store.metadata()["tickers"]
+        meta = history.tickers()
         last = max((e["last_date"] for e in meta.values()), default=None)
         return {
             "status": "ready",
@@ -261,10 +265,14 @@ def _add_error_handlers(app: FastAPI) -> None:
             status_code=422,
         )
 
-    @app.exception_handler(ValueError)
-    async def unusable(request: Request, exc: ValueError) -> JSONResponse:
+    async def unusable(request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=422)
 
-    @app.exception_handler(FileNotFoundError)
-    async def missing_file(request: Request, exc: FileNotFoundError) -> JSONResponse:
+    async def unavailable(request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=503)
+
+    # what the client can fix: 422; the server's store or model: 503; anything else: 500
+    for client_error in (ScoringError, TickerRequestError):
+        app.add_exception_handler(client_error, unusable)
+    for server_fault in (StoreUnavailable, ModelUnavailable, FileNotFoundError):
+        app.add_exception_handler(server_fault, unavailable)

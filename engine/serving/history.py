@@ -38,12 +38,22 @@ from engine.data.universe import VOLATILITY_INDICES
 from engine.features.source import SortedBars
 from engine.serving.model import LoadedModel
 
-__all__ = ["APPEND_SOURCE", "AppendReport", "HistorySnapshot", "StoredHistory"]
+__all__ = [
+    "APPEND_SOURCE",
+    "AppendReport",
+    "HistorySnapshot",
+    "StoreUnavailable",
+    "StoredHistory",
+]
 
 #: How appended rows are named in validation errors and in the store's provenance.
 APPEND_SOURCE = "POST /v1/bars"
 _LOCK_FILE = ".append.lock"
 _PRICES = ("open", "high", "low", "close", "volume", ADJ_CLOSE)
+
+
+class StoreUnavailable(RuntimeError):
+    """The store cannot serve: empty, unreadable or corrupt (HTTP 503, a server fault)."""
 
 
 @dataclass(frozen=True)
@@ -111,8 +121,9 @@ class StoredHistory:
 
         Raises
         ------
-        ValueError
-            An empty store, or bars the model's price basis cannot use.
+        StoreUnavailable
+            An empty store, an unreadable or corrupt file, or bars the
+            model's price basis cannot use.
         """
         key = (self._stamp(), model.scorer.prices)
         cached = self._cached
@@ -124,6 +135,19 @@ class StoredHistory:
                 cached = (key, self._build(model))
                 self._cached = cached
             return cached[1]
+
+    def tickers(self) -> dict[str, dict[str, Any]]:
+        """The store's metadata per ticker.
+
+        Raises
+        ------
+        StoreUnavailable
+            ``metadata.json`` cannot be read or is not valid metadata.
+        """
+        try:
+            return self.store.metadata()["tickers"]
+        except (OSError, ValueError) as exc:
+            raise StoreUnavailable(f"cannot read the store's metadata: {exc}") from None
 
     def append(self, rows: pl.DataFrame) -> AppendReport:
         """Validate ``rows`` like ``engine data import`` and append them to the store.
@@ -145,7 +169,7 @@ class StoredHistory:
             for i, (t, d) in enumerate(rows.select("ticker", "date").iter_rows())
         }
         with self._exclusive():
-            meta = self.store.metadata()["tickers"]
+            meta = self.tickers()
             stored = [t for t in new.get_column("ticker").unique().sort().to_list() if t in meta]
             old = self.store.read_bars(stored) if stored else None
             report = AppendReport()
@@ -198,15 +222,20 @@ class StoredHistory:
         return st.st_ino, st.st_mtime_ns, st.st_size
 
     def _build(self, model: LoadedModel) -> HistorySnapshot:
-        meta = self.store.metadata()["tickers"]
+        meta = self.tickers()
         if not meta:
-            raise ValueError(
+            raise StoreUnavailable(
                 f"no bars in {self.store.data_dir}; run `engine data demo` or "
                 "`engine data import PATH`, or POST /v1/bars"
             )
-        bars = self.store.read_bars()
-        bars = apply_basis(bars, model.scorer.prices, sorted(meta))
-        source = SortedBars.of(bars)
+        try:
+            bars = self.store.read_bars()
+            bars = apply_basis(bars, model.scorer.prices, sorted(meta))
+            source = SortedBars.of(bars)
+        except (OSError, ValueError, pl.exceptions.PolarsError) as exc:
+            raise StoreUnavailable(
+                f"cannot load the bars of {self.store.data_dir} on the model's price basis: {exc}"
+            ) from None
         last = max((date.fromisoformat(e["last_date"]) for e in meta.values()), default=None)
         return HistorySnapshot(
             source=source,

@@ -24,7 +24,11 @@ from typing import Any
 from engine.serving.settings import ServeSettings
 from export.scorer import PatternScorer, ScoringError
 
-__all__ = ["LoadedModel", "ModelSlot", "is_registry_reference"]
+__all__ = ["LoadedModel", "ModelSlot", "ModelUnavailable", "is_registry_reference"]
+
+
+class ModelUnavailable(RuntimeError):
+    """A reload could not open the model (HTTP 503; the old model keeps serving)."""
 
 
 def is_registry_reference(model: str) -> bool:
@@ -183,12 +187,19 @@ class ModelSlot:
 
         Raises
         ------
-        FileNotFoundError, ScoringError
-            The new model cannot be opened; the old one stays in service.
+        ModelUnavailable
+            The new model cannot be opened (a missing or corrupt file, an
+            unreachable registry, an unknown alias); the old one stays in
+            service.
         """
         with self._lock:
             old = self._current
-            new = load_model(self._settings)
+            try:
+                new = load_model(self._settings)
+            except (OSError, ScoringError) as exc:
+                raise ModelUnavailable(
+                    f"cannot reload {old.reference}: {exc}; still serving version {old.version}"
+                ) from None
             if new.version == old.version:
                 return old, old
             self._current = new

@@ -2,10 +2,11 @@
 
 Every function takes the :class:`LoadedModel` a request started with, so a
 reload in the middle of a request cannot mix two models. Errors a client
-can fix are :class:`UnknownTickers` (404) and ``ValueError`` subclasses
-(:class:`export.scorer.ScoringError`,
-:class:`engine.data.bars.BarsValidationError`; 422), each with a message
-that names the ticker, row, date or rule.
+can fix are :class:`UnknownTickers` (404), :class:`TickerRequestError`,
+:class:`export.scorer.ScoringError` and
+:class:`engine.data.bars.BarsValidationError` (422), each with a message
+that names the ticker, row, date or rule. A store that cannot serve raises
+:class:`engine.serving.history.StoreUnavailable` (503).
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ def resolve_tickers(spec: str | list[str], snapshot: HistorySnapshot) -> list[st
         spec = spec.split(",")
     wanted = sorted({t.strip().upper() for t in spec if t.strip()})
     if not wanted:
-        raise ValueError("tickers is empty: name at least one ticker, or 'all'")
+        raise TickerRequestError("tickers is empty: name at least one ticker, or 'all'")
     _refuse_indices(wanted)
     unknown = [t for t in wanted if t not in snapshot.source.ranges]
     if unknown:
