@@ -234,6 +234,7 @@ def _score_rows(model: LoadedModel, index: pl.DataFrame, scores: np.ndarray) -> 
         row: dict[str, Any] = {"ticker": ticker, "date": day.isoformat()}
         for j, pattern in enumerate(model.scorer.pattern_names):
             row[pattern + CONFIDENCE_SUFFIX] = float(scores[i, j])
-        row["in_sample"] = bool(embargo is not None and day.isoformat() <= embargo)
+        # unknown (None) when the model does not record where its training data ended
+        row["in_sample"] = None if embargo is None else day.isoformat() <= embargo
         rows.append(row)
     return rows
