@@ -26,9 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
 import socket
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -36,6 +34,8 @@ from pathlib import Path
 import httpx
 import numpy as np
 import pytest
+
+from tests.serving.server_process import start_logged, stop, wait_ready
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIENTS = (1, 8, 32)
@@ -70,33 +70,15 @@ def server(demo_bars, model_file, tmp_path_factory):
     command = [sys.executable, "-c", "from engine.cli import app; app()", "serve",
                "--model", str(model_file), "--data-dir", str(store.data_dir),
                "--port", str(port), "--workers", "1", "--threads", "1"]  # fmt: skip
-    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    log = store.data_dir.parent / "serve.log"
+    proc = start_logged(command, log, cwd=ROOT)
     url = f"http://127.0.0.1:{port}"
     try:
-        _wait_ready(proc, url)
+        wait_ready(proc, url, log, timeout=180)
         httpx.get(f"{url}/v1/scores/latest", timeout=120)  # load the store into memory
         yield url
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def _wait_ready(proc: subprocess.Popen, url: str, timeout: float = 180.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"engine serve exited: {proc.stderr.read().decode()}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.25)
-    raise RuntimeError(f"engine serve was not ready after {timeout:.0f} s")
+        stop(proc)
 
 
 async def _load(url: str, request: dict, clients: int, total: int) -> dict:

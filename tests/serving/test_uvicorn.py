@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import socket
-import subprocess
 import sys
-import time
 
 import httpx
 import numpy as np
@@ -23,6 +20,7 @@ from typer.testing import CliRunner
 
 from engine.cli.app import app
 from tests.serving.conftest import API_KEY, KEY_ENV, SECURITIES
+from tests.serving.server_process import start_logged, stop, wait_ready
 
 runner = CliRunner()
 
@@ -34,36 +32,21 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def server(model_file, store):
+def server(model_file, store, tmp_path):
     port = _free_port()
     env = {**os.environ, KEY_ENV: API_KEY}
     command = [sys.executable, "-c", "from engine.cli import app; app()", "serve",
                "--model", str(model_file), "--data-dir", str(store.data_dir),
                "--port", str(port), "--workers", "2", "--threads", "1",
                "--api-key-env", KEY_ENV, "--max-concurrency", "16"]  # fmt: skip
-    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    log = tmp_path / "serve.log"
+    proc = start_logged(command, log, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                raise AssertionError(f"engine serve exited: {proc.stderr.read().decode()}")
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError("engine serve did not become ready in 120 s")
-            time.sleep(0.25)
+        wait_ready(proc, url, log, timeout=120)
         yield url
     finally:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop(proc)
 
 
 @pytest.mark.slow
