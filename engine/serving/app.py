@@ -25,6 +25,7 @@ in ``tests/serving/`` do this with a trained model)::
 
 from __future__ import annotations
 
+import os
 import secrets
 from contextlib import asynccontextmanager
 from datetime import date
@@ -40,7 +41,13 @@ from engine.data.store import BarStore
 from engine.serving.guards import ConcurrencyLimit, RequestGuard
 from engine.serving.history import StoredHistory, StoreUnavailable
 from engine.serving.metrics import CONTENT_TYPE_LATEST, ServiceMetrics
-from engine.serving.model import LoadedModel, ModelSlot, ModelUnavailable, is_registry_reference
+from engine.serving.model import (
+    RELOAD_STAMP,
+    LoadedModel,
+    ModelSlot,
+    ModelUnavailable,
+    is_registry_reference,
+)
 from engine.serving.schemas import (
     BarsAppendRequest,
     BarsScoreRequest,
@@ -81,9 +88,16 @@ def create_app(settings: ServeSettings, *, model: LoadedModel | None = None) -> 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        slot = ModelSlot(settings, model)
+        history = StoredHistory(BarStore(settings.data_dir))
+
+        def swapped(new: LoadedModel) -> None:
+            metrics.set_model(new.model_id, new.version, new.reference)
+            metrics.reloads.inc()
+
+        stamp = history.store.data_dir / RELOAD_STAMP
+        slot = ModelSlot(settings, model, stamp=stamp, on_swap=swapped)
         app.state.slot = slot
-        app.state.history = StoredHistory(BarStore(settings.data_dir))
+        app.state.history = history
         app.state.api_key = settings.api_key()
         current = slot.current()
         metrics.set_model(current.model_id, current.version, current.reference)
@@ -166,6 +180,7 @@ def _add_routes(app: FastAPI) -> None:
         return {
             "status": "ready",
             "api_version": API_VERSION,
+            "worker_pid": os.getpid(),
             "model": model.describe(),
             "store": {"data_dir": str(store.data_dir), "tickers": len(meta), "last_date": last},
         }
@@ -228,18 +243,20 @@ def _add_routes(app: FastAPI) -> None:
 
     @app.post("/admin/reload", tags=["admin"], dependencies=[KeyRequired])
     def reload(request: Request) -> dict[str, Any]:
-        """Open the model again and swap it in (an alias's current version)."""
+        """Open the model again and swap it in (an alias's current version).
+
+        The worker that answers swaps at once; with ``--workers N`` the
+        others follow on their next request (the reload stamp in the data
+        directory; see :class:`ModelSlot`).
+        """
         slot: ModelSlot = request.app.state.slot
         old, new = slot.reload()
-        swapped = new is not old
-        if swapped:
-            request.app.state.metrics.set_model(new.model_id, new.version, new.reference)
-            request.app.state.metrics.reloads.inc()
         return {
-            "swapped": swapped,
+            "swapped": new is not old,
             "registry": is_registry_reference(new.reference),
             "previous": old.describe(),
             "current": new.describe(),
+            "worker_pid": os.getpid(),
         }
 
 

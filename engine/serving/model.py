@@ -9,22 +9,36 @@ the current one once, at its start, and uses it to the end; a reload builds
 the new session completely before it replaces the reference, so a request
 in flight finishes on the old session and no request ever sees a half-loaded
 model. Replacing a Python reference is atomic; the lock only keeps two
-reloads from interleaving.
+reloads from interleaving. With several workers, a reload in one reaches the
+others through a stamp file in the data directory (:data:`RELOAD_STAMP`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from engine.io import atomic_write_json
 from engine.serving.settings import ServeSettings
 from export.scorer import PatternScorer, ScoringError
 
-__all__ = ["LoadedModel", "ModelSlot", "ModelUnavailable", "is_registry_reference"]
+__all__ = [
+    "RELOAD_STAMP",
+    "LoadedModel",
+    "ModelSlot",
+    "ModelUnavailable",
+    "is_registry_reference",
+]
+
+#: The file, in the data directory, through which one worker's reload reaches the others.
+RELOAD_STAMP = ".serve-reload.json"
 
 
 class ModelUnavailable(RuntimeError):
@@ -160,20 +174,47 @@ def _check_pins(scorer: PatternScorer, settings: ServeSettings) -> None:
 class ModelSlot:
     """The current model of a worker; :meth:`reload` swaps it atomically.
 
+    With ``--workers N`` each worker has its own slot, and ``/admin/reload``
+    reaches one of them. The worker that swaps writes a reload stamp
+    (``<data-dir>/.serve-reload.json``: reference, version, pid, time); every
+    slot checks the stamp with one ``stat`` per request, as the store's
+    ``metadata.json`` is checked, and when another worker has written a new
+    one it reloads itself.
+
     Parameters
     ----------
     settings : ServeSettings
     loaded : LoadedModel, optional
         The first model (default: loaded from ``settings``).
+    stamp : Path, optional
+        The reload stamp shared by the workers (default: none; a reload
+        then reaches this slot only).
+    on_swap : callable, optional
+        Called with the new model after every swap, on whichever path.
     """
 
-    def __init__(self, settings: ServeSettings, loaded: LoadedModel | None = None) -> None:
+    def __init__(
+        self,
+        settings: ServeSettings,
+        loaded: LoadedModel | None = None,
+        *,
+        stamp: Path | None = None,
+        on_swap: Callable[[LoadedModel], None] | None = None,
+    ) -> None:
         self._settings = settings
         self._lock = threading.Lock()
         self._current = loaded if loaded is not None else load_model(settings)
+        self._stamp = stamp
+        self._on_swap = on_swap
+        self._seen = self._stat()  # a stamp older than this worker is history
 
     def current(self) -> LoadedModel:
-        """The model to serve this request with (take it once per request)."""
+        """The model to serve this request with (take it once per request).
+
+        Follows a reload another worker stamped since this slot last looked.
+        """
+        if self._stamp is not None and self._stat() != self._seen:
+            self._follow()
         return self._current
 
     def reload(self) -> tuple[LoadedModel, LoadedModel]:
@@ -202,5 +243,54 @@ class ModelSlot:
                 ) from None
             if new.version == old.version:
                 return old, old
-            self._current = new
+            self._swap(new)
+            if self._stamp is not None:
+                self._write_stamp(new)
             return old, new
+
+    def _write_stamp(self, new: LoadedModel) -> None:
+        """Tell the other workers (a failure leaves them on the old model, and says so)."""
+        payload = {"reference": new.reference, "version": new.version,
+                   "pid": os.getpid(), "at": new.loaded_at}  # fmt: skip
+        try:
+            self._stamp.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_json(self._stamp, payload)
+        except OSError as exc:
+            print(
+                f"engine serve (pid {os.getpid()}): swapped to {new.version} but cannot write "
+                f"the reload stamp {self._stamp} ({exc}); other workers keep the old model "
+                "until they are restarted",
+                file=sys.stderr,
+            )
+        self._seen = self._stat()
+
+    def _follow(self) -> None:
+        """Reload because another worker stamped a reload (once per new stamp)."""
+        with self._lock:
+            seen = self._stat()
+            if seen == self._seen:
+                return  # another thread of this worker followed it already
+            self._seen = seen
+            try:
+                new = load_model(self._settings)
+            except (OSError, ScoringError) as exc:
+                print(
+                    f"engine serve (pid {os.getpid()}): cannot follow the reload stamped in "
+                    f"{self._stamp}: {exc}; still serving version {self._current.version}",
+                    file=sys.stderr,
+                )
+                return
+            if new.version != self._current.version:
+                self._swap(new)
+
+    def _swap(self, new: LoadedModel) -> None:
+        self._current = new
+        if self._on_swap is not None:
+            self._on_swap(new)
+
+    def _stat(self) -> tuple[int, int, int] | None:
+        try:
+            st = os.stat(self._stamp) if self._stamp is not None else None
+        except FileNotFoundError:
+            return None
+        return None if st is None else (st.st_ino, st.st_mtime_ns, st.st_size)

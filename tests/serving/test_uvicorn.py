@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 from engine.cli.app import app
 from tests.serving.conftest import API_KEY, KEY_ENV, SECURITIES
 from tests.serving.server_process import start_logged, stop, wait_ready
+from tests.test_scorer import toy_model
 
 runner = CliRunner()
 
@@ -32,7 +33,16 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def server(model_file, store, tmp_path):
+def served_model(model_file, tmp_path):
+    """A copy of the toy model that a test may replace (the original is shared)."""
+    served = tmp_path / "served.onnx"
+    served.write_bytes(model_file.read_bytes())
+    return served
+
+
+@pytest.fixture
+def server(served_model, store, tmp_path):
+    model_file = served_model
     port = _free_port()
     env = {**os.environ, KEY_ENV: API_KEY}
     command = [sys.executable, "-c", "from engine.cli import app; app()", "serve",
@@ -72,6 +82,22 @@ def test_real_server_scores_equal_engine_predict(server, model_file, store):
     assert httpx.post(f"{server}/admin/reload", headers={"X-API-Key": API_KEY}).status_code == 200
     metrics = httpx.get(f"{server}/metrics").text
     assert "engine_http_requests_total" in metrics and 'model_id="toy"' in metrics
+
+
+@pytest.mark.slow
+def test_a_reload_reaches_both_workers(server, served_model, toy):
+    """The reloading worker stamps the data directory; the other follows on its next request."""
+    before = {httpx.get(f"{server}/readyz").json()["model"]["version"] for _ in range(8)}
+    served_model.write_bytes(toy_model(toy[1]["mean"], toy[1]["sd"], seed=1)[0])
+    done = httpx.post(f"{server}/admin/reload", headers={"X-API-Key": API_KEY}).json()
+    assert done["swapped"] is True and done["worker_pid"] > 0
+    new = done["current"]["version"]
+    assert before == {done["previous"]["version"]} != {new}
+    seen = {}
+    for _ in range(24):  # a new connection each: the kernel spreads them over both workers
+        ready = httpx.get(f"{server}/readyz").json()
+        seen.setdefault(ready["model"]["version"], set()).add(ready["worker_pid"])
+    assert set(seen) == {new}, seen  # no worker answers with the old model
 
 
 def test_serve_refuses_bad_settings_before_starting(model_file, store, tmp_path):
