@@ -13,17 +13,16 @@ the rules of ``engine data import`` (:func:`engine.data.bars.check_bars`),
 must come after the ticker's last stored date (an append never rewrites
 history; resending a stored bar unchanged is accepted and counted), and are
 written through :meth:`BarStore.write`, which stages every file and renames
-it into place. A lock file in the data directory serialises appends across
-workers, so two appends to one ticker cannot lose either.
+it into place. The append holds the store's lock (:meth:`BarStore.lock`)
+from reading the stored bars to writing them back, so neither another
+worker's append nor an ``engine data import`` can come in between and be
+lost.
 """
 
 from __future__ import annotations
 
-import fcntl
 import os
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -48,7 +47,6 @@ __all__ = [
 
 #: How appended rows are named in validation errors and in the store's provenance.
 APPEND_SOURCE = "POST /v1/bars"
-_LOCK_FILE = ".append.lock"
 _PRICES = ("open", "high", "low", "close", "volume", ADJ_CLOSE)
 
 
@@ -168,7 +166,7 @@ class StoredHistory:
             (str(t).strip().upper(), d): i + 1
             for i, (t, d) in enumerate(rows.select("ticker", "date").iter_rows())
         }
-        with self._exclusive():
+        with self.store.lock():  # no other writer between the read and the write
             meta = self.tickers()
             stored = [t for t in new.get_column("ticker").unique().sort().to_list() if t in meta]
             old = self.store.read_bars(stored) if stored else None
@@ -243,17 +241,6 @@ class StoredHistory:
             last_date=last,
             synthetic={t: bool(e.get("synthetic", False)) for t, e in meta.items()},
         )
-
-    @contextmanager
-    def _exclusive(self) -> Iterator[None]:
-        """Hold the data directory's append lock (across threads and processes)."""
-        self.store.data_dir.mkdir(parents=True, exist_ok=True)
-        with open(self.store.data_dir / _LOCK_FILE, "a") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _side_file(self, directory: Path, ticker: str) -> dict[str, pl.DataFrame]:
         """An import's ``rejected/`` or ``repaired/<TICKER>.csv``, to pass back to the write.
