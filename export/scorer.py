@@ -3,8 +3,9 @@
 :class:`PatternScorer` opens one onnxruntime session per model file and
 keeps it. It checks the model's metadata against the engine when it loads
 (the feature list and order must be the engine's) and every input before it
-runs (rank, shape, dtype, missing values), so a bad call fails with a
-message that says what to fix instead of an onnxruntime stack trace.
+runs (rank, shape, dtype, missing values; :mod:`export.scoring_inputs`), so
+a bad call fails with a message that says what to fix instead of an
+onnxruntime stack trace.
 
 :meth:`PatternScorer.score_bars` goes from raw bars to scores: it computes
 the 17 features with the engine, exactly as training did (the model's price
@@ -63,6 +64,7 @@ from engine.features.tail import TailArrays, tail_arrays
 from engine.labels.targets import CONFIDENCE_SUFFIX
 from engine.model.artifacts import ArtifactError, check_feature_order
 from export.onnx_metadata import INPUT_NAME, OUTPUT_NAME, MetadataError, decode_metadata
+from export.scoring_inputs import ScoringError, check_sequences, check_signature
 from kernels.garch import GARCH_MIN_OBS
 
 __all__ = [
@@ -86,10 +88,6 @@ _INCOMPLETE = (
     "incomplete latest window (a gap or null in the ticker's bars or a benchmark's, "
     "or a benchmark history too short): "
 )
-
-
-class ScoringError(ValueError):
-    """Input the scorer cannot score, or a model file it cannot serve."""
 
 
 def _as_polars(bars: Any) -> pl.DataFrame:
@@ -177,7 +175,10 @@ class PatternScorer:
             check_feature_order(self.metadata, FEATURE_NAMES, source=source)
         except (MetadataError, ArtifactError) as exc:
             raise ScoringError(str(exc)) from None
-        self._check_signature()
+        check_signature(
+            self._session, self.source, self.sequence_length, self.feature_names,
+            self.pattern_names,
+        )  # fmt: skip
 
     @classmethod
     def load(
@@ -348,7 +349,7 @@ class PatternScorer:
             Not a numpy array, not float32, wrong rank or shape, or a NaN or
             infinite value (the message locates the first one).
         """
-        x = self._checked(sequences)
+        x = check_sequences(sequences, self.sequence_length, self.feature_names)
         if x.shape[0] == 0:
             return np.empty((0, len(self.pattern_names)), dtype=np.float32)
         return self._session.run([OUTPUT_NAME], {INPUT_NAME: x})[0]
@@ -585,67 +586,6 @@ class PatternScorer:
                 "a trained ticker keeps its sector"
             )
         return sector_benchmark_map(wanted, pinned | extra, market=self.market)
-
-    def _check_signature(self) -> None:
-        inputs = self._session.get_inputs()
-        outputs = self._session.get_outputs()
-        where = f"{self.source}: "
-        if [i.name for i in inputs] != [INPUT_NAME] or OUTPUT_NAME not in [o.name for o in outputs]:
-            raise ScoringError(
-                f"{where}expected one input {INPUT_NAME!r} and an output {OUTPUT_NAME!r}, got "
-                f"inputs {[i.name for i in inputs]} and outputs {[o.name for o in outputs]}"
-            )
-        shape = list(inputs[0].shape)
-        expected = [self.sequence_length, len(self.feature_names)]
-        if len(shape) != 3 or shape[1:] != expected or inputs[0].type != "tensor(float)":
-            raise ScoringError(
-                f"{where}input {INPUT_NAME!r} is {inputs[0].type} {shape}; the metadata "
-                f"promises tensor(float) [batch, {expected[0]}, {expected[1]}]"
-            )
-        out_shape = next(o.shape for o in outputs if o.name == OUTPUT_NAME)
-        if out_shape[-1] != len(self.pattern_names):
-            raise ScoringError(
-                f"{where}output {OUTPUT_NAME!r} has {out_shape[-1]} columns but the metadata "
-                f"names {len(self.pattern_names)} patterns"
-            )
-
-    def _checked(self, sequences: Any) -> np.ndarray:
-        length, width = self.sequence_length, len(self.feature_names)
-        if not isinstance(sequences, np.ndarray):
-            raise ScoringError(
-                f"sequences must be a numpy array of shape (batch, {length}, {width}), "
-                f"got {type(sequences).__name__}"
-            )
-        if sequences.dtype != np.float32:
-            raise ScoringError(
-                f"sequences must be float32, got {sequences.dtype}; "
-                "convert with sequences.astype(np.float32)"
-            )
-        if sequences.ndim != 3:
-            hint = (
-                "; for one sequence pass sequences[np.newaxis]"
-                if sequences.shape == (length, width)
-                else ""
-            )
-            raise ScoringError(
-                f"sequences must have rank 3, shape (batch, {length}, {width}), got rank "
-                f"{sequences.ndim} with shape {sequences.shape}{hint}"
-            )
-        if sequences.shape[1:] != (length, width):
-            raise ScoringError(
-                f"sequences must have shape (batch, {length}, {width}) "
-                f"({length} rows of the {width} features), got {sequences.shape}"
-            )
-        finite = np.isfinite(sequences)
-        if not finite.all():
-            bad = np.argwhere(~finite)
-            i, j, k = (int(v) for v in bad[0])
-            raise ScoringError(
-                f"sequences hold {bad.shape[0]} NaN or infinite value(s); the first is "
-                f"sequence {i}, row {j}, feature {self.feature_names[k]!r} "
-                f"({sequences[i, j, k]}); the model takes complete windows only"
-            )
-        return np.ascontiguousarray(sequences)
 
     def _wanted(self, tickers: Sequence[str] | None, counts: dict[str, int]) -> list[str]:
         if tickers is None:
