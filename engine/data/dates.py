@@ -96,12 +96,16 @@ def date_exprs(dtype: pl.DataType, date_format: str | None = None) -> tuple[pl.E
     >>> parsed, _, bad = date_exprs(pl.String(), "%m/%d/%Y")
     >>> f.select(parsed).to_series().to_list()
     [None, datetime.date(2020, 1, 2), None]
+    >>> typed = pl.DataFrame({"date": [date(2020, 1, 2), None, date(2999, 1, 1)]})
+    >>> typed.select(date_exprs(pl.Date())[2]).to_series().to_list()
+    [False, True, True]
     """
     col = pl.col("date")
-    if dtype == pl.Date:
-        return col, col.cast(pl.String), pl.lit(False)
-    if isinstance(dtype, pl.Datetime):
-        return col.dt.date(), col.dt.date().cast(pl.String), pl.lit(False)
+    if dtype == pl.Date or isinstance(dtype, pl.Datetime):
+        # typed dates need no parsing, but may still be null or implausible (2999-01-01)
+        day = col if dtype == pl.Date else col.dt.date()
+        parsed = _plausible(day)
+        return parsed, day.cast(pl.String), parsed.is_null()
     text = col.cast(pl.String).str.strip_chars()
     if date_format is None:
         shaped = text.str.contains(_ISO_RE)
@@ -162,6 +166,9 @@ def date_format_problem(
         otherwise (the failures are then reported row by row as
         ``unparsable_date``).
     """
+    dtype = prepared.schema["date"]
+    if dtype == pl.Date or isinstance(dtype, pl.Datetime):
+        return None  # typed dates have no format: bad ones are reported row by row
     text = pl.col("date").cast(pl.String).str.strip_chars()
     given = prepared.filter(text.fill_null("") != "")
     if given.height == 0:

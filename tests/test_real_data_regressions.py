@@ -1,0 +1,73 @@
+"""Regressions found by a review of the real-data path (issue 17), one section per finding."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+import pytest
+
+from engine.data.bars import BarsValidationError, check_bars
+from engine.data.importer import import_bars
+from engine.data.store import BarStore
+
+
+def bars(dates, tickers=None, **columns) -> pl.DataFrame:
+    n = len(dates)
+    frame = {
+        "ticker": tickers or ["AAPL"] * n,
+        "date": dates,
+        "open": [10.0] * n,
+        "high": [11.0] * n,
+        "low": [9.0] * n,
+        "close": [10.5] * n,
+        "volume": [1000.0] * n,
+    }
+    frame.update(columns)
+    return pl.DataFrame(frame)
+
+
+# ------------------------------------------- typed dates: null and implausible are refused
+
+TYPED_BAD_DATES = [dt.date(2020, 1, 2), None, dt.date(2999, 1, 1)]
+
+
+@pytest.mark.parametrize(
+    "dates",
+    [
+        pytest.param(TYPED_BAD_DATES, id="Date"),
+        pytest.param(
+            [
+                None if d is None else dt.datetime(d.year, d.month, d.day, 16)
+                for d in TYPED_BAD_DATES
+            ],
+            id="Datetime",
+        ),
+    ],
+)
+def test_typed_null_and_implausible_dates_are_unparsable(dates):
+    result = check_bars(bars(dates), source="long.parquet")
+    assert result.bars["date"].to_list() == [dt.date(2020, 1, 2)]
+    assert [(v.row, v.ticker, v.rule) for v in result.violations] == [
+        (2, "AAPL", "unparsable_date"),
+        (3, "AAPL", "unparsable_date"),
+    ]
+    assert [v.detail for v in result.violations] == ["date is empty", "date='2999-01-01'"]
+
+
+def test_a_parquet_source_with_a_null_date_is_refused_naming_file_row_and_ticker(tmp_path):
+    bars(TYPED_BAD_DATES).write_parquet(tmp_path / "long.parquet")
+    store = BarStore(tmp_path / "data")
+    with pytest.raises(BarsValidationError) as info:
+        import_bars(tmp_path / "long.parquet", store)
+    message = str(info.value)
+    assert "long.parquet" in message and "row 2" in message and "AAPL" in message
+    assert "unparsable_date" in message and "2999-01-01" in message
+    assert store.tickers() == []
+
+
+def test_store_write_refuses_a_typed_null_date(tmp_path):
+    store = BarStore(tmp_path / "data")
+    with pytest.raises(BarsValidationError, match="unparsable_date"):
+        store.write(bars([dt.date(2020, 1, 2), None]))
+    assert store.tickers() == []
