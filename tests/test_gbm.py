@@ -157,6 +157,30 @@ def test_each_head_is_fitted_on_its_events_and_early_stopped_on_validation(fitte
     np.testing.assert_array_equal(fit.model.predict(X[:5])[:, 2], np.ones(5, np.float32))
 
 
+def test_a_run_that_never_stops_early_keeps_the_validation_minimum():
+    # the validation loss bottoms out early and the patience outlasts the run, so early stopping
+    # never fires; the kept rounds must still be the validation minimum, not the last round
+    rng = np.random.default_rng(7)
+    X = rng.normal(size=(600, 20, 17)).astype(np.float32)
+    y = (0.3 * X[:, -1, :1] + rng.normal(size=(600, 1)) > 0).astype(np.float32)
+    config = GBMConfig(n_estimators=40, early_stopping_rounds=39, learning_rate=0.2)
+    fit = fit_gbm(X[:400], y[:400], X[400:], y[400:], config, pattern_names=["a"])
+    head = fit.training["heads"]["a"]
+    curve = fit.history.get_column("a_val_loss").to_numpy()
+    assert head["rounds"] == config.n_estimators  # early stopping did not fire
+    assert head["best_iteration"] == int(np.argmin(curve)) + 1 < config.n_estimators
+    # reference: LightGBM itself, watching the validation set only
+    inputs, t = window_summaries(X), y[:, 0]
+    clf = lgb.LGBMClassifier(**config.classifier_params(0))
+    stop = lgb.early_stopping(config.early_stopping_rounds, verbose=False)
+    yt, yv = t[:400].astype(int), t[400:].astype(int)
+    clf.fit(inputs[:400], yt, eval_X=(inputs[400:],), eval_y=(yv,), callbacks=[stop])
+    assert head["best_iteration"] == clf.best_iteration_
+    p = np.clip(fit.model.predict(X[400:])[:, 0].astype(np.float64), 1e-15, 1 - 1e-15)
+    kept = -np.mean(t[400:] * np.log(p) + (1 - t[400:]) * np.log(1 - p))
+    assert kept == pytest.approx(curve.min(), abs=1e-6)
+
+
 def test_history_is_the_event_weighted_mean_of_the_heads(fitted):
     _, y, _, fit = fitted
     h = fit.history

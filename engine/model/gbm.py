@@ -413,10 +413,15 @@ def fit_gbm(
             training[pattern] = {**record, "constant": constants[pattern], "reason": reason}
             continue
         clf = lgb.LGBMClassifier(**config.classifier_params(seed + j))
+        xt = train_inputs[tr]
+        # The training curve is watched for the history only. Early stopping skips a set only
+        # when it is the training data: the very same objects (LightGBM then reuses its
+        # Dataset) under the name it expects, "training". Any other set is a validation set
+        # to stop on, and when stopping never fires LightGBM keeps that set's best round.
         clf.fit(
-            train_inputs[tr], yt,
-            eval_X=(train_inputs[tr], val_inputs[va]), eval_y=(yt, yv),
-            eval_names=["train", "validation"], eval_metric="binary_logloss",
+            xt, yt,
+            eval_X=(xt, val_inputs[va]), eval_y=(yt, yv),
+            eval_names=["training", "validation"], eval_metric="binary_logloss",
             callbacks=[lgb.early_stopping(config.early_stopping_rounds, first_metric_only=True,
                                           verbose=False)],
         )  # fmt: skip
@@ -427,7 +432,7 @@ def fit_gbm(
         ran = len(result["validation"]["binary_logloss"])
         stopped = stopped or ran < config.n_estimators
         curves[pattern] = (
-            result["train"]["binary_logloss"],
+            result["training"]["binary_logloss"],
             result["validation"]["binary_logloss"],
         )
         counts[pattern] = (int(tr.sum()), int(va.sum()))
