@@ -71,3 +71,30 @@ def test_store_write_refuses_a_typed_null_date(tmp_path):
     with pytest.raises(BarsValidationError, match="unparsable_date"):
         store.write(bars([dt.date(2020, 1, 2), None]))
     assert store.tickers() == []
+
+
+# ------------------------------------------- repair widens only the repaired rows
+
+
+def test_repair_keeps_rows_within_the_tolerance_bit_for_bit(tmp_path):
+    noisy_high = 10.499999999999998  # below close=10.5 by ~2e-16 relative: tolerated
+    frame = bars(
+        [dt.date(2020, 1, 2), dt.date(2020, 1, 3), dt.date(2020, 1, 6)],
+        open=[10.0, 10.0, 12.0],  # row 2's open lies above its high: repaired
+        high=[noisy_high, 11.0, 11.0],
+        low=[9.0, 9.0, 9.0],
+        close=[10.5, 10.5, 10.5],
+    )
+    result = check_bars(frame, repair=True)
+    assert result.tolerated == {"AAPL": 1}
+    assert result.repaired["source_row"].to_list() == [3]
+    assert result.bars["high"].to_list() == [noisy_high, 11.0, 12.0]
+    assert result.bars["low"].to_list() == [9.0, 9.0, 9.0]
+
+    src = tmp_path / "src"
+    src.mkdir()
+    frame.drop("ticker").write_csv(src / "SPY.csv")
+    store = BarStore(tmp_path / "data")
+    import_bars(src, store, on_bad_rows="repair")
+    stored = store.read_bars(["SPY"])
+    assert stored["high"].to_list() == [noisy_high, 11.0, 12.0]

@@ -469,9 +469,12 @@ def check_bars(
 
     out_cols = [c for c in CANONICAL_COLUMNS if c != ADJ_CLOSE or ADJ_CLOSE in frame.columns]
     value = {c: pl.col(f"__x_{c}") for c in out_cols[2:]}
-    if repair:
-        value["high"] = pl.max_horizontal(value["high"], value["open"], value["close"])
-        value["low"] = pl.min_horizontal(value["low"], value["open"], value["close"])
+    if repair:  # only repaired rows are widened: rows within the tolerance stay as given
+        fix = pl.col("__fix")
+        hi = pl.max_horizontal(value["high"], value["open"], value["close"])
+        lo = pl.min_horizontal(value["low"], value["open"], value["close"])
+        value["high"] = pl.when(fix).then(hi).otherwise(value["high"])
+        value["low"] = pl.when(fix).then(lo).otherwise(value["low"])
     good = prepared.filter(~pl.col("__bad")).select(
         [pl.col("__ticker").alias("ticker"), pl.col("__date").alias("date")]
         + [e.alias(c) for c, e in value.items()]
