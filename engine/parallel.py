@@ -20,7 +20,8 @@ worker once, never with every task. The executors differ only in where
 
 Handles are hashable, so a driver can map them to its own keys. Each task
 gets ``threads`` CPU threads: the machine's cores (the cluster's
-CPUs for Ray) divided by the workers, at least 1. The task function applies
+CPUs for Ray, capped at the largest node's: a Ray task runs on one node)
+divided by the workers, at least 1. The task function applies
 them (TensorFlow intra-op threads, for instance), so a result does not
 depend on the backend that computed it.
 
@@ -58,6 +59,7 @@ __all__ = [
     "ProcessExecutor",
     "RayExecutor",
     "make_executor",
+    "ray_task_cpus",
     "require_ray",
     "threads_per_worker",
 ]
@@ -236,6 +238,31 @@ def require_ray() -> Any:
     return ray
 
 
+def ray_task_cpus(workers: int, nodes: Sequence[dict[str, Any]]) -> int:
+    """CPUs each of ``workers`` concurrent Ray tasks asks for, given ``ray.nodes()``.
+
+    The cluster's CPUs (alive nodes only) divided by ``workers``, but never
+    more than the largest single node holds: Ray places a task on one node,
+    and a task asking for more CPUs than any node has is never scheduled.
+
+    Examples
+    --------
+    >>> nodes = [{"Alive": True, "Resources": {"CPU": 1.0}}] * 2
+    >>> ray_task_cpus(1, nodes), ray_task_cpus(2, nodes)
+    (1, 1)
+    >>> ray_task_cpus(1, [{"Alive": True, "Resources": {"CPU": 8.0}},
+    ...                   {"Alive": False, "Resources": {"CPU": 64.0}}])
+    8
+    """
+    cpus = [
+        int(node.get("Resources", {}).get("CPU", 0))
+        for node in nodes
+        if node.get("Alive", node.get("alive", False))
+    ]
+    largest = max(cpus, default=0)
+    return max(1, min(largest, threads_per_worker(workers, sum(cpus) or 1)))
+
+
 class RayExecutor(Executor):
     """Ray tasks of ``threads`` CPUs each; ``workers`` of them at a time.
 
@@ -244,7 +271,8 @@ class RayExecutor(Executor):
     fn, shared
         As for :class:`Executor`.
     workers : int
-        Concurrent tasks; each gets the cluster's CPUs divided by ``workers``.
+        Concurrent tasks; each gets the cluster's CPUs divided by ``workers``,
+        at most the largest node's CPUs (:func:`ray_task_cpus`).
     address : str, optional
         A running cluster (``"auto"``, ``"ray://host:10001"``); default
         ``RAY_ADDRESS``, else a new local Ray (without its dashboard) that
@@ -270,8 +298,7 @@ class RayExecutor(Executor):
                 kwargs["include_dashboard"] = False
             ray.init(**kwargs)
             self._owned = True
-        cpus = int(ray.cluster_resources().get("CPU", 1))
-        super().__init__(fn, shared, workers, threads_per_worker(workers, cpus))
+        super().__init__(fn, shared, workers, ray_task_cpus(workers, ray.nodes()))
         self._shared_ref = ray.put(shared)
         self._remote = ray.remote(_ray_call).options(num_cpus=self.threads, max_retries=0)
 
