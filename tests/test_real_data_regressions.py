@@ -10,6 +10,7 @@ import pytest
 from engine.data.bars import BarsValidationError, check_bars
 from engine.data.importer import import_bars
 from engine.data.store import BarStore
+from engine.serving.history import StoredHistory
 
 
 def bars(dates, tickers=None, **columns) -> pl.DataFrame:
@@ -98,3 +99,37 @@ def test_repair_keeps_rows_within_the_tolerance_bit_for_bit(tmp_path):
     import_bars(src, store, on_bad_rows="repair")
     stored = store.read_bars(["SPY"])
     assert stored["high"].to_list() == [noisy_high, 11.0, 12.0]
+
+
+# ------------------------------------------- POST /v1/bars keeps the import's OHLC tolerance
+
+
+def test_append_after_an_import_with_a_custom_tolerance(tmp_path):
+    days = [dt.date(2020, 1, 2), dt.date(2020, 1, 3)]
+    # high below close by 1e-7 relative: inside --ohlc-tolerance 1e-6, outside the default
+    frame = bars(days, high=[10.5 * (1 - 1e-7), 11.0]).drop("ticker")
+    src = tmp_path / "src"
+    src.mkdir()
+    frame.write_csv(src / "SPY.csv")
+    store = BarStore(tmp_path / "data")
+    import_bars(src, store, tolerance=1e-6)
+    stored = store.read_bars(["SPY"])
+
+    history = StoredHistory(store)
+    good = bars([dt.date(2020, 1, 6)], tickers=["SPY"]).with_columns(pl.col("date").cast(str))
+    report = history.append(good)
+    assert report.appended == {"SPY": 1}
+    after = store.read_bars(["SPY"])
+    assert after.head(2).equals(stored)  # the imported bars are stored as they were
+    assert store.metadata()["tickers"]["SPY"]["extra"]["ohlc_tolerance"] == 1e-6
+
+    # the appended rows themselves are judged by the default rule, numbered as sent
+    noisy = bars(
+        [dt.date(2020, 1, 7), dt.date(2020, 1, 8)],
+        tickers=["SPY"] * 2,
+        high=[11.0, 10.5 * (1 - 1e-7)],
+    ).with_columns(pl.col("date").cast(str))
+    with pytest.raises(BarsValidationError) as info:
+        history.append(noisy)
+    assert [(v.row, v.rule) for v in info.value.violations] == [(2, "high_below_open_close")]
+    assert store.read_bars(["SPY"]).height == 3

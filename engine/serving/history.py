@@ -30,7 +30,13 @@ from typing import Any
 
 import polars as pl
 
-from engine.data.bars import ADJ_CLOSE, BarsValidationError, Violation, check_bars
+from engine.data.bars import (
+    ADJ_CLOSE,
+    OHLC_TOLERANCE,
+    BarsValidationError,
+    Violation,
+    check_bars,
+)
 from engine.data.prices import apply_basis
 from engine.data.store import BarStore
 from engine.data.universe import VOLATILITY_INDICES
@@ -197,6 +203,8 @@ class StoredHistory:
                 )
             frame = pl.concat(merged, how="diagonal_relaxed").sort("ticker", "date")
             if any(report.appended.values()):
+                # the appended rows passed the default rules above; the stored history is
+                # re-checked by the loosest rule it was imported under, never a stricter one
                 self.store.write(
                     frame,
                     info,
@@ -204,6 +212,7 @@ class StoredHistory:
                     rejected=rejected,
                     repaired=repaired,
                     source=APPEND_SOURCE,
+                    tolerance=_stored_tolerance(info.values()),
                 )
             for (ticker,), part in frame.group_by("ticker"):
                 report.last_date[ticker] = part.get_column("date").max().isoformat()
@@ -262,6 +271,20 @@ def _info(entry: dict[str, Any]) -> dict[str, Any]:
         "role": entry.get("role", "security"),
         "extra": dict(entry.get("extra") or {}),
     }
+
+
+def _stored_tolerance(entries: Any) -> float:
+    """The largest OHLC tolerance the tickers were imported with (at least the default).
+
+    Examples
+    --------
+    >>> _stored_tolerance([{"extra": {"ohlc_tolerance": 1e-6}}, {"extra": {}}])
+    1e-06
+    >>> _stored_tolerance([{"source": "POST /v1/bars"}]) == OHLC_TOLERANCE
+    True
+    """
+    recorded = [(e.get("extra") or {}).get("ohlc_tolerance") for e in entries]
+    return max([OHLC_TOLERANCE, *(float(t) for t in recorded if t is not None)])
 
 
 def _adj_close_kept(
