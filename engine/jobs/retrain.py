@@ -411,9 +411,11 @@ def _challenge_and_record(
     report.outcome = result.status
     if result.status == "compared":
         report.challenger = record_challenge(
-            result, registry, name, run_id=str(run.run_id), champion_uri=str(report.champion["uri"])
+            result, registry, name, run_id=str(run.run_id), champion_uri=champion.source
         )
-        report.outcome = "promoted" if result.promote else "kept"
+        report.outcome = "promoted" if report.challenger["promoted"] else "kept"
+        if "not_promoted" in report.challenger:
+            report.reason = f"{result.reason}; not promoted: {report.challenger['not_promoted']}"
 
 
 def _refit(

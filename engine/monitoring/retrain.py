@@ -416,6 +416,11 @@ def record_challenge(
 
     The version registered is the ONNX file that was evaluated, byte for
     byte; its tags link the evidence run and the champion it challenged.
+    ``champion`` moves only if it still points at the version the
+    challenger was compared with: resolved again here, so a retrain of an
+    older version, or a promotion made while the retrain ran, never
+    replaces a champion the challenger never met. It then stays
+    ``challenger`` and ``not_promoted`` says why.
 
     Parameters
     ----------
@@ -427,19 +432,33 @@ def record_challenge(
     run_id : str
         The MLflow run holding the evidence.
     champion_uri : str
-        The champion's reference, recorded in the tags.
+        The version the challenger was compared with, ``models:/NAME/VERSION``
+        (recorded in the tags).
 
     Returns
     -------
     dict
-        ``uri``, ``version``, ``sha256`` and ``promoted``.
+        ``uri``, ``version``, ``sha256``, ``promoted`` and, when the
+        challenger won but ``champion`` had moved, ``not_promoted`` (why).
+
+    Raises
+    ------
+    ValueError
+        A challenge that was not compared, or a ``champion_uri`` naming an
+        alias instead of a version.
     """
-    from engine.tracking.registry import CHALLENGER, CHAMPION
+    from engine.tracking.registry import CHALLENGER, CHAMPION, ModelRef, parse_model_uri
     from export.registration import registry_tags
     from export.scorer import PatternScorer
 
     if result.status != "compared" or result.onnx is None or result.export is None:
         raise ValueError(f"only a compared challenger is registered, not one {result.status!r}")
+    evaluated = parse_model_uri(champion_uri).version
+    if evaluated is None:
+        raise ValueError(
+            f"champion_uri must name the evaluated version (models:/NAME/VERSION), "
+            f"got {champion_uri!r}"
+        )
     scorer = PatternScorer.load(result.onnx)
     tags = registry_tags(scorer.metadata, result.export["parity"], result.onnx.name)
     tags.update({"retrain_of": champion_uri, "evidence_run": run_id})
@@ -451,14 +470,26 @@ def record_challenge(
         description=f"challenger of {champion_uri}",
     )
     registry.set_alias(name, version.version, CHALLENGER, reason="retrain challenger")
-    if result.promote:
-        registry.set_alias(name, version.version, CHAMPION, reason=result.reason, evidence=run_id)
-    return {
+    record = {
         "uri": version.uri,
         "version": version.version,
         "sha256": version.tags.get("sha256"),
-        "promoted": result.promote,
+        "promoted": False,
     }
+    if result.promote:
+        current = registry.get(ModelRef(name, alias=CHAMPION)).version  # again, now
+        if current == evaluated:
+            registry.set_alias(
+                name, version.version, CHAMPION, reason=result.reason, evidence=run_id
+            )
+            record["promoted"] = True
+        else:
+            record["not_promoted"] = (
+                f"the challenger beat v{evaluated}, but {name}@champion is v{current}, which "
+                f"it was never compared with; it stays {name}@challenger (retrain "
+                f"models:/{name}@champion to compare them)"
+            )
+    return record
 
 
 def record_refit(

@@ -217,7 +217,7 @@ def test_retrain_promotes_only_a_challenger_that_earned_it(signal, tmp_path):
             Registry(run.where),
             name,
             run_id=run.run_id,
-            champion_uri=f"models:/{name}@champion",
+            champion_uri=champion.source,  # the version it was compared with
         )
     registry = Registry(tracking)
     if signal:
