@@ -133,3 +133,21 @@ def test_append_after_an_import_with_a_custom_tolerance(tmp_path):
         history.append(noisy)
     assert [(v.row, v.rule) for v in info.value.violations] == [(2, "high_below_open_close")]
     assert store.read_bars(["SPY"]).height == 3
+
+
+# ------------------------------------------- BarStore.write: one ticker whatever its case
+
+
+def test_store_write_sees_tickers_that_differ_only_in_case_as_one(tmp_path):
+    store = BarStore(tmp_path / "data")
+    frame = bars(
+        [dt.date(2020, 1, 2)] * 2 + [dt.date(2020, 1, 3)], tickers=["aapl", " AAPL", "aapl"]
+    )
+    with pytest.raises(BarsValidationError) as info:
+        store.write(frame)
+    assert [(v.row, v.ticker, v.rule) for v in info.value.violations] == [
+        (2, "AAPL", "duplicate_date")
+    ]
+    assert store.tickers() == []
+    store.write(frame.slice(1))
+    assert store.read_bars()["date"].to_list() == [dt.date(2020, 1, 2), dt.date(2020, 1, 3)]

@@ -97,8 +97,10 @@ def _validated(frames: pl.DataFrame, source: str, tolerance: float) -> pl.DataFr
     if "ticker" not in frames.columns:
         raise BarsValidationError(validate_bars(frames, source))
     frames = frames.with_row_index(ROW_COLUMN, offset=1)
+    # group by the ticker as check_bars reads it, so 'aapl' and 'AAPL' are one ticker
+    key = pl.col("ticker").cast(pl.String).str.strip_chars().str.to_uppercase()
     parts, violations = [], []
-    for _, part in frames.group_by("ticker", maintain_order=True):
+    for _, part in frames.group_by(key, maintain_order=True):
         if ADJ_CLOSE in part.columns and part.get_column(ADJ_CLOSE).is_null().all():
             part = part.drop(ADJ_CLOSE)
         checked = check_bars(part, source=source, tolerance=tolerance)
