@@ -199,6 +199,27 @@ def test_ensemble_errors(runs, tmp_path):
     assert "two or more different runs" in one
 
 
+def _files(root: Path) -> dict[str, bytes]:
+    return {
+        str(f.relative_to(root)): f.read_bytes() for f in sorted(root.rglob("*")) if f.is_file()
+    }
+
+
+def test_ensemble_refuses_an_out_at_inside_or_above_a_member(runs):
+    member = runs["lstm"]
+    before = _files(member.parent)  # both members
+    for out, where in (
+        (member, "is the member run"),
+        (member / "models", "lies inside the member run"),
+        (member / "models" / ".." / "new", "lies inside the member run"),
+        (member.parent, "contains the member run"),
+    ):
+        message = _fails("ensemble", str(member), str(runs["lightgbm"]), "--out", str(out),
+                         "--overwrite")  # fmt: skip
+        assert where in message and str(out) in message, message
+        assert _files(member.parent) == before  # refused before anything was written or deleted
+
+
 # ------------------------------------------------------------------ compare
 
 

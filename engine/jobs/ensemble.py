@@ -168,6 +168,30 @@ def _window(
     return model, predictions, history, record
 
 
+def _check_out_apart(out: Path, names: list[str]) -> None:
+    """Refuse an ``out`` that is a member's directory, inside one or above one.
+
+    ``--overwrite`` empties ``out`` before the members' models are read: a
+    member there would be deleted. Compared on resolved paths, so no
+    spelling (relative, absolute, ``..``, a link) gets past.
+    """
+    target = out.resolve()
+    for name in names:
+        member = Path(name).resolve()
+        if target == member:
+            where = "is"
+        elif member in target.parents:
+            where = "lies inside"
+        elif target in member.parents:
+            where = "contains"
+        else:
+            continue
+        raise EnsembleError(
+            f"--out {out} {where} the member run {name}; writing the ensemble there would "
+            "overwrite it: choose an --out apart from every member"
+        )
+
+
 def run_ensemble_job(
     runs: list[Path],
     out: Path,
@@ -202,6 +226,7 @@ def run_ensemble_job(
         An unknown method; runs that cannot be combined
         (:class:`engine.model.ensemble.EnsembleError`); bars that are not the
         runs' (checked by fingerprint, window dates and test rows).
+        ``out`` is a member's directory, inside one or above one.
     FileNotFoundError, FileExistsError
         A missing run; ``out`` exists and ``overwrite`` is false.
     """
@@ -211,6 +236,8 @@ def run_ensemble_job(
     names = [str(Path(r)) for r in runs]
     if len(set(names)) != len(names) or len(names) < 2:
         raise EnsembleError(f"an ensemble needs two or more different runs, got {names}")
+    out = Path(out)
+    _check_out_apart(out, names)
     records = {name: read_run(Path(name)) for name in names}
     patterns = check_members(records)
     first = records[names[0]]
@@ -218,7 +245,6 @@ def run_ensemble_job(
     bars = training_bars(read_metadata(first_artifact), data_dir)
     # the members share bars, settings and windows (check_members), so one rebuild serves all
     base = rebuild_run(Path(names[0]), bars)
-    out = Path(out)
     _prepare_out(out, overwrite)
     run: dict[str, Any] = {
         "status": "running",
