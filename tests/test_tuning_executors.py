@@ -7,9 +7,18 @@ small module-level task functions.
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
+import numpy as np
+import optuna
 import pytest
 
-from engine.parallel import RayExecutor, ray_task_cpus
+from engine.model.network import ModelConfig
+from engine.parallel import InProcessExecutor, RayExecutor, ray_task_cpus
+from engine.tuning.search import max_consecutive_failures, run_search
+from engine.tuning.selection import select
+from engine.tuning.space import default_space
+from engine.tuning.study import open_storage, open_study
 
 
 def _nodes(*cpus, dead=()):
@@ -58,3 +67,84 @@ def test_ray_runs_a_fit_on_a_cluster_of_one_cpu_nodes():
     finally:
         ray.shutdown()
         cluster.shutdown()
+
+
+# --- the search loop with fake fits: failed and undefined trials -------------------------
+
+_N_MONTHS, _N_DAYS = 12, 60
+
+
+def _fake_fit(task, shared):
+    """Trial ``shared["raise"]`` raises, trial ``shared["nan"]`` scores NaN; others a value."""
+    number, position = task.key
+    if number in shared["raise"]:
+        raise MemoryError(f"fit of trial {number} ran out of memory")
+    value = float("nan") if number in shared["nan"] else 0.01 * (number + 1) + 0.001 * position
+    return SimpleNamespace(confidence=value, seconds=0.0, epochs=1)
+
+
+class _FakeScorer:
+    """The scorer's interface: a window's value is the fake confidence itself."""
+
+    def window_value(self, position, confidence):
+        return float(confidence)
+
+    def record(self, confidences):
+        rng = np.random.default_rng(int(confidences[0] * 1e4))
+        returns = rng.normal(0.0, 0.01, _N_DAYS)
+        return {
+            "window_values": [float(c) for c in confidences],
+            "monthly": rng.normal(0.0, 0.01, _N_MONTHS).tolist(),
+            "pooled_skill": float(np.mean(confidences)),
+            "skill_ci": [float(np.mean(confidences)) - 0.01, float(np.mean(confidences)) + 0.01],
+            "strategy_returns": returns.tolist(),
+            "strategy_sharpe": float(returns.mean() / returns.std(ddof=1)),
+            "take_days": _N_DAYS,
+        }
+
+
+_PLAN = [SimpleNamespace(number=k, model_id=f"wf{k:02d}") for k in range(2)]
+
+
+def _fake_search(tmp_path, trials, raising=(), nan=()):
+    storage, where = open_storage(None, tmp_path)
+    handle = open_study(storage, where, "s", resume=False, seed=0, settings={},
+                        startup=100, random_trials=2)  # fmt: skip
+    shared = {"raise": set(raising), "nan": set(nan)}
+    events = []
+    with InProcessExecutor(_fake_fit, shared) as ex:
+        outcome = run_search(handle, default_space(), ModelConfig(epochs=1), _PLAN, shared,
+                             _FakeScorer(), trials=trials, seed=0, executor=ex,
+                             progress=events.append)  # fmt: skip
+    return handle.study, outcome, events
+
+
+def test_a_failed_or_undefined_trial_fails_alone_and_the_search_goes_on(tmp_path):
+    study, outcome, events = _fake_search(tmp_path, trials=4, raising={1}, nan={2})
+    states = [t.state.name for t in study.get_trials()]
+    assert states == ["COMPLETE", "FAIL", "FAIL", "COMPLETE", "COMPLETE", "COMPLETE"]
+    errors = {t.number: t.user_attrs.get("error") for t in study.get_trials()}
+    assert errors[1] == "MemoryError: fit of trial 1 ran out of memory"
+    assert "wf00: the objective is undefined (nan)" in errors[2]
+    assert errors[0] is errors[3] is None
+    assert (outcome.ran, outcome.failed) == (4, 2)
+    assert [e["state"] for e in events] == [s.lower().replace("fail", "failed") for s in states]
+    # the DSR deflates by the trials tried (complete and pruned), never the failed ones
+    selection = select(study, n_features=17, n_patterns=4)
+    assert (selection.n_complete, selection.n_failed) == (4, 2)
+    assert selection.dsr["n_trials"] == 4
+
+
+def test_consecutive_failures_stop_the_search_with_a_clear_message(tmp_path):
+    limit = max_consecutive_failures(1)
+    assert limit == 3 and max_consecutive_failures(4) == 8
+    # trials 1 and 2 fail, 3 completes (the streak restarts), then 4, 5, 6 fail
+    with pytest.raises(RuntimeError) as info:
+        _fake_search(tmp_path, trials=20, raising={1, 2, 4, 5}, nan={6})
+    message = str(info.value)
+    assert message.startswith("3 trials failed in a row (trials 4, 5, 6), the search stops")
+    assert "wf00: the objective is undefined" in message and "--resume" in message
+    storage, where = open_storage(None, tmp_path)
+    study = optuna.load_study(study_name="s", storage=storage)
+    states = [t.state.name for t in study.get_trials()]
+    assert states == ["COMPLETE", "FAIL", "FAIL", "COMPLETE", "FAIL", "FAIL", "FAIL"]

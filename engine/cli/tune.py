@@ -43,7 +43,10 @@ __all__ = ["tune_command", "tune_progress"]
 
 TuneSplitOption = split_option("holdout (60/20/20 %) or walk-forward (36/12/12 months).")
 TuneBackendOption = backend_option("local worker processes, or Ray.")
-TuneWorkersOption = workers_option("Trials (fits) that run at the same time.")
+TuneWorkersOption = workers_option(
+    "Trials (fits) that run at the same time. A failed trial is recorded and the search goes on; "
+    "max(3, 2 x W) failed trials in a row stop it."
+)
 TuneSeedOption = seed_option("Seed of the sampler and of window k's fits (seed + k).")
 TuneResumeOption = resume_option("Continue the study instead of refusing its name.")
 TuneOutOption = out_option(

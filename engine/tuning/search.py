@@ -10,6 +10,13 @@ completed and pruned trials) therefore see the same history whatever order
 the tasks finish in, and the same seeds give the same trials on one worker
 process, on several, or on Ray, for the same ``workers``.
 
+A trial whose fit raises, or whose objective is undefined (NaN), is told
+Optuna as FAIL with its error in the trial's user attributes (``error``)
+and the search goes on: a failed trial does not count towards ``trials``
+and is not one of the N trials the DSR deflates by. Only
+:func:`max_consecutive_failures` failed trials in a row (in trial order)
+stop the search, with an error that quotes the last one.
+
 Every window of every trial uses the window's own seed (``seed + window``):
 two configurations differ only by their settings (common random numbers),
 and the selected configuration retrained by ``engine train`` with the same
@@ -34,10 +41,25 @@ from engine.tuning.study import StudyHandle
 from engine.tuning.trial_scores import TrialScorer
 from engine.tuning.windows import TuningWindow
 
-__all__ = ["SearchOutcome", "TrialProgress", "run_search"]
+__all__ = ["SearchOutcome", "TrialProgress", "max_consecutive_failures", "run_search"]
 
 #: ``progress(event)`` after each finished trial (``event["kind"] == "trial"``).
 TrialProgress = Callable[[dict[str, Any]], None]
+
+
+def max_consecutive_failures(workers: int) -> int:
+    """Failed trials in a row that stop the search: ``max(3, 2 * workers)``.
+
+    Examples
+    --------
+    >>> max_consecutive_failures(1), max_consecutive_failures(4)
+    (3, 8)
+    """
+    return max(3, 2 * workers)
+
+
+class _UndefinedObjective(ValueError):
+    """A window's objective is not a finite number: the trial fails, the search goes on."""
 
 
 @dataclass
@@ -47,7 +69,9 @@ class SearchOutcome:
     Attributes
     ----------
     ran : int
-        Trials run in this session.
+        Trials finished (complete or pruned) in this session.
+    failed : int
+        Trials failed in this session.
     seconds : float
         Wall time of the search.
     fit_seconds : float
@@ -59,6 +83,7 @@ class SearchOutcome:
     """
 
     ran: int = 0
+    failed: int = 0
     seconds: float = 0.0
     fit_seconds: float = 0.0
     stopped_by_timeout: bool = False
@@ -152,6 +177,11 @@ def run_search(
     Returns
     -------
     SearchOutcome
+
+    Raises
+    ------
+    RuntimeError
+        After :func:`max_consecutive_failures` failed trials in a row.
     """
     study = handle.study
     outcome = SearchOutcome(backend=backend, workers=workers)
@@ -172,6 +202,8 @@ def run_search(
     ex = executor or make_executor(backend, run_fit_task, data, workers=workers, address=address)
     outcome.threads, outcome.workers, outcome.backend = ex.threads, ex.workers, ex.name
     workers = ex.workers
+    limit = max_consecutive_failures(workers)
+    streak: list[optuna.trial.FrozenTrial] = []
     try:
         while todo > 0:
             # the first batch always runs: a session that selects needs finished trials
@@ -180,19 +212,32 @@ def run_search(
                 outcome.stopped_by_timeout = True
                 break
             n = min(workers, todo)
-            ran, errors = _run_batch(study, ex, space, base, plan, scorer, n, seed, progress,
-                                     trials, outcome)  # fmt: skip
-            outcome.ran += ran
+            numbers = _run_batch(study, ex, space, base, plan, scorer, n, seed, progress,
+                                 trials, outcome)  # fmt: skip
+            for t in study.get_trials(deepcopy=False):
+                if t.number in numbers:  # in trial order, whatever order they finished in
+                    failed = t.state == optuna.trial.TrialState.FAIL
+                    streak = [*streak, t] if failed else []
+                    outcome.failed += failed
+                    outcome.ran += not failed
             todo = trials - _finished(study)
-            if ran == 0 and errors:  # every trial of the batch failed: a bug or bad input
-                raise RuntimeError(
-                    f"every trial of a batch failed; the first error: {errors[0]}"
-                ) from errors[0]
+            if len(streak) >= limit:
+                raise RuntimeError(_streak_message(streak, _finished(study)))
     finally:
         if owned:
             ex.close()
     outcome.seconds = time.perf_counter() - began
     return outcome
+
+
+def _streak_message(streak: list[optuna.trial.FrozenTrial], finished: int) -> str:
+    numbers = ", ".join(str(t.number) for t in streak)
+    last = streak[-1].user_attrs.get("error", "no error recorded")
+    return (
+        f"{len(streak)} trials failed in a row (trials {numbers}), the search stops; "
+        f"the last error: {last}. The study keeps its {finished} finished trial(s): "
+        "fix the cause, then continue it with --resume"
+    )
 
 
 def _run_batch(
@@ -207,7 +252,8 @@ def _run_batch(
     progress: TrialProgress | None,
     total: int,
     outcome: SearchOutcome,
-) -> tuple[int, list[Exception]]:
+) -> list[int]:
+    """Ask for ``n`` trials, run them, tell Optuna; return their numbers."""
     running: dict[int, _Running] = {}
     for _ in range(n):
         trial = study.ask()
@@ -222,9 +268,8 @@ def _run_batch(
                        threads=ex.threads)  # fmt: skip
         return ex.submit(task)
 
+    numbers = sorted(running)
     completed: dict[int, float] = {}
-    errors: list[Exception] = []
-    finished = 0
     keys = {submit(number, 0): (number, 0) for number in running}
     try:
         while keys:
@@ -232,18 +277,20 @@ def _run_batch(
             for handle, result, error in done:
                 number, position = keys.pop(handle)
                 state = running[number]
+                if error is None:
+                    try:
+                        more = _advance(state, result, position, scorer, plan, outcome)
+                    except _UndefinedObjective as exc:
+                        error = exc
                 if error is not None:
-                    errors.append(error)
                     _fail(study, running.pop(number), error, progress, total)
                     continue
-                more = _advance(state, result, position, scorer, plan, outcome)
                 if more == "next":
                     keys[submit(number, position + 1)] = (number, position + 1)
                 elif more == "pruned":
                     study.tell(state.trial, state=optuna.trial.TrialState.PRUNED)
                     _report(progress, study, state, "pruned", None, completed, total)
                     running.pop(number)
-                    finished += 1
                 else:
                     completed[number] = _mean(state.values)
                     _report(progress, study, state, "complete", completed[number], completed,
@@ -257,8 +304,7 @@ def _run_batch(
         raise
     for number in sorted(completed):
         study.tell(running[number].trial, completed[number])
-        finished += 1
-    return finished, errors
+    return numbers
 
 
 def _mean(values: list[float]) -> float:
@@ -276,7 +322,9 @@ def _advance(
     """Record one finished window; return ``"next"``, ``"pruned"`` or ``"complete"``."""
     value = scorer.window_value(position, result.confidence)
     if not math.isfinite(value):
-        raise ValueError(f"window {plan[position].model_id}: the objective is undefined")
+        raise _UndefinedObjective(
+            f"window {plan[position].model_id}: the objective is undefined ({value})"
+        )
     state.values.append(value)
     state.confidences.append(result.confidence)
     state.seconds += result.seconds
