@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from engine.data.bars import BarsValidationError
+from engine.parallel import WorkerFailure
 
 __all__ = [
     "EXPECTED_ERRORS",
@@ -39,6 +40,7 @@ EXPECTED_ERRORS = (
     FileExistsError,
     FileNotFoundError,
     PermissionError,
+    WorkerFailure,
 )
 
 #: Width of tables when stdout is not a terminal (a file, a log), instead of 80 columns.
