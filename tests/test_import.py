@@ -391,9 +391,9 @@ def test_drop_in_a_long_file_keeps_rows_with_bad_tickers_aside(tmp_path):
     store = BarStore(tmp_path / "data")
     report = import_bars(src, store, on_bad_rows="drop")
     assert report.write.rows == {"AAPL": 4}
-    assert report.dropped_rows == {INVALID_TICKER_FILE: 2}
+    assert report.dropped_rows == {f"{INVALID_TICKER_FILE}.long": 2}
     assert report.dropped_by_rule == {"invalid_ticker": 2}
-    orphan = pl.read_csv(store.rejected_dir / f"{INVALID_TICKER_FILE}.csv", infer_schema=False)
+    orphan = pl.read_csv(store.rejected_dir / f"{INVALID_TICKER_FILE}.long.csv", infer_schema=False)
     assert orphan["source_row"].to_list() == ["5", "6"]
 
 

@@ -151,3 +151,28 @@ def test_store_write_sees_tickers_that_differ_only_in_case_as_one(tmp_path):
     assert store.tickers() == []
     store.write(frame.slice(1))
     assert store.read_bars()["date"].to_list() == [dt.date(2020, 1, 2), dt.date(2020, 1, 3)]
+
+
+# ------------------------------------------- rows without a valid ticker are kept per source
+
+HEADER = "ticker,date,open,high,low,close,volume"
+
+
+def test_rows_with_invalid_tickers_from_two_imports_are_both_kept(tmp_path):
+    store = BarStore(tmp_path / "data")
+    good = "2020-01-02,10,11,9,10.5,1000"
+    first = tmp_path / "first.csv"
+    first.write_text(f"{HEADER}\nAAPL,{good}\na/b,{good}\n")
+    second = tmp_path / "second.csv"
+    second.write_text(f"{HEADER}\nMSFT,{good}\n,{good}\nbad ticker!,{good}\n")
+    import_bars(first, store, on_bad_rows="drop")
+    report = import_bars(second, store, on_bad_rows="drop")
+    assert report.dropped_rows == {"_invalid_ticker.second": 2}
+
+    def kept(name):
+        path = store.rejected_dir / f"_invalid_ticker.{name}.csv"
+        return pl.read_csv(path, infer_schema=False).select("source_row", "ticker").rows()
+
+    assert kept("first") == [("2", "a/b")]
+    assert kept("second") == [("2", None), ("3", "bad ticker!")]
+    assert store.tickers() == ["AAPL", "MSFT"]

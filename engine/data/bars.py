@@ -120,8 +120,9 @@ class BarsCheck:
         Every violation, ordered by source row then rule.
     rejected : pl.DataFrame
         The rows that broke at least one rule, exactly as given (all columns
-        cast to text), preceded by ``source_file``, ``source_row``, ``ticker``,
-        ``rules`` (``;``-separated ids) and ``details``.
+        cast to text), preceded by ``source_file``, ``source_row``, ``ticker``
+        (upper-cased; as given when it is invalid), ``rules`` (``;``-separated
+        ids) and ``details``.
     repairs : list of Violation
         With ``repair=True``: the ordering violations of the rows that were
         repaired and kept (they are not in ``violations``).
@@ -480,10 +481,14 @@ def check_bars(
         + [e.alias(c) for c, e in value.items()]
     )
     good = good.cast({c: BARS_SCHEMA[c] for c in out_cols}).sort(["ticker", "date"])
+    given_ticker = pl.col("__ticker")
+    if ticker is None:  # an invalid ticker is kept as given: it cannot be normalised
+        raw = pl.col("ticker").cast(pl.String)
+        given_ticker = pl.when(pl.col("__f_invalid_ticker")).then(raw).otherwise(given_ticker)
     rejected = bad.select(
         pl.lit(source).alias("source_file"),
         pl.col(ROW_COLUMN).alias("source_row"),
-        pl.col("__ticker").alias("ticker"),
+        given_ticker.alias("ticker"),
         pl.col("__rules").alias("rules"),
         pl.col("__details").alias("details"),
         *[pl.col(c).cast(pl.String).alias(f"{c}") for c in original if c != "ticker"],

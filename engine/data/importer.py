@@ -19,7 +19,9 @@ What happens to bad rows (``on_bad_rows``):
 * ``"error"`` (default): any violation aborts the import and the data
   directory is left untouched;
 * ``"drop"``: bad rows are dropped, counted per rule, and saved verbatim to
-  ``<data_dir>/rejected/<TICKER>.csv``;
+  ``<data_dir>/rejected/<TICKER>.csv`` (rows without a valid ticker, with the
+  ticker text as given, to ``rejected/_invalid_ticker.<source stem>.csv``,
+  so a later import from another source does not overwrite them);
 * ``"repair"``: rows whose only faults are the OHLC ordering rules (a high
   below the open or close, a low above them) are kept with high and low
   widened to contain open and close; each such row, with its original
@@ -62,13 +64,15 @@ __all__ = [
     "discover_sources",
     "import_bars",
     "import_demo",
+    "invalid_ticker_file",
 ]
 
 #: File suffixes an import reads (case-insensitive).
 SUFFIXES: tuple[str, ...] = (".csv", ".parquet")
 OnBadRows = Literal["error", "drop", "repair"]
 ON_BAD_ROWS: tuple[str, ...] = ("error", "drop", "repair")
-#: Stem of the rejected-rows file for rows whose ticker is empty or invalid.
+#: Prefix of the rejected-rows file for rows whose ticker is empty or invalid
+#: (see :func:`invalid_ticker_file`).
 INVALID_TICKER_FILE = "_invalid_ticker"
 _DROP_HINT = (
     "fix the rows, or import with --on-bad-rows drop to drop them (they are saved under "
@@ -98,7 +102,8 @@ class ImportReport:
     dropped : list of Violation
         Every violation of every dropped row (a row breaking two rules appears twice).
     dropped_rows : dict of str to int
-        Dropped rows per ticker.
+        Dropped rows per ticker; rows without a valid ticker under the stem of
+        their file (:func:`invalid_ticker_file`).
     dropped_by_rule : dict of str to int
         Dropped rows per rule; a row is counted once, under the first rule it
         breaks (in :data:`engine.data.bars.RULES` order), so the counts sum to the
@@ -401,7 +406,7 @@ def import_bars(
         rejected_by_name[t] = part
     orphan = rejected.filter(~kept.fill_null(False))
     if orphan.height:  # rows whose ticker is empty or invalid
-        rejected_by_name[INVALID_TICKER_FILE] = orphan
+        rejected_by_name[invalid_ticker_file(path)] = orphan
 
     repaired = pl.concat([c.repaired for _, _, c in checks], how="diagonal_relaxed")
     repaired_by_name = {t: part for (t,), part in repaired.group_by("ticker", maintain_order=True)}
@@ -429,7 +434,7 @@ def import_bars(
 
     repairs = [v for _, _, c in checks for v in c.repairs]
     per_name = Counter(
-        t if t in files else INVALID_TICKER_FILE
+        t if t in files else invalid_ticker_file(path)
         for t in rejected.get_column("ticker").fill_null("").to_list()
     )
     return ImportReport(
@@ -446,6 +451,21 @@ def import_bars(
         tolerance=float(tolerance),
         tolerated_rows={t: n for t, n in sorted(tolerated.items()) if n},
     )
+
+
+def invalid_ticker_file(source: str | os.PathLike[str]) -> str:
+    """Stem of ``rejected/`` file for the rows of ``source`` without a valid ticker.
+
+    One file per source stem, so an import from another source keeps it.
+
+    Examples
+    --------
+    >>> invalid_ticker_file("/data/yahoo prices.csv")
+    '_invalid_ticker.yahoo_prices'
+    """
+    path = Path(source)
+    stem = path.stem if path.suffix.lower() in SUFFIXES else path.name
+    return f"{INVALID_TICKER_FILE}.{re.sub(r'[^A-Za-z0-9._-]', '_', stem) or 'source'}"
 
 
 def _first_rule_counts(violations: list[Violation]) -> dict[str, int]:
