@@ -58,6 +58,7 @@ __all__ = [
     "InProcessExecutor",
     "ProcessExecutor",
     "RayExecutor",
+    "WorkerFailure",
     "make_executor",
     "ray_task_cpus",
     "require_ray",
@@ -70,6 +71,15 @@ Backend = Literal["local", "ray"]
 TaskFunction = Callable[[Any, Any], Any]
 #: What :meth:`Executor.wait` returns per finished task: handle, result, error.
 Done = tuple[Any, Any, Exception | None]
+
+
+class WorkerFailure(RuntimeError):
+    """The workers, or the tasks on them, failed so that the work cannot go on.
+
+    A local worker process died, a Ray worker or node crashed or was killed
+    for memory, or a driver gave up on failing tasks. The message says what
+    happened and what to try; the command line prints it without a traceback.
+    """
 
 
 def threads_per_worker(workers: int, cores: int | None = None) -> int:
@@ -125,8 +135,9 @@ class Executor(ABC):
 
         Raises
         ------
-        RuntimeError
-            When the workers themselves failed (a local worker process died).
+        WorkerFailure
+            When the workers themselves failed (a local worker process died,
+            a Ray worker or node crashed).
         """
 
     def close(self) -> None:  # noqa: B027 - nothing to stop by default
@@ -207,7 +218,7 @@ class ProcessExecutor(Executor):
         for h in (h for h in handles if h in done):
             error = h.exception()
             if isinstance(error, cf.process.BrokenProcessPool):
-                raise RuntimeError(
+                raise WorkerFailure(
                     "a local worker process died (out of memory?); use fewer --workers"
                 ) from error
             out.append((h, None if error else h.result(), error))
@@ -315,9 +326,15 @@ class RayExecutor(Executor):
         for h in (h for h in handles if h in done):
             try:
                 out.append((h, ray.get(h), None))
-            except ray.exceptions.RayTaskError as exc:
+            except ray.exceptions.RayTaskError as exc:  # the task raised: its own error
                 cause = getattr(exc, "cause", None)
                 out.append((h, None, cause if isinstance(cause, Exception) else exc))
+            except ray.exceptions.RayError as exc:  # the worker or its node failed
+                first = str(exc).strip().partition("\n")[0]
+                raise WorkerFailure(
+                    f"a Ray worker failed ({type(exc).__name__}: {first}); "
+                    "out of memory? use fewer --workers or larger nodes"
+                ) from exc
         return out, pending
 
     def close(self) -> None:

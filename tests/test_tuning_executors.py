@@ -12,13 +12,22 @@ from types import SimpleNamespace
 import numpy as np
 import optuna
 import pytest
+import typer
 
+from engine.cli.output import call_or_exit
 from engine.model.network import ModelConfig
-from engine.parallel import InProcessExecutor, RayExecutor, ray_task_cpus
+from engine.parallel import (
+    InProcessExecutor,
+    ProcessExecutor,
+    RayExecutor,
+    WorkerFailure,
+    ray_task_cpus,
+)
 from engine.tuning.search import max_consecutive_failures, run_search
 from engine.tuning.selection import select
 from engine.tuning.space import default_space
 from engine.tuning.study import open_storage, open_study
+from tests.worker_crash import die
 
 
 def _nodes(*cpus, dead=()):
@@ -64,6 +73,10 @@ def test_ray_runs_a_fit_on_a_cluster_of_one_cpu_nodes():
             assert ex.threads == 1
             # before the cap, the task asked for both nodes' 2 CPUs and was never scheduled
             assert ray.get(ex.submit(15), timeout=60) == divmod(15, 7)
+        with RayExecutor(die, 7, workers=1) as ex:
+            # a crashed worker is not a task's error: Ray's WorkerCrashedError is wrapped
+            with pytest.raises(WorkerFailure, match=r"a Ray worker failed \(WorkerCrashedError"):
+                ex.wait([ex.submit(0)])
     finally:
         ray.shutdown()
         cluster.shutdown()
@@ -139,7 +152,7 @@ def test_consecutive_failures_stop_the_search_with_a_clear_message(tmp_path):
     limit = max_consecutive_failures(1)
     assert limit == 3 and max_consecutive_failures(4) == 8
     # trials 1 and 2 fail, 3 completes (the streak restarts), then 4, 5, 6 fail
-    with pytest.raises(RuntimeError) as info:
+    with pytest.raises(WorkerFailure) as info:
         _fake_search(tmp_path, trials=20, raising={1, 2, 4, 5}, nan={6})
     message = str(info.value)
     assert message.startswith("3 trials failed in a row (trials 4, 5, 6), the search stops")
@@ -148,3 +161,36 @@ def test_consecutive_failures_stop_the_search_with_a_clear_message(tmp_path):
     study = optuna.load_study(study_name="s", storage=storage)
     states = [t.state.name for t in study.get_trials()]
     assert states == ["COMPLETE", "FAIL", "FAIL", "COMPLETE", "FAIL", "FAIL", "FAIL"]
+
+
+def _fail_through_the_cli(failure):
+    try:
+        call_or_exit(failure)
+    except typer.Exit as stop:
+        return stop.exit_code
+    return None
+
+
+def test_a_dead_local_worker_is_a_clear_error_without_traceback(capsys):
+    with ProcessExecutor(die, None, workers=2) as pool:
+        handle = pool.submit(0)
+        with pytest.raises(WorkerFailure, match="a local worker process died") as info:
+            pool.wait([handle])
+
+    def failure():
+        raise info.value
+
+    assert _fail_through_the_cli(failure) == 1
+    err = capsys.readouterr().err
+    assert "error: a local worker process died (out of memory?); use fewer --workers" in err
+    assert "Traceback" not in err
+
+
+def test_a_stopped_search_is_a_clear_error_without_traceback(tmp_path, capsys):
+    def failure():
+        _fake_search(tmp_path, trials=5, raising={0, 1, 2})
+
+    assert _fail_through_the_cli(failure) == 1
+    err = capsys.readouterr().err
+    assert "error: 3 trials failed in a row (trials 0, 1, 2), the search stops" in err
+    assert "Traceback" not in err

@@ -19,7 +19,7 @@ import polars as pl
 from engine.labels.targets import CONFIDENCE_SUFFIX
 from engine.model.fit_tasks import FitTask, run_fit_task
 from engine.model.runs import TrainDataset
-from engine.parallel import make_executor
+from engine.parallel import WorkerFailure, make_executor
 from engine.tuning.scoring import base_rates, paired_interval, skill_interval
 from engine.tuning.windows import TuningWindow, clean_test_data, clean_test_rows
 
@@ -82,7 +82,10 @@ def score_clean_tests(
             for handle, result, error in done:
                 key = keys.pop(handle)
                 if error is not None:
-                    raise RuntimeError(f"fitting the {key[0]} configuration failed: {error}")
+                    raise WorkerFailure(
+                        f"fitting the {key[0]} configuration on the test windows failed: "
+                        f"{type(error).__name__}: {error}"
+                    ) from error
                 confidence[key] = result.confidence
     score_set = dataset.score_set
     assert score_set.y is not None

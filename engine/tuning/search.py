@@ -35,7 +35,7 @@ import optuna
 
 from engine.model.fit_tasks import FitOutcome, FitTask, FoldData, run_fit_task
 from engine.model.network import ModelConfig
-from engine.parallel import Executor, make_executor
+from engine.parallel import Executor, WorkerFailure, make_executor
 from engine.tuning.space import SearchSpace, contains, default_params, suggest, to_config
 from engine.tuning.study import StudyHandle
 from engine.tuning.trial_scores import TrialScorer
@@ -180,8 +180,9 @@ def run_search(
 
     Raises
     ------
-    RuntimeError
-        After :func:`max_consecutive_failures` failed trials in a row.
+    engine.parallel.WorkerFailure
+        After :func:`max_consecutive_failures` failed trials in a row, or
+        when the workers themselves failed.
     """
     study = handle.study
     outcome = SearchOutcome(backend=backend, workers=workers)
@@ -222,7 +223,7 @@ def run_search(
                     outcome.ran += not failed
             todo = trials - _finished(study)
             if len(streak) >= limit:
-                raise RuntimeError(_streak_message(streak, _finished(study)))
+                raise WorkerFailure(_streak_message(streak, _finished(study)))
     finally:
         if owned:
             ex.close()
