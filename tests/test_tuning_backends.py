@@ -128,8 +128,8 @@ def _search(tmp_path, inputs, backend):
 def test_same_seeds_same_trials_on_local_processes_and_ray(tmp_path, search_inputs, local_ray):
     local, local_trials, local_events = _search(tmp_path, search_inputs, "local")
     remote, ray_trials, _ = _search(tmp_path, search_inputs, "ray")
-    assert (local.workers, local.threads) == (2, 1)
-    assert remote.threads == 1  # 2 CPUs shared by 2 concurrent tasks
+    assert (local.workers, local.threads) == (2, threads_per_worker(2))  # this machine's cores
+    assert remote.threads == 1  # the local Ray's 2 CPUs shared by 2 concurrent tasks
     assert local_trials == ray_trials
     states = [t[1] for t in local_trials]
     assert states[:3] == ["COMPLETE", "COMPLETE", "PRUNED"] and len(states) == 4
@@ -160,7 +160,8 @@ def test_train_windows_give_the_same_predictions_on_every_backend(tmp_path, loca
         frames[(backend, workers)] = pl.read_parquet(out / "predictions.parquet")
         run = json.loads((out / "run.json").read_text())
         if workers > 1:
-            assert run["execution"] == {"backend": backend, "workers": 2, "threads": 1}
+            threads = threads_per_worker(2) if backend == "local" else 1  # Ray: 2 CPUs / 2
+            assert run["execution"] == {"backend": backend, "workers": 2, "threads": threads}
     reference = frames[("local", 1)]
     columns = [c for c in reference.columns if c.endswith("_p")]
     for key, frame in frames.items():
