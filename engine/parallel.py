@@ -63,6 +63,7 @@ __all__ = [
     "ray_task_cpus",
     "require_ray",
     "threads_per_worker",
+    "usable_cores",
 ]
 
 #: The executors ``make_executor`` knows.
@@ -82,8 +83,30 @@ class WorkerFailure(RuntimeError):
     """
 
 
+def usable_cores() -> int:
+    """CPU cores this process may run on: its CPU affinity where the OS has one, else all.
+
+    ``os.cpu_count()`` counts the machine's cores even when a container,
+    ``taskset`` or a batch scheduler lets the process use only some of them.
+
+    Examples
+    --------
+    >>> 1 <= usable_cores() <= (os.cpu_count() or 1)
+    True
+    """
+    affinity = getattr(os, "sched_getaffinity", None)
+    if affinity is not None:
+        try:
+            return max(1, len(affinity(0)))
+        except OSError:
+            pass
+    return os.cpu_count() or 1
+
+
 def threads_per_worker(workers: int, cores: int | None = None) -> int:
     """CPU threads each of ``workers`` concurrent tasks may use: ``cores // workers``, at least 1.
+
+    ``cores`` defaults to :func:`usable_cores`.
 
     Examples
     --------
@@ -92,7 +115,7 @@ def threads_per_worker(workers: int, cores: int | None = None) -> int:
     """
     if isinstance(workers, bool) or int(workers) != workers or workers < 1:
         raise ValueError(f"`workers` must be an integer >= 1, got `workers={workers}`")
-    cores = cores or os.cpu_count() or 1
+    cores = cores or usable_cores()
     return max(1, int(cores) // int(workers))
 
 

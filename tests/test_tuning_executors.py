@@ -7,6 +7,7 @@ small module-level task functions.
 
 from __future__ import annotations
 
+import os
 from types import SimpleNamespace
 
 import numpy as np
@@ -22,6 +23,8 @@ from engine.parallel import (
     RayExecutor,
     WorkerFailure,
     ray_task_cpus,
+    threads_per_worker,
+    usable_cores,
 )
 from engine.tuning.search import max_consecutive_failures, run_search
 from engine.tuning.selection import select
@@ -194,3 +197,13 @@ def test_a_stopped_search_is_a_clear_error_without_traceback(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "error: 3 trials failed in a row (trials 0, 1, 2), the search stops" in err
     assert "Traceback" not in err
+
+
+def test_threads_follow_the_cpus_this_process_may_use(monkeypatch):
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 3, 5}, raising=False)
+    assert usable_cores() == 3
+    assert threads_per_worker(1) == 3 and threads_per_worker(2) == 1
+    assert threads_per_worker(2, cores=16) == 8  # an explicit count is used as given
+    monkeypatch.delattr(os, "sched_getaffinity")  # macOS, Windows: no affinity to ask
+    assert usable_cores() == 16 and threads_per_worker(2) == 8
