@@ -49,6 +49,7 @@ __all__ = [
     "ModelVersion",
     "Registry",
     "RegistryError",
+    "champion_stack",
     "is_model_uri",
     "model_name_for",
     "parse_model_uri",
@@ -508,10 +509,7 @@ class Registry:
         model = self._model(name)
         before = (model.aliases or {}).get(alias)
         previous = int(before) if before is not None else None
-        with mlflow_quiet():
-            self.client.set_registered_model_alias(name, alias, str(target.version))
-        record = {"name": name, "alias": alias, "version": target.version, "previous": previous}
-        if alias == CHAMPION and previous != target.version:
+        if alias == CHAMPION and previous != target.version:  # recorded first, then moved
             history = self.champion_history(name)
             history.append(
                 {
@@ -523,18 +521,22 @@ class Registry:
                 }
             )
             self._write_history(name, history)
-        return record
+        with mlflow_quiet():
+            self.client.set_registered_model_alias(name, alias, str(target.version))
+        return {"name": name, "alias": alias, "version": target.version, "previous": previous}
 
     def rollback(self, name: str, *, reason: str = "") -> dict[str, Any]:
         """Move ``champion`` back to the champion it replaced, and record it.
 
-        Successive rollbacks walk back through the history (a stack): each
-        goes to the champion before the current one's promotion.
+        Successive rollbacks walk back through the history like a stack
+        (:func:`champion_stack`): each goes to the champion before the
+        current one's promotion, until none is left.
 
         Raises
         ------
         RegistryError
-            No champion, or no earlier champion to go back to.
+            No champion, a champion the history does not end with, or no
+            earlier champion to go back to.
         """
         model = self._model(name)
         current = (model.aliases or {}).get(CHAMPION)
@@ -542,32 +544,57 @@ class Registry:
             raise RegistryError(f"{name} has no champion to roll back")
         current = int(current)
         history = self.champion_history(name)
-        entry = next((h for h in reversed(history) if h["version"] == current), None)
-        previous = entry.get("previous") if entry else None
-        if previous is None:
+        stack = champion_stack(history)
+        if stack and stack[-1] != current:
+            raise RegistryError(
+                f"{name}: champion v{current} was set outside the engine (its recorded history "
+                f"ends with v{stack[-1]}); promote the version you want with `engine models "
+                "promote`"
+            )
+        if len(stack) < 2:
             raise RegistryError(
                 f"{name}: champion v{current} replaced no earlier champion; nothing to roll back to"
             )
-        # the champion before ``previous`` took over, so a second rollback goes further back
-        earlier = next(
-            (
-                h.get("previous")
-                for h in reversed(history)
-                if h["version"] == previous and not h.get("rollback_of")
-            ),
-            None,
-        )
-        with mlflow_quiet():
-            self.client.set_registered_model_alias(name, CHAMPION, str(previous))
+        previous = stack[-2]
         history.append(
             {
                 "version": previous,
-                "previous": earlier,
+                "previous": current,
                 "at": _now(),
                 "reason": reason or f"rollback from v{current}",
                 "evidence": None,
                 "rollback_of": current,
             }
         )
-        self._write_history(name, history)
+        self._write_history(name, history)  # recorded first, then moved
+        with mlflow_quiet():
+            self.client.set_registered_model_alias(name, CHAMPION, str(previous))
         return {"name": name, "alias": CHAMPION, "version": previous, "previous": current}
+
+
+def champion_stack(history: list[Mapping[str, Any]]) -> list[int]:
+    """The champions a rollback walks back through, oldest first; the last is the current one.
+
+    A promotion pushes its version (after the champion it replaced, when
+    that is not already on top); a rollback (an entry with
+    ``rollback_of``) pops one.
+
+    Examples
+    --------
+    >>> moves = [{"version": v, "previous": p} for v, p in [(1, None), (2, 1), (3, 2), (2, 3)]]
+    >>> champion_stack(moves)
+    [1, 2, 3, 2]
+    >>> champion_stack([*moves, {"version": 3, "previous": 2, "rollback_of": 2}])
+    [1, 2, 3]
+    """
+    stack: list[int] = []
+    for entry in history:
+        if entry.get("rollback_of") is not None:
+            if stack:
+                stack.pop()
+            continue
+        previous = entry.get("previous")
+        if previous is not None and (not stack or stack[-1] != previous):
+            stack.append(int(previous))
+        stack.append(int(entry["version"]))
+    return stack

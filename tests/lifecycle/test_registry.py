@@ -114,6 +114,23 @@ def test_promote_and_rollback_walk_the_champion_history(exported, tracking):
     assert [h.get("rollback_of") for h in history[-2:]] == [3, 2]
 
 
+def test_rollback_walks_back_like_a_stack_when_a_version_was_champion_twice(exported, tracking):
+    name = "stack-test"
+    for _ in range(3):
+        _register(tracking, exported.path, name, {"parity_ok": "true"})
+    registry = Registry(tracking)
+    for version in (1, 2, 3, 2):
+        registry.set_alias(name, version, "champion")
+    walked = [registry.rollback(name)["version"] for _ in range(3)]
+    assert walked == [3, 2, 1]  # the champion before each promotion, newest first
+    assert registry.get(f"{name}@champion").version == 1
+    with pytest.raises(RegistryError, match="nothing to roll back to"):
+        registry.rollback(name)
+    history = registry.champion_history(name)
+    assert [h["version"] for h in history] == [1, 2, 3, 2, 3, 2, 1]
+    assert [h.get("rollback_of") for h in history[4:]] == [2, 3, 2]
+
+
 def test_models_cli_lists_shows_promotes_and_rolls_back(exported, tracking, demo_store):
     name = "cli-test"
     for _ in range(2):
