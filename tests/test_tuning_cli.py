@@ -90,6 +90,14 @@ def test_ray_backend_without_ray_says_how_to_install(tmp_path, demo_dir, monkeyp
     assert "needs Ray" in result.output and "[distributed]" in result.output
 
 
+def test_ray_address_without_ray_backend_is_refused_before_any_work(tmp_path, demo_dir):
+    out = tmp_path / "o"
+    result = _tune(demo_dir, "--ray-address", "auto", "--out", str(out))
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "--ray-address auto needs --backend ray (got --backend local)" in result.output
+    assert not out.exists()  # no data prepared, no study created under that name
+
+
 def test_study_name_clash_and_resume_of_nothing_are_refused(tmp_path, demo_dir):
     out = tmp_path / "o"
     storage, where = open_storage(None, out)

@@ -114,6 +114,10 @@ class TuneSettings:
             )
         if self.workers < 1:
             raise ValueError(f"--workers must be at least 1, got {self.workers}")
+        if self.address is not None and self.backend != "ray":
+            raise ValueError(
+                f"--ray-address {self.address} needs --backend ray (got --backend {self.backend})"
+            )
         if not 0.0 < self.dsr_threshold < 1.0:
             raise ValueError(f"--dsr-threshold must be in (0, 1), got {self.dsr_threshold}")
         if not self.study.strip():
