@@ -199,6 +199,15 @@ def test_ensemble_errors(runs, tmp_path):
     assert "two or more different runs" in one
 
 
+def test_one_run_under_two_spellings_is_one_member(runs, tmp_path, monkeypatch):
+    member = runs["lstm"]
+    monkeypatch.chdir(member.parent)
+    for spelling in (str(member), member.name, str(member / ".." / member.name)):
+        message = _fails("ensemble", str(member), spelling, "--out", str(tmp_path / "e"))
+        assert "two or more different runs" in message and "the same run" in message, message
+    assert not (tmp_path / "e").exists()
+
+
 def _files(root: Path) -> dict[str, bytes]:
     return {
         str(f.relative_to(root)): f.read_bytes() for f in sorted(root.rglob("*")) if f.is_file()

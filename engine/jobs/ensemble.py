@@ -234,8 +234,16 @@ def run_ensemble_job(
     if method not in METHODS:
         raise ValueError(f"unknown ensemble method {method!r}; choose one of {', '.join(METHODS)}")
     names = [str(Path(r)) for r in runs]
-    if len(set(names)) != len(names) or len(names) < 2:
+    if len(names) < 2:
         raise EnsembleError(f"an ensemble needs two or more different runs, got {names}")
+    seen: dict[Path, str] = {}
+    for name in names:
+        # the same directory under two spellings (relative, absolute, `..`, a link) is one run
+        resolved = Path(name).resolve()
+        if resolved in seen:
+            raise EnsembleError(f"an ensemble needs two or more different runs: {seen[resolved]} "
+                                f"and {name} are the same run")  # fmt: skip
+        seen[resolved] = name
     out = Path(out)
     _check_out_apart(out, names)
     records = {name: read_run(Path(name)) for name in names}
