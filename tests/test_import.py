@@ -322,7 +322,7 @@ def test_drop_counts_rules_and_saves_exactly_the_dropped_rows(tmp_path, store):
         "2020-01-02,10,11,9,10.5,10.4,1000",  # 1 good
         "2020-01-03,10,11,9,10.5,10.4,-5",  # 2 negative_volume
         "2020-01-06,10,11,9,10.5,10.4,1000",  # 3 good
-        "2020-01-03,10,11,9,10.5,10.4,2000",  # 4 duplicate of 2 (row 2 is bad too)
+        "2020-01-03,10,11,9,10.5,10.4,2000",  # 4 kept: the date's first good row
         "2020-01-07,10,9.5,9,10.5,10.4,1000",  # 5 high_below_open_close
         "2020-01-08,x,11,9,10.5,10.4,1000",  # 6 unparsable_number
         "not-a-date,10,11,9,10.5,10.4,1000",  # 7 unparsable_date
@@ -334,36 +334,36 @@ def test_drop_counts_rules_and_saves_exactly_the_dropped_rows(tmp_path, store):
     report = import_bars(src.parent, store, on_bad_rows="drop")
 
     assert report.dropped_by_rule == {
-        "duplicate_date": 2,
+        "duplicate_date": 1,
         "high_below_open_close": 1,
         "negative_volume": 2,
         "unparsable_date": 1,
         "unparsable_number": 1,
     }
-    assert report.dropped_rows == {"AAPL": 7} and report.total_dropped == 7
+    assert report.dropped_rows == {"AAPL": 6} and report.total_dropped == 6
     assert [(v.row, v.rule) for v in report.dropped] == [
-        (2, "negative_volume"), (4, "duplicate_date"), (5, "high_below_open_close"),
+        (2, "negative_volume"), (5, "high_below_open_close"),
         (6, "unparsable_number"), (7, "unparsable_date"), (9, "duplicate_date"),
         (10, "negative_volume"),
     ]  # fmt: skip
     kept = store.read_bars(["AAPL"])
-    assert kept["date"].to_list() == [dt.date(2020, 1, 2), dt.date(2020, 1, 6), dt.date(2020, 1, 9)]
-    assert kept["volume"].to_list() == [1000.0, 1000.0, 1000.0]
+    assert kept["date"].to_list() == [dt.date(2020, 1, d) for d in (2, 3, 6, 9)]
+    assert kept["volume"].to_list() == [1000.0, 2000.0, 1000.0, 1000.0]
 
     rejected_path = store.rejected_dir / "AAPL.csv"
     assert report.write.rejected_files == {"AAPL": rejected_path}
     rejected = pl.read_csv(rejected_path, infer_schema=False)
-    assert rejected["source_row"].to_list() == ["2", "4", "5", "6", "7", "9", "10"]
+    assert rejected["source_row"].to_list() == ["2", "5", "6", "7", "9", "10"]
     assert set(rejected["source_file"]) == {str(src.resolve())}
     raw = rejected.select(["date", "open", "high", "low", "close", "adj_close", "volume"])
-    assert [",".join(r) for r in raw.rows()] == [rows[i - 1] for i in (2, 4, 5, 6, 7, 9, 10)]
+    assert [",".join(r) for r in raw.rows()] == [rows[i - 1] for i in (2, 5, 6, 7, 9, 10)]
     assert rejected["rules"][0] == "negative_volume"
     assert store.metadata()["tickers"]["AAPL"]["extra"] == {
-        "rejected_rows": 7,
+        "rejected_rows": 6,
         "ohlc_tolerance": 1e-9,
         "tolerated_rows": 0,
     }
-    assert "dropped 7 bad rows" in report.summary()
+    assert "dropped 6 bad rows" in report.summary()
 
 
 def test_drop_with_nothing_bad_writes_no_rejected_file(tmp_path):

@@ -176,3 +176,39 @@ def test_rows_with_invalid_tickers_from_two_imports_are_both_kept(tmp_path):
     assert kept("first") == [("2", "a/b")]
     assert kept("second") == [("2", None), ("3", "bad ticker!")]
     assert store.tickers() == ["AAPL", "MSFT"]
+
+
+# ------------------------------------------- duplicate dates: the first *good* row is kept
+
+
+@pytest.mark.parametrize("repair", [False, True])
+def test_a_bad_row_before_the_real_one_does_not_lose_the_date(repair):
+    day = dt.date(2020, 1, 3)
+    frame = pl.DataFrame(
+        {  # a Yahoo "null" line, then the real bar of the same date, then a true duplicate
+            "ticker": ["SPY"] * 4,
+            "date": ["2020-01-02", "2020-01-03", "2020-01-03", "2020-01-03"],
+            "open": ["10", "null", "10", "10"],
+            "high": ["11", "null", "11", "11"],
+            "low": ["9", "null", "9", "9"],
+            "close": ["10.5", "null", "10.5", "10.5"],
+            "volume": ["1000", "null", "1000", "1000"],
+        }
+    )
+    result = check_bars(frame, repair=repair)
+    assert result.bars["date"].to_list() == [dt.date(2020, 1, 2), day]
+    by_row = {(v.row, v.rule) for v in result.violations}
+    assert (2, "unparsable_number") in by_row and (4, "duplicate_date") in by_row
+    assert (2, "duplicate_date") not in by_row and all(r != 3 for r, _ in by_row)
+
+
+def test_a_repairable_row_first_is_kept_only_when_repairing():
+    frame = bars(
+        [dt.date(2020, 1, 2)] * 2, open=[12.0, 10.0]
+    )  # row 1: open above high (repairable); row 2: a clean bar of the same date
+    dropped = check_bars(frame)
+    assert dropped.bars["open"].to_list() == [10.0]
+    assert {(v.row, v.rule) for v in dropped.violations} == {(1, "high_below_open_close")}
+    repaired = check_bars(frame, repair=True)
+    assert repaired.bars["open"].to_list() == [12.0]
+    assert [(v.row, v.rule) for v in repaired.violations] == [(2, "duplicate_date")]

@@ -93,7 +93,8 @@ RULES: dict[str, str] = {
     "high_below_open_close": "high must be >= max(open, close) (within the tolerance)",
     "low_above_open_close": "low must be <= min(open, close) (within the tolerance)",
     "negative_volume": "volume must be >= 0",
-    "duplicate_date": "each (ticker, date) may appear once; the first occurrence is kept",
+    "duplicate_date": "each (ticker, date) may appear once; the first occurrence that "
+    "breaks no other rule is kept",
 }
 _SOURCE_RULES = ("missing_columns", "no_rows", "date_format")
 _ROW_RULES: tuple[str, ...] = tuple(r for r in RULES if r not in _SOURCE_RULES)
@@ -303,14 +304,20 @@ def _prepare(
     )
     flags["negative_volume"] = x["volume"] < 0
     details["negative_volume"] = pl.concat_str(pl.lit("volume="), _fmt(x["volume"]), pl.lit(" < 0"))
-    keyed = pl.col("__ticker").is_not_null() & pl.col("__date").is_not_null()
-    first = pl.col(ROW_COLUMN).min().over(["__ticker", "__date"])
+    flags.setdefault("ticker_mismatch", pl.lit(False))
+    # the first occurrence kept is the first row that would be kept otherwise: a bad row
+    # (e.g. Yahoo's "null" line) before the real one is refused for its own fault only
+    faults = [flags[r].fill_null(False) for r in flags if r not in REPAIRABLE_RULES]
+    kept = ~pl.any_horizontal(faults)
+    if not repair:
+        kept = kept & ~pl.any_horizontal([flags[r].fill_null(False) for r in REPAIRABLE_RULES])
+    keyed = pl.col("__ticker").is_not_null() & pl.col("__date").is_not_null() & kept
+    first = pl.col(ROW_COLUMN).filter(keyed).min().over(["__ticker", "__date"])
     frame = frame.with_columns(pl.when(keyed).then(first).alias("__first_row"))
     flags["duplicate_date"] = pl.col(ROW_COLUMN) != pl.col("__first_row")
     details["duplicate_date"] = pl.concat_str(
         pl.lit("first seen at row "), pl.col("__first_row").cast(pl.String)
     )
-    flags.setdefault("ticker_mismatch", pl.lit(False))
     details.setdefault("ticker_mismatch", pl.lit(None, dtype=pl.String))
 
     any_flag = pl.any_horizontal([pl.col(f"__f_{r}") for r in _ROW_RULES])

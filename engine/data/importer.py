@@ -298,7 +298,7 @@ def import_bars(
     on_bad_rows : {"error", "drop", "repair"}, default "error"
         ``"error"``: any violation raises and nothing is written.
         ``"drop"``: bad rows are dropped (for ``duplicate_date`` the first
-        occurrence is kept), counted, and saved to ``rejected/<TICKER>.csv``.
+        occurrence that breaks no other rule is kept), counted, and saved to ``rejected/<TICKER>.csv``.
         ``"repair"``: rows breaking only the OHLC ordering rules are kept
         with high and low widened to contain open and close, counted, and
         saved with their original values to ``repaired/<TICKER>.csv``; any
