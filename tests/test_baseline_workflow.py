@@ -208,6 +208,26 @@ def test_one_run_under_two_spellings_is_one_member(runs, tmp_path, monkeypatch):
     assert not (tmp_path / "e").exists()
 
 
+def test_a_failed_ensemble_says_failed(runs, tmp_path, monkeypatch):
+    import engine.jobs.ensemble as job
+
+    fit_window = job._window
+
+    def fail_on_window_2(k, *args, **kwargs):
+        if k == 2:
+            raise RuntimeError("forced failure on window 2")
+        return fit_window(k, *args, **kwargs)
+
+    monkeypatch.setattr(job, "_window", fail_on_window_2)
+    with pytest.raises(RuntimeError, match="forced failure"):
+        job.run_ensemble_job([runs["lstm"], runs["lightgbm"]], tmp_path / "e", method="mean")
+    run = json.loads((tmp_path / "e" / "run.json").read_text())
+    assert run["status"] == "failed" and "forced failure on window 2" in run["error"]
+    assert [w["model_id"] for w in run["windows"]] == ["wf00", "wf01"] and run["finished"]
+    partial = _predictions(tmp_path / "e")  # what was written is what run.json lists
+    assert sorted(partial.get_column("model_id").unique()) == ["wf00", "wf01"]
+
+
 def _files(root: Path) -> dict[str, bytes]:
     return {
         str(f.relative_to(root)): f.read_bytes() for f in sorted(root.rglob("*")) if f.is_file()

@@ -168,6 +168,54 @@ def _window(
     return model, predictions, history, record
 
 
+def _write_window(
+    k: int,
+    window: RunWindow,
+    records: dict[str, dict[str, Any]],
+    patterns: list[str],
+    method: str,
+    base: Any,
+    out: Path,
+    versions: dict[str, Any],
+) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """Fit window ``k``'s ensemble, write its artifact; return its predictions and summary."""
+    names = list(records)
+    member_windows = {names[0]: window}
+    for name in names[1:]:
+        record = records[name]["windows"][k]
+        artifact = Path(name) / str(record.get("artifact") or f"{MODELS_DIR}/{window.model_id}")
+        member_windows[name] = RunWindow(window.model_id, artifact, {}, window.train,
+                                         window.validation, window.test)  # fmt: skip
+    model, predictions, history, record = _window(
+        k, member_windows, names, patterns, method, base.dataset
+    )
+    metrics = _test_metrics(predictions, tuple(patterns))
+    keep = ("feature_names", "sequence_length", "horizon", "data", "split", "settings")
+    metadata = {
+        **{key: window.metadata[key] for key in keep},
+        "model_id": window.model_id,
+        "model_kind": MODEL_KIND,
+        "pattern_names": patterns,
+        "ensemble": {"method": method, "members": names},
+        "training": record,
+        "metrics": metrics,
+        "versions": versions,
+    }
+    metadata["split"] = {**metadata["split"], "train_end": record["train_end"],
+                         "embargo_end": record["embargo_end"]}  # fmt: skip
+    artifact = write_model_artifact(out / MODELS_DIR / window.model_id, model=model,
+                                    metadata=metadata, history=history,
+                                    predictions=predictions)  # fmt: skip
+    split = window.metadata["split"]
+    summary = {"model_id": window.model_id, "test_start": split["test"][0],
+               "test_end": split["test"][1], "train_end": record["train_end"],
+               "embargo_end": record["embargo_end"], "n_test": predictions.height,
+               "validation_loss": record["validation_loss"], "heads": record["heads"],
+               "test_auc": {p: metrics.get(p, {}).get("auc") for p in patterns},
+               "artifact": str(artifact.relative_to(out))}  # fmt: skip
+    return predictions, summary
+
+
 def _check_out_apart(out: Path, names: list[str]) -> None:
     """Refuse an ``out`` that is a member's directory, inside one or above one.
 
@@ -269,58 +317,29 @@ def run_ensemble_job(
     }
     write_run_file(out, run)
     frames, reports = [], []
-    for k, window in enumerate(base.windows):
-        if progress:
-            progress({"kind": "window", "model_id": window.model_id, "index": k,
-                      "total": len(base.windows)})  # fmt: skip
-        member_windows = {names[0]: window}
-        for name in names[1:]:
-            record = records[name]["windows"][k]
-            artifact = Path(name) / str(record.get("artifact") or f"{MODELS_DIR}/{window.model_id}")
-            member_windows[name] = RunWindow(window.model_id, artifact, {}, window.train,
-                                             window.validation, window.test)  # fmt: skip
-        model, predictions, history, record = _window(
-            k, member_windows, names, patterns, method, base.dataset
-        )
-        metrics = _test_metrics(predictions, tuple(patterns))
-        metadata = {
-            **{
-                key: window.metadata[key]
-                for key in (
-                    "feature_names",
-                    "sequence_length",
-                    "horizon",
-                    "data",
-                    "split",
-                    "settings",
-                )
-            },  # fmt: skip
-            "model_id": window.model_id,
-            "model_kind": MODEL_KIND,
-            "pattern_names": patterns,
-            "ensemble": {"method": method, "members": names},
-            "training": record,
-            "metrics": metrics,
-            "versions": run["versions"],
-        }
-        metadata["split"] = {**metadata["split"], "train_end": record["train_end"],
-                             "embargo_end": record["embargo_end"]}  # fmt: skip
-        artifact = write_model_artifact(out / MODELS_DIR / window.model_id, model=model,
-                                        metadata=metadata, history=history,
-                                        predictions=predictions)  # fmt: skip
-        frames.append(predictions)
-        path = write_parquet_atomic(pl.concat(frames), out / RUN_PREDICTIONS_FILE)
-        split = window.metadata["split"]
-        summary = {"model_id": window.model_id, "test_start": split["test"][0],
-                   "test_end": split["test"][1], "train_end": record["train_end"],
-                   "embargo_end": record["embargo_end"], "n_test": predictions.height,
-                   "validation_loss": record["validation_loss"], "heads": record["heads"],
-                   "test_auc": {p: metrics.get(p, {}).get("auc") for p in patterns},
-                   "artifact": str(artifact.relative_to(out))}  # fmt: skip
-        reports.append(summary)
-        run["windows"].append(summary)
+    try:
+        for k, window in enumerate(base.windows):
+            if progress:
+                progress({"kind": "window", "model_id": window.model_id, "index": k,
+                          "total": len(base.windows)})  # fmt: skip
+            predictions, summary = _write_window(k, window, records, patterns, method, base,
+                                                 out, run["versions"])  # fmt: skip
+            frames.append(predictions)
+            path = write_parquet_atomic(pl.concat(frames), out / RUN_PREDICTIONS_FILE)
+            reports.append(summary)
+            run["windows"].append(summary)
+            write_run_file(out, run)
+        check_predictions(pl.read_parquet(path), patterns, source=str(path))
+    except BaseException as exc:
+        # as train_windows: the run file must not say "running" once nothing runs any more,
+        # and the predictions written so far are a partial run's
+        interrupted = isinstance(exc, KeyboardInterrupt)
+        run["status"] = "interrupted" if interrupted else "failed"
+        if not interrupted:
+            run["error"] = f"{type(exc).__name__}: {exc}"
+        run["finished"] = datetime.now().isoformat(timespec="seconds")
         write_run_file(out, run)
-    check_predictions(pl.read_parquet(path), patterns, source=str(path))
+        raise
     run["status"] = "complete"
     run["finished"] = datetime.now().isoformat(timespec="seconds")
     write_run_file(out, run)
