@@ -24,7 +24,7 @@ import polars as pl
 from engine.io import atomic_write_bytes, atomic_write_json, write_parquet_atomic
 from engine.model.network import ModelConfig
 
-__all__ = ["TuneReport", "trial_table", "write_files"]
+__all__ = ["TuneReport", "toml_string", "trial_table", "write_files"]
 
 TUNE_FILE = "tune.json"
 TRIALS_FILE = "trials.parquet"
@@ -158,27 +158,59 @@ def trial_table(study: optuna.Study) -> list[dict[str, Any]]:
     return rows
 
 
+def toml_string(text: str) -> str:
+    r"""``text`` as a TOML basic string: quotes, backslashes and control characters escaped.
+
+    Examples
+    --------
+    >>> import tomllib
+    >>> name = 'my "study" \\ v2\n'
+    >>> print(toml_string(name))
+    "my \"study\" \\ v2\n"
+    >>> tomllib.loads(f"study = {toml_string(name)}")["study"] == name
+    True
+    """
+    # JSON's escapes (\" \\ \n \u0001 ...) are TOML's too, and TOML refuses a raw DEL;
+    # other characters stay as they are (JSON's \uXXXX surrogate pairs are not TOML)
+    return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")
+
+
+def _toml_float(value: float) -> str:
+    """A float as TOML writes it (``nan``, ``inf`` and ``-inf`` included)."""
+    return repr(float(value))
+
+
+def _comment(text: str) -> str:
+    """One TOML comment line: a line break in ``text`` would end the comment."""
+    return "# " + " ".join(str(text).splitlines())
+
+
 def _best_toml(report: TuneReport) -> str:
     sel = report.selection
     config = ModelConfig.from_dict(sel["config"])
     reasons = "; ".join(report.gate["reasons"])
     header = [
-        f"# engine tune: study {report.study!r}, trial {sel['trial']}, selected from "
-        f"{sel['trials']['complete'] + sel['trials']['pruned']} trials",
-        f"# promoted: {reasons}",
+        _comment(
+            f"engine tune: study {report.study!r}, trial {sel['trial']}, selected from "
+            f"{sel['trials']['complete'] + sel['trials']['pruned']} trials"
+        ),
+        _comment(f"promoted: {reasons}"),
         "# train with it: engine train --config best.toml",
         "recommended = true",
-        f'study = "{report.study}"',
-        f"trial = {sel['trial']}",
-        f"dsr = {sel['dsr']['value']!r}",
+        f"study = {toml_string(report.study)}",
+        f"trial = {int(sel['trial'])}",
     ]
+    if sel["dsr"]["value"] is not None:
+        header.append(f"dsr = {_toml_float(sel['dsr']['value'])}")
     if sel["pbo"] is not None:
-        header.append(f"pbo = {sel['pbo']['pbo']!r}")
+        header.append(f"pbo = {_toml_float(sel['pbo']['pbo'])}")
     if sel.get("recommendation") is not None:
         rec = sel["recommendation"]
         header.append(
-            f"# warning: PBO >= 0.5: the ranking is unreliable; trial {rec['trial']} "
-            f"({rec['why']}) is the safer choice"
+            _comment(
+                f"warning: PBO >= 0.5: the ranking is unreliable; trial {rec['trial']} "
+                f"({rec['why']}) is the safer choice"
+            )
         )
     return "\n".join(header) + "\n\n" + config.to_toml()
 
