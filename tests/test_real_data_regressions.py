@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import pickle
 
 import polars as pl
 import pytest
@@ -212,3 +213,18 @@ def test_a_repairable_row_first_is_kept_only_when_repairing():
     repaired = check_bars(frame, repair=True)
     assert repaired.bars["open"].to_list() == [12.0]
     assert [(v.row, v.rule) for v in repaired.violations] == [(2, "duplicate_date")]
+
+
+# ------------------------------------------- BarStore pickles (Ray, multiprocessing)
+
+
+def test_a_store_survives_a_pickle_round_trip_even_while_locked(tmp_path):
+    store = BarStore(tmp_path / "data")
+    store.write(bars([dt.date(2020, 1, 2)]))
+    with store.lock():
+        copy = pickle.loads(pickle.dumps(store))
+    assert copy.data_dir == store.data_dir
+    assert copy.read_bars().equals(store.read_bars())
+    with copy.lock():  # the copy does not believe it holds the original's lock
+        copy.write(bars([dt.date(2020, 1, 3)], tickers=["MSFT"]))
+    assert store.tickers() == ["AAPL", "MSFT"]

@@ -197,6 +197,15 @@ class BarStore:
     def __repr__(self) -> str:
         return f"BarStore({str(self.data_dir)!r})"
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle the data directory only: a lock held here is not held in another process."""
+        return {k: v for k, v in self.__dict__.items() if k != "_held"}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Restore the data directory with a fresh, unheld lock depth."""
+        self.__dict__.update(state)
+        self._held = threading.local()
+
     # ------------------------------------------------------------------ paths
     @property
     def bars_dir(self) -> Path:
