@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.tracking.client import mlflow_quiet, open_client
+from engine.tracking.reach import GuardedClient, check_reachable, mask_uri
 from engine.tracking.settings import ResolvedTracking, Tracking
 
 __all__ = [
@@ -228,7 +229,10 @@ class Registry:
     def client(self) -> Any:
         """The MLflow client (opened on first use)."""
         if self._client is None:
-            self._client = open_client(self.where)
+            check_reachable(self.where.uri, RegistryError)
+            self._client = GuardedClient(
+                lambda: open_client(self.where), self.where.uri, RegistryError
+            )
         return self._client
 
     # ------------------------------------------------------------ reading
@@ -251,12 +255,13 @@ class Registry:
         try:
             with mlflow_quiet():
                 return self.client.get_registered_model(name)
-        except MlflowException:
-            known = ", ".join(m["name"] for m in self.models()) or "none"
-            raise RegistryError(
-                f"no registered model {name!r} at {self.where.uri} (registered: {known}); "
-                "`engine export-onnx` registers one"
-            ) from None
+        except MlflowException:  # an answer: no such model (failures are RegistryErrors)
+            pass
+        known = ", ".join(m["name"] for m in self.models()) or "none"
+        raise RegistryError(
+            f"no registered model {name!r} at {mask_uri(self.where.uri)} (registered: {known}); "
+            "`engine export-onnx` registers one"
+        )
 
     def models(self) -> list[dict[str, Any]]:
         """Every registered model: name, versions, latest version, aliases."""
@@ -320,9 +325,10 @@ class Registry:
         try:
             with mlflow_quiet():
                 return self._version(self.client.get_model_version(ref.name, str(version)))
-        except MlflowException:
-            have = ", ".join(str(v.version) for v in self.versions(ref.name)) or "none"
-            raise RegistryError(f"{ref.name} has no version {version} (versions: {have})") from None
+        except MlflowException:  # an answer: no such version
+            pass
+        have = ", ".join(str(v.version) for v in self.versions(ref.name)) or "none"
+        raise RegistryError(f"{ref.name} has no version {version} (versions: {have})")
 
     def fetch_onnx(self, ref: ModelRef | str) -> tuple[bytes, ModelVersion]:
         """The ONNX file of a version, checked against its SHA-256 tag.
@@ -349,7 +355,7 @@ class Registry:
                 local = get_artifact_repository(location).download_artifacts(ONNX_FILE, tmp)
             except Exception as exc:
                 raise RegistryError(
-                    f"{label}: cannot read {ONNX_FILE} from {location}: {exc}"
+                    mask_uri(f"{label}: cannot read {ONNX_FILE} from {location}: {exc}")
                 ) from None
             data = Path(local).read_bytes()
         actual = sha256_bytes(data)
