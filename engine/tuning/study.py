@@ -174,7 +174,9 @@ def open_study(
     startup : int
         Completed trials before the pruner may prune.
     random_trials : int
-        Trials TPE draws at random before it models the history.
+        Trials TPE draws at random before it models the history. Stored with
+        a new study; a resumed study keeps its stored number (a later
+        session's ``--trials`` does not change it).
 
     Raises
     ------
@@ -195,6 +197,7 @@ def open_study(
         load_if_exists=resume,
     )
     if resume:
+        random_trials = int(study.user_attrs.get("random_trials", random_trials))
         # a fresh generator with the first session's seed would repeat its random trials
         study.sampler = make_sampler(seed + len(study.trials), random_trials)
         stored = study.user_attrs.get("engine", {})
@@ -206,4 +209,5 @@ def open_study(
             )
     else:
         study.set_user_attr("engine", settings)
+        study.set_user_attr("random_trials", int(random_trials))
     return StudyHandle(study, description, resume)
