@@ -7,7 +7,9 @@ import pickle
 
 import polars as pl
 import pytest
+from typer.testing import CliRunner
 
+from engine.cli.app import app
 from engine.data.bars import BarsValidationError, check_bars
 from engine.data.importer import import_bars
 from engine.data.store import BarStore
@@ -228,3 +230,25 @@ def test_a_store_survives_a_pickle_round_trip_even_while_locked(tmp_path):
     with copy.lock():  # the copy does not believe it holds the original's lock
         copy.write(bars([dt.date(2020, 1, 3)], tickers=["MSFT"]))
     assert store.tickers() == ["AAPL", "MSFT"]
+
+
+# ------------------------------------------- a missing benchmark names the flag that picks another
+
+
+@pytest.mark.parametrize(
+    ("feature", "missing", "flag"),
+    [
+        ("vix_term_structure", "SPY", "--market TICKER"),
+        ("sector_relative_strength", "XLK", "--sector-map FILE"),
+    ],
+)
+def test_a_missing_benchmark_names_the_flag(tmp_path, feature, missing, flag):
+    days = [dt.date(2020, 1, 1) + dt.timedelta(days=i) for i in range(30)]
+    store = BarStore(tmp_path / "data")
+    store.write(bars(days, tickers=["AAPL"] * len(days)))
+    args = ["features", "--tickers", "AAPL", "--features", feature]
+    result = CliRunner().invoke(app, [*args, "--data-dir", str(store.data_dir)])
+    assert result.exit_code == 1
+    message = " ".join(result.output.split())
+    assert missing in message and flag in message
+    assert "Traceback" not in result.output

@@ -400,12 +400,20 @@ def _output_tickers(tickers: Sequence[str] | None, available: list[str]) -> list
     return sorted(set(tickers))
 
 
+#: The CLI flag that chooses each kind of benchmark, named in the messages.
+_BENCHMARK_FLAGS = {
+    "market benchmark": "another market benchmark with --market TICKER",
+    "sector benchmark": "other sector benchmarks with --sector-map FILE",
+}
+
+
 def _require(available: Sequence[str], needed: list[str], role: str, features: set[str]) -> None:
     missing = [t for t in needed if t not in available]
     if missing:
+        choose = _BENCHMARK_FLAGS.get(role, "another vix_variant ('auto' picks one the bars allow)")
         raise ValueError(
             f"feature {', '.join(sorted(features))} needs the {role} {', '.join(missing)}, "
-            "which is not in bars: include its bars, choose another benchmark, "
+            f"which is not in bars: include its bars, choose {choose}, "
             "or request features without it"
         )
 
