@@ -175,14 +175,42 @@ def test_mean_ensemble_averages_the_members(runs, ensembles):
 
 
 def test_stack_weights_come_from_validation_folds_only(runs, ensembles):
+    from sklearn.linear_model import LogisticRegression
+
+    from engine.model.ensemble import MIN_STACK_EVENTS, STACK_L2
+    from engine.model.kinds import load_predictor
+
     run = json.loads((ensembles["stack"] / "run.json").read_text())
     assert run["model_kind"] == "ensemble" and run["status"] == "complete"
-    for window in run["windows"]:
+    first = runs["lstm"] / run["windows"][0]["artifact"]
+    rebuilt = rebuild_run(runs["lstm"], training_bars(read_metadata(first), None))
+    patterns, fitted = run["pattern_names"], 0
+    for k, window in enumerate(run["windows"]):
         meta = read_metadata(ensembles["stack"] / window["artifact"])
         member = read_metadata(runs["lstm"] / window["artifact"])
-        assert window["heads"][run["pattern_names"][0]]["validation_events"] > 0
         assert meta["training"]["validation_rows"] == member["split"]["n_validation"]
         assert meta["split"]["embargo_end"] >= member["split"]["embargo_end"]
+        # refit every head's stack here, on the members' scores of the validation rows only
+        rows = rebuilt.windows[k].validation
+        X, labels = rebuilt.dataset.train_set.X[rows], rebuilt.dataset.train_set.y[rows]
+        scores = [load_predictor(r / window["artifact"])[0](X) for r in runs.values()]
+        stored = json.loads((ensembles["stack"] / window["artifact"] / "ensemble.json").read_text())
+        for j, pattern in enumerate(patterns):
+            labelled = ~np.isnan(labels[:, j])
+            y = labels[labelled, j]
+            if y.size < MIN_STACK_EVENTS or not 0 < y.sum() < y.size:
+                assert stored["coefficients"][pattern] is None
+                continue
+            q = np.clip(np.column_stack([s[labelled, j] for s in scores]), 1e-6, 1 - 1e-6)
+            # mean log loss + l2 * |w|^2  is  sklearn's  C * sum(log loss) + |w|^2 / 2  / (C n)
+            reference = LogisticRegression(
+                C=1 / (2 * y.size * STACK_L2), tol=1e-10, max_iter=10_000
+            )
+            reference.fit(np.log(q) - np.log1p(-q), y)
+            want = [reference.intercept_[0], *reference.coef_[0]]
+            np.testing.assert_allclose(stored["coefficients"][pattern], want, atol=2e-3)
+            fitted += 1
+    assert fitted  # some head was stacked, not every one left to the mean
     summary = _cli("validate", "--model", str(ensembles["stack"]), "--n-boot", "50")
     assert len(summary["windows"]) == len(run["windows"])
 
