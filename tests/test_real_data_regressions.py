@@ -252,3 +252,25 @@ def test_a_missing_benchmark_names_the_flag(tmp_path, feature, missing, flag):
     message = " ".join(result.output.split())
     assert missing in message and flag in message
     assert "Traceback" not in result.output
+
+
+# ------------------------------------------- Yahoo's ^VIX.csv is the index VIX
+
+
+def test_yahoo_index_file_names_are_stored_as_the_engines_tickers(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    frame = bars([dt.date(2020, 1, 2), dt.date(2020, 1, 3)]).drop("ticker")
+    for name in ("^VIX", "^vix3m", "SPY"):
+        frame.write_csv(src / f"{name}.csv")
+    store = BarStore(tmp_path / "data")
+    report = import_bars(src, store)
+    assert store.tickers() == ["SPY", "VIX", "VIX3M"]
+    roles = {t: e["role"] for t, e in store.metadata()["tickers"].items()}
+    assert roles == {"SPY": "security", "VIX": "volatility_index", "VIX3M": "volatility_index"}
+    assert report.renamed == {"^VIX.csv": "VIX", "^vix3m.csv": "VIX3M"}
+    assert "^VIX.csv as VIX" in report.summary()
+
+    frame.write_csv(src / "VIX.csv")  # both spellings of one index: refused, not merged
+    with pytest.raises(ValueError, match=r"same ticker \(VIX: VIX.csv, \^VIX.csv\)"):
+        import_bars(src, store, overwrite=True)

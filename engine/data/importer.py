@@ -55,6 +55,7 @@ from engine.data.bars import (
 )
 from engine.data.dates import check_date_format
 from engine.data.store import BarStore, WriteReport
+from engine.data.universe import VIX3M_TICKER, VIX_TICKER
 
 __all__ = [
     "INVALID_TICKER_FILE",
@@ -71,6 +72,8 @@ __all__ = [
 SUFFIXES: tuple[str, ...] = (".csv", ".parquet")
 OnBadRows = Literal["error", "drop", "repair"]
 ON_BAD_ROWS: tuple[str, ...] = ("error", "drop", "repair")
+#: Yahoo's names of the Cboe volatility indices (files ``^VIX.csv``) -> the stored tickers.
+YAHOO_INDEX_NAMES: dict[str, str] = {"^VIX": VIX_TICKER, "^VIX3M": VIX3M_TICKER}
 #: Prefix of the rejected-rows file for rows whose ticker is empty or invalid
 #: (see :func:`invalid_ticker_file`).
 INVALID_TICKER_FILE = "_invalid_ticker"
@@ -117,6 +120,9 @@ class ImportReport:
     tolerated_rows : dict of str to int
         Rows per ticker whose OHLC order holds only within the tolerance;
         they are stored as given (not clipped).
+    renamed : dict of str to str
+        Files named by Yahoo's index names, stored under the engine's ticker
+        (``{"^VIX.csv": "VIX"}``, see :data:`YAHOO_INDEX_NAMES`).
     """
 
     source: Path
@@ -131,6 +137,7 @@ class ImportReport:
     repaired_by_rule: dict[str, int] = field(default_factory=dict)
     tolerance: float = OHLC_TOLERANCE
     tolerated_rows: dict[str, int] = field(default_factory=dict)
+    renamed: dict[str, str] = field(default_factory=dict)
 
     @property
     def tickers(self) -> list[str]:
@@ -159,11 +166,15 @@ class ImportReport:
             "ohlc_tolerance": self.tolerance,
             "tolerated_rows": dict(sorted(self.tolerated_rows.items())),
             "prices_stored": "as given (within-tolerance bars are not clipped)",
+            "renamed": dict(sorted(self.renamed.items())),
         }
 
     def summary(self) -> str:
         """Return a short human-readable summary."""
         text = f"imported {self.source}: {self.write.summary()}"
+        if self.renamed:
+            names = ", ".join(f"{f} as {t}" for f, t in sorted(self.renamed.items()))
+            text += f"; stored Yahoo's index names under the engine's tickers: {names}"
         if self.total_dropped:
             rules = ", ".join(f"{r}: {n}" for r, n in sorted(self.dropped_by_rule.items()))
             text += (
@@ -234,7 +245,8 @@ def discover_sources(path: str | os.PathLike[str]) -> list[tuple[Path, str | Non
         )
     by_ticker: dict[str, list[Path]] = {}
     for p in files:
-        by_ticker.setdefault(p.stem.upper(), []).append(p)
+        stem = p.stem.strip().upper()
+        by_ticker.setdefault(YAHOO_INDEX_NAMES.get(stem, stem), []).append(p)
     clashes = {t: ps for t, ps in by_ticker.items() if len(ps) > 1}
     if clashes:
         detail = "; ".join(
@@ -246,6 +258,7 @@ def discover_sources(path: str | os.PathLike[str]) -> list[tuple[Path, str | Non
 
 def _stem_ticker(path: Path) -> str:
     ticker = path.stem.strip().upper()
+    ticker = YAHOO_INDEX_NAMES.get(ticker, ticker)  # ^VIX.csv holds the index VIX
     if not re.match(TICKER_PATTERN, ticker):
         raise ValueError(
             f"cannot use the file name of {path} as a ticker: {ticker!r} does not match "
@@ -298,7 +311,8 @@ def import_bars(
     on_bad_rows : {"error", "drop", "repair"}, default "error"
         ``"error"``: any violation raises and nothing is written.
         ``"drop"``: bad rows are dropped (for ``duplicate_date`` the first
-        occurrence that breaks no other rule is kept), counted, and saved to ``rejected/<TICKER>.csv``.
+        occurrence that breaks no other rule is kept), counted, and saved to
+        ``rejected/<TICKER>.csv``.
         ``"repair"``: rows breaking only the OHLC ordering rules are kept
         with high and low widened to contain open and close, counted, and
         saved with their original values to ``repaired/<TICKER>.csv``; any
@@ -450,6 +464,7 @@ def import_bars(
         repaired_by_rule=_first_rule_counts(repairs),
         tolerance=float(tolerance),
         tolerated_rows={t: n for t, n in sorted(tolerated.items()) if n},
+        renamed={f.name: t for f, t, _ in checks if t is not None and f.stem.strip().upper() != t},
     )
 
 
