@@ -352,7 +352,12 @@ class Registry:
         with mlflow_quiet(), tempfile.TemporaryDirectory(prefix="engine-model-") as tmp:
             location = self._artifact_location(version)
             try:
-                local = get_artifact_repository(location).download_artifacts(ONNX_FILE, tmp)
+                # this registry's URI, not the process's: `mlflow-artifacts:/` locations of
+                # a server given by --tracking-uri resolve against it
+                repository = get_artifact_repository(
+                    location, tracking_uri=self.where.uri, registry_uri=self.where.uri
+                )
+                local = repository.download_artifacts(ONNX_FILE, tmp)
             except Exception as exc:
                 raise RegistryError(
                     mask_uri(f"{label}: cannot read {ONNX_FILE} from {location}: {exc}")

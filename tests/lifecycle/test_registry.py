@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from engine.cli.app import app
 from engine.features.build import FEATURE_NAMES
-from engine.tracking import track_job
+from engine.tracking import Tracking, track_job
 from engine.tracking.registry import ONNX_FILE, Registry, RegistryError
 from export.scorer import PatternScorer, ScoringError
 
@@ -183,3 +183,24 @@ def test_the_command_line_tracks_and_no_track_turns_it_off(artifact_dir, trackin
     untracked = runner.invoke(app, [*args, "--tracking-uri", uri, "--no-track"])
     assert untracked.exit_code == 0
     assert len(client.search_runs([experiment.experiment_id])) == 1
+
+
+def test_the_artifact_repository_is_opened_at_the_registry_uri(exported, tracking, monkeypatch):
+    """`mlflow-artifacts:/` locations resolve against --tracking-uri, not the process's URI."""
+    from mlflow.store.artifact import artifact_repository_registry as repositories
+
+    real = repositories.get_artifact_repository
+    calls = []
+
+    def recording(*args, **kwargs):
+        calls.append(kwargs)
+        return real(*args, **kwargs)
+
+    uri = tracking.resolve().uri
+    monkeypatch.setattr(repositories, "get_artifact_repository", recording)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")  # elsewhere, unused
+    data, version = Registry(Tracking(uri=uri)).fetch_onnx("pattern-lstm/1")
+    assert data == exported.path.read_bytes() and version.version == 1
+    assert calls and all(
+        c.get("tracking_uri") == uri and c.get("registry_uri") == uri for c in calls
+    )
