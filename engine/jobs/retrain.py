@@ -47,12 +47,11 @@ from engine.monitoring.reference import ReferenceError
 from engine.monitoring.retrain import (
     challenge,
     challenger_start,
+    evaluation_dataset,
     evaluation_rows,
-    matured_end,
     record_challenge,
     record_refit,
     refit_latest,
-    since,
 )
 from engine.tracking import Tracking, track_job
 from engine.tracking.registry import Registry, parse_model_uri
@@ -276,20 +275,16 @@ def run_retrain_job(
         sector_map=champion.sector_map or None,
         features=features.frame,
     )
-    eval_end = matured_end(
-        targets.get_column("date").to_numpy(), targets.get_column("t1").to_numpy(), latest
-    )
-    start = challenger_start(eval_end, settings, eval_months)
-    dataset = prepare_dataset(
+    dataset, eval_end = evaluation_dataset(
         bars,
         tickers,
         settings,
-        start=start - timedelta(days=_LEAD_DAYS),
-        end=eval_end,
         features=features,
         targets=targets,
+        latest=latest,
+        eval_months=eval_months,
+        lead_days=_LEAD_DAYS,
     )
-    dataset = since(dataset, start)
     dataset.info["data_dir"] = str(store.data_dir)
     dataset.info["prices"] = meta.get("prices")
     dataset.info["synthetic_tickers"] = sorted(

@@ -129,7 +129,11 @@ def challenger_start(end: date, settings: RunSettings, eval_months: int) -> date
 
 
 def _rows_since(seqs: SequenceSet, day: date) -> SequenceSet:
-    keep = np.flatnonzero(seqs.index.get_column("date").to_numpy() >= np.datetime64(day, "D"))
+    return _rows(seqs, seqs.index.get_column("date").to_numpy() >= np.datetime64(day, "D"))
+
+
+def _rows(seqs: SequenceSet, wanted: np.ndarray) -> SequenceSet:
+    keep = np.flatnonzero(wanted)
     return SequenceSet(
         X=seqs.X[keep],
         y=None if seqs.y is None else seqs.y[keep],
@@ -154,6 +158,64 @@ def since(dataset: TrainDataset, day: date) -> TrainDataset:
         calendar=dataset.calendar,
         info=info,
     )
+
+
+def until(dataset: TrainDataset, day: date) -> TrainDataset:
+    """The samples dated on or before ``day``, their labels as they were built.
+
+    Build the dataset through the latest bar, then cut here at
+    :func:`matured_end`: a label is then censored only when its outcome
+    reaches past the latest bar, not past ``day`` (which would drop the
+    freshest matured labels of the evaluation window).
+    """
+    last = np.datetime64(day, "D")
+
+    def cut(seqs: SequenceSet) -> SequenceSet:
+        return _rows(seqs, seqs.index.get_column("date").to_numpy() <= last)
+
+    calendar = np.asarray(dataset.calendar).astype("datetime64[D]")
+    return TrainDataset(
+        train_set=cut(dataset.train_set),
+        score_set=cut(dataset.score_set),
+        calendar=calendar[calendar <= last],
+        info={**dataset.info, "end": day.isoformat()},
+    )
+
+
+def evaluation_dataset(
+    bars: Any,
+    tickers: list[str],
+    settings: RunSettings,
+    *,
+    features: Any,
+    targets: Any,
+    latest: date,
+    eval_months: int,
+    lead_days: int = 60,
+) -> tuple[TrainDataset, date]:
+    """The samples of the challenger's window and evaluation window, and the window's end.
+
+    The end is :func:`matured_end`, the last date with a matured label.
+    Labels are censored at ``latest`` (the latest bar), not at that end:
+    every label whose outcome is known by the latest bar is evaluated.
+    ``lead_days`` of earlier features let the first sample start on time.
+    """
+    from engine.model.runs import prepare_dataset
+
+    eval_end = matured_end(
+        targets.get_column("date").to_numpy(), targets.get_column("t1").to_numpy(), latest
+    )
+    start = challenger_start(eval_end, settings, eval_months)
+    dataset = prepare_dataset(
+        bars,
+        tickers,
+        settings,
+        start=start - timedelta(days=lead_days),
+        end=latest,
+        features=features,
+        targets=targets,
+    )
+    return until(since(dataset, start), eval_end), eval_end
 
 
 def evaluation_rows(
