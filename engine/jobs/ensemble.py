@@ -55,6 +55,7 @@ from engine.model.run_files import (
     MODELS_DIR,
     RUN_PREDICTIONS_FILE,
     check_predictions,
+    finish_run_file,
     write_run_file,
 )
 from engine.model.run_windows import _prepare_out, _test_metrics
@@ -330,17 +331,8 @@ def run_ensemble_job(
             run["windows"].append(summary)
             write_run_file(out, run)
         check_predictions(pl.read_parquet(path), patterns, source=str(path))
-    except BaseException as exc:
-        # as train_windows: the run file must not say "running" once nothing runs any more,
-        # and the predictions written so far are a partial run's
-        interrupted = isinstance(exc, KeyboardInterrupt)
-        run["status"] = "interrupted" if interrupted else "failed"
-        if not interrupted:
-            run["error"] = f"{type(exc).__name__}: {exc}"
-        run["finished"] = datetime.now().isoformat(timespec="seconds")
-        write_run_file(out, run)
+    except BaseException as exc:  # the predictions written so far are a partial run's
+        finish_run_file(out, run, exc)
         raise
-    run["status"] = "complete"
-    run["finished"] = datetime.now().isoformat(timespec="seconds")
-    write_run_file(out, run)
+    finish_run_file(out, run)
     return EnsembleReport(out, method, names, reports, path, time.perf_counter() - began)

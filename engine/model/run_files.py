@@ -21,6 +21,7 @@ artifact or predictions file offers for validation is resolved in
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from engine.model.json_values import row_text
 from engine.model.out_of_sample import check_out_of_sample
 
 __all__ = [
+    "finish_run_file",
     "CONFIDENCE_SUFFIX",
     "HISTORY_COLUMNS",
     "HISTORY_SCHEMA",
@@ -70,6 +72,24 @@ HISTORY_SCHEMA = {
 def write_run_file(out: Path, payload: dict[str, Any]) -> None:
     """Write ``out/run.json`` atomically."""
     atomic_write_json(Path(out) / RUN_FILE, payload)
+
+
+def finish_run_file(out: Path, run: dict[str, Any], error: BaseException | None = None) -> None:
+    """Record how a run ended in its ``run.json`` and write it.
+
+    ``complete`` without ``error``; ``interrupted`` on Ctrl-C; else
+    ``failed`` with the error. A run file must not say ``"running"`` once
+    nothing runs any more.
+    """
+    if error is None:
+        run["status"] = "complete"
+    elif isinstance(error, KeyboardInterrupt):
+        run["status"] = "interrupted"
+    else:
+        run["status"] = "failed"
+        run["error"] = f"{type(error).__name__}: {error}"
+    run["finished"] = datetime.now().isoformat(timespec="seconds")
+    write_run_file(out, run)
 
 
 def read_json(path: Path) -> Any:

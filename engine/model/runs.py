@@ -61,6 +61,7 @@ from engine.model.min_train import DEFAULT_MIN_TRAIN_SEQUENCES, windows_below_mi
 from engine.model.run_files import (
     MODELS_DIR,
     RUN_PREDICTIONS_FILE,
+    finish_run_file,
     write_run_file,
 )
 from engine.model.run_resume import finished_windows
@@ -597,21 +598,13 @@ def train_windows(
             if progress:
                 progress({"kind": "window_done", **asdict(report)})
     except BaseException as exc:
-        # the run file must not say "running" once nothing runs any more
-        interrupted = isinstance(exc, KeyboardInterrupt)
-        run["status"] = "interrupted" if interrupted else "failed"
-        if not interrupted:
-            run["error"] = f"{type(exc).__name__}: {exc}"
-        run["finished"] = datetime.now().isoformat(timespec="seconds")
-        write_run_file(out, run)
+        finish_run_file(out, run, exc)
         raise
     finally:
         if fits is not None:
             fits.close()
-    run["status"] = "complete"
-    run["finished"] = datetime.now().isoformat(timespec="seconds")
     run["seconds"] = round(time.perf_counter() - began, 3)
-    write_run_file(out, run)
+    finish_run_file(out, run)
     return TrainReport(
         out=out,
         status="complete",
