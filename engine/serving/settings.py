@@ -23,6 +23,8 @@ import json
 import os
 from dataclasses import asdict, dataclass, field, fields
 
+from engine.parallel import usable_cores
+
 __all__ = ["MAX_BATCH", "SETTINGS_ENV", "ServeSettings"]
 
 #: The environment variable that carries the settings to the workers.
@@ -106,7 +108,7 @@ class ServeSettings:
         """Intra-op threads of each worker's session."""
         if self.threads is not None:
             return self.threads
-        return max(1, (os.cpu_count() or 1) // self.workers)
+        return max(1, usable_cores() // self.workers)
 
     def api_key(self) -> str | None:
         """The API key from :attr:`api_key_env` (None when no key is configured).
