@@ -7,6 +7,9 @@ training. The window's windows are scored with the model itself
 (:class:`export.scorer.PatternScorer`), so head drift is the drift of what
 the model serves. See :mod:`engine.monitoring.drift` for what is measured
 and :mod:`engine.monitoring.psi` for the thresholds and the minimum window.
+The AUC leaves out the windows dated on or before the model's
+``embargo_end`` (a window reaching into training, or the default window of a
+model refitted through the latest bar), and the report counts them.
 
 Exit codes (``engine drift``): 0 when the ``--fail-on`` level is not
 reached, 3 when it is; 1 and 2 stay for errors.

@@ -17,6 +17,13 @@ read up to ``end``, so a later outcome is never seen. Each head's AUC on
 them comes with its date-block bootstrap interval
 (:func:`engine.evaluation.evaluate_frame`) beside the validation AUC stored
 at training.
+
+The AUC is out of sample only: windows dated on or before the model's
+``embargo_end`` (ONNX metadata ``split.embargo_end``; serving calls them
+``in_sample``) were trained or early-stopped on, so they are left out of it
+and counted (``auc_in_sample_windows``). The PSI keeps them: a feature's
+distribution does not depend on what the model saw. A model that records no
+``embargo_end`` keeps every window, and a note says so.
 """
 
 from __future__ import annotations
@@ -48,6 +55,8 @@ __all__ = [
     "DriftError",
     "DriftResult",
     "DriftRow",
+    "IN_SAMPLE_ONLY",
+    "model_embargo_end",
     "measure_drift",
     "model_prices",
     "months_before",
@@ -56,6 +65,8 @@ __all__ = [
 
 #: Calendar days of bars read before ``start`` so the first windows have their 20 rows.
 _HISTORY_DAYS = 60
+#: The AUC of a head whose every labelled window is dated on or before ``embargo_end``.
+IN_SAMPLE_ONLY = "insufficient (every labelled row is in sample)"
 
 
 def model_prices(metadata: dict[str, Any]) -> PriceBasis:
@@ -77,6 +88,18 @@ def months_before(day: date, months: int) -> date:
     year, month = divmod(total, 12)
     last = calendar.monthrange(year, month + 1)[1]
     return date(year, month + 1, min(day.day, last))
+
+
+def model_embargo_end(metadata: dict[str, Any]) -> date | None:
+    """The last in-sample day of a model (``split.embargo_end``: train end plus embargo), if any.
+
+    Examples
+    --------
+    >>> model_embargo_end({"split": {"embargo_end": "2015-03-17"}}), model_embargo_end({})
+    (datetime.date(2015, 3, 17), None)
+    """
+    text = (metadata.get("split") or {}).get("embargo_end")
+    return date.fromisoformat(str(text)) if text else None
 
 
 class DriftError(ValueError):
@@ -114,6 +137,9 @@ class DriftResult:
     rows: list[DriftRow]
     auc: list[dict[str, Any]]
     n_windows: int
+    embargo_end: date | None = None
+    auc_in_sample_windows: int = 0
+    notes: list[str] = field(default_factory=list)
     info: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -140,6 +166,9 @@ class DriftResult:
             "features": [r.to_dict() for r in self.rows if r.kind == "feature"],
             "heads": [r.to_dict() for r in self.rows if r.kind == "head"],
             "auc": self.auc,
+            "embargo_end": self.embargo_end.isoformat() if self.embargo_end else None,
+            "auc_in_sample_windows": self.auc_in_sample_windows,
+            "notes": self.notes,
             **self.info,
         }
 
@@ -265,13 +294,17 @@ def _auc(
     validation_auc: dict[str, Any],
     n_boot: int,
     seed: int,
+    in_sample: np.ndarray,
 ) -> list[dict[str, Any]]:
+    """AUC per head on the labelled windows not in ``in_sample`` (a boolean row mask)."""
     patterns = list(seqs.pattern_names)
     assert seqs.y is not None
-    frame = seqs.index.select("ticker", "date").with_columns(
+    full = seqs.index.select("ticker", "date").with_columns(
         *(pl.Series(p, seqs.y[:, j]).fill_nan(None).cast(pl.Int8) for j, p in enumerate(patterns)),
         *(pl.Series(p + CONFIDENCE_SUFFIX, confidence[:, j]) for j, p in enumerate(patterns)),
     )
+    frame = full.filter(~pl.Series(in_sample))
+    left_out = full.filter(pl.Series(in_sample))
     out = []
     usable = [p for p in patterns if frame.get_column(p).drop_nulls().n_unique() == 2]
     table = {}
@@ -280,10 +313,14 @@ def _auc(
         table = {row["pattern"]: row for row in evaluated.to_dicts()}
     for p in patterns:
         row = table.get(p, {})
+        labelled = int(frame.get_column(p).drop_nulls().len())
+        dropped = int(left_out.get_column(p).drop_nulls().len())
         out.append(
             {
                 "pattern": p,
-                "labelled": int(frame.get_column(p).drop_nulls().len()),
+                "labelled": labelled,
+                "in_sample_labelled": dropped,
+                "auc_note": IN_SAMPLE_ONLY if labelled == 0 and dropped else None,
                 "base_rate": row.get("base_rate"),
                 "auc": row.get("auc"),
                 "auc_ci_low": row.get("auc_ci_low"),
@@ -335,8 +372,38 @@ def measure_drift(
     rows += _rows(
         "head", reference["heads"], confidence.astype(np.float64), list(seqs.pattern_names)
     )
-    auc = _auc(seqs, confidence, reference.get("validation_auc") or {}, n_boot, seed)
+    last_seen = model_embargo_end(metadata)
+    dates = seqs.index.get_column("date")
+    in_sample = (dates <= last_seen).to_numpy() if last_seen else np.zeros(len(seqs), bool)
+    validation_auc = reference.get("validation_auc") or {}
+    auc = _auc(seqs, confidence, validation_auc, n_boot, seed, in_sample)
     tickers = sorted(seqs.index.get_column("ticker").unique().to_list())
     return DriftResult(
-        start=start, end=end, tickers=tickers, rows=rows, auc=auc, n_windows=len(seqs)
+        start=start,
+        end=end,
+        tickers=tickers,
+        rows=rows,
+        auc=auc,
+        n_windows=len(seqs),
+        embargo_end=last_seen,
+        auc_in_sample_windows=int(in_sample.sum()),
+        notes=_auc_notes(last_seen, int(in_sample.sum()), auc),
     )
+
+
+def _auc_notes(last_seen: date | None, left_out: int, auc: list[dict[str, Any]]) -> list[str]:
+    if last_seen is None:
+        return [
+            "the model records no embargo_end (split.embargo_end): the AUC may include "
+            "windows it trained or early-stopped on; re-export it to record one"
+        ]
+    if not left_out:
+        return []
+    notes = [
+        f"{left_out:,} windows dated on or before the model's embargo_end {last_seen} "
+        "(trained or early-stopped on) are left out of the AUC; the PSI keeps them"
+    ]
+    empty = [r["pattern"] for r in auc if r["auc_note"] == IN_SAMPLE_ONLY]
+    if empty:
+        notes.append(f"AUC of {', '.join(empty)}: {IN_SAMPLE_ONLY}")
+    return notes

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from engine.io import atomic_write_bytes
-from engine.monitoring.drift import DriftResult, DriftRow
+from engine.monitoring.drift import IN_SAMPLE_ONLY, DriftResult, DriftRow
 from engine.monitoring.psi import DRIFT, WARN
 from engine.reports.html import REPORT_FILE, escape, figure, file_link, page, text_table
 from engine.reports.plots import figure_png
@@ -76,19 +76,45 @@ def _num(value: Any, spec: str = ".3f") -> str:
 
 def _auc_table(rows: list[dict[str, Any]]) -> str:
     return text_table(
-        ["head", "labelled", "base rate", "AUC", "95 % interval", "validation AUC"],
+        [
+            "head",
+            "labelled",
+            "in sample (left out)",
+            "base rate",
+            "AUC",
+            "95 % interval",
+            "validation AUC",
+        ],
         [
             [
                 r["pattern"],
                 f"{r['labelled']:,}",
+                f"{r.get('in_sample_labelled', 0):,}",
                 _num(r["base_rate"]),
-                _num(r["auc"]),
+                r.get("auc_note") or _num(r["auc"]),
                 f"[{_num(r['auc_ci_low'])}, {_num(r['auc_ci_high'])}]",
                 _num(r["validation_auc"]),
             ]
             for r in rows
         ],
     )
+
+
+def _in_sample_line(result: DriftResult) -> str:
+    """Which windows the AUC leaves out as in sample, in one sentence."""
+    if result.embargo_end is None:
+        return (
+            "The model records no embargo_end: the AUC may include windows it trained or "
+            "early-stopped on."
+        )
+    empty = [r["pattern"] for r in result.auc if r.get("auc_note") == IN_SAMPLE_ONLY]
+    line = (
+        f"Out of sample only: {result.auc_in_sample_windows:,} windows dated on or before the "
+        f"model's embargo_end {result.embargo_end} are left out of the AUC."
+    )
+    if empty:
+        line += f" AUC of {', '.join(empty)}: {IN_SAMPLE_ONLY}."
+    return line
 
 
 def write_drift_report(result: DriftResult, directory: str | Path) -> list[Path]:
@@ -130,8 +156,9 @@ def write_drift_report(result: DriftResult, directory: str | Path) -> list[Path]
         + "".join(sections)
         + "<h2>AUC on labels matured by the window's end</h2>"
         + _auc_table(result.auc)
-        + "<p class='note'>Intervals: stationary bootstrap over dates. The validation AUC is "
-        "the model's own on its validation fold, stored at training.</p>"
+        + f"<p class='note'>{escape(_in_sample_line(result))} Intervals: stationary bootstrap "
+        "over dates. The validation AUC is the model's own on its validation fold, stored at "
+        "training.</p>"
     )
     atomic_write_bytes(out / REPORT_FILE, page("Drift report", body).encode())
     atomic_write_bytes(out / "drift.json", json.dumps(summary, indent=2, default=str).encode())

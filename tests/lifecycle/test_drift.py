@@ -4,7 +4,7 @@ scikit-learn, exit codes, the report, and the errors (no data, a model without a
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, timedelta
 
 import numpy as np
 import onnx
@@ -37,9 +37,9 @@ def measured(exported, demo_store, tmp_path_factory):
     return json.loads(result.stdout), report
 
 
-def _window_features(demo_store, scorer):
-    """Last-day features of every complete 20-row window ending in [START, END], recomputed."""
-    end = date.fromisoformat(END)
+def _window_features(demo_store, scorer, start=START, end=END):
+    """Last-day features of every complete 20-row window ending in [start, end], recomputed."""
+    end = date.fromisoformat(end)
     bars = demo_store.read_bars(["AAPL", "MSFT", "SPY", "XLK", "VIX"], end=end)
     frame = compute_features(bars, tickers=["AAPL", "MSFT"], market=scorer.market,
                              sector_map=scorer.sector_map or None,
@@ -47,7 +47,32 @@ def _window_features(demo_store, scorer):
     complete = pl.all_horizontal(pl.col(FEATURE_NAMES).is_not_null()).cast(pl.Int32)
     frame = frame.with_columns(complete.rolling_sum(20).over("ticker").alias("full"))
     return bars, frame.filter(
-        (pl.col("full") == 20) & pl.col("date").is_between(date.fromisoformat(START), end)
+        (pl.col("full") == 20) & pl.col("date").is_between(date.fromisoformat(start), end)
+    )
+
+
+def _matured_labels(demo_store, scorer, window, end):
+    """The window's labels from the FULL stored history, kept only where t1 <= end."""
+    bars = demo_store.read_bars(["AAPL", "MSFT", "SPY", "XLK", "VIX"])
+    assert bars.get_column("date").max() > date.fromisoformat(end)  # a cut can matter
+    targets = compute_targets(bars, tickers=["AAPL", "MSFT"], market=scorer.market)
+    heads = list(scorer.pattern_names)
+    targets = targets.with_columns(
+        pl.when(pl.col("t1") <= date.fromisoformat(end)).then(pl.col(h)).alias(h) for h in heads
+    )
+    return window.select("ticker", "date").join(targets, on=["ticker", "date"], how="left")
+
+
+def _window_confidence(demo_store, scorer, start, end):
+    """The model's confidence on every window ending in [start, end], keyed by ticker and date."""
+    from engine.monitoring.drift import window_sequences
+
+    bars = demo_store.read_bars(["AAPL", "MSFT", "SPY", "XLK", "VIX"])
+    seqs = window_sequences(bars, scorer.metadata, ["AAPL", "MSFT"],
+                            date.fromisoformat(start), date.fromisoformat(end))  # fmt: skip
+    confidence = scorer.score(seqs.X)
+    return seqs.index.select("ticker", "date").with_columns(
+        pl.Series(f"{h}_p", confidence[:, j]) for j, h in enumerate(scorer.pattern_names)
     )
 
 
@@ -163,3 +188,68 @@ def test_a_model_without_a_reference_is_told_to_re_export(exported, demo_store, 
     assert "no reference distributions" in result.output and "re-export" in result.output
     missing = _drift(demo_store, "--model", str(tmp_path))
     assert missing.exit_code == 1 and "holds no model.onnx" in missing.output
+
+
+def test_auc_leaves_out_windows_the_model_trained_on(exported, demo_store):
+    """A window straddling embargo_end: AUC on the later windows only, the rest counted."""
+    scorer = PatternScorer.load(exported.path)
+    cut = date.fromisoformat(scorer.metadata["split"]["embargo_end"])
+    start, end = (cut - timedelta(days=180)).isoformat(), (cut + timedelta(days=270)).isoformat()
+    result = _drift(demo_store, "--model", str(exported.path), "--start", start, "--end", end,
+                    "--json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    _, window = _window_features(demo_store, scorer, start, end)
+    joined = _matured_labels(demo_store, scorer, window, end).join(
+        _window_confidence(demo_store, scorer, start, end), on=["ticker", "date"]
+    )
+    seen = joined.filter(pl.col("date") <= cut)
+    assert 0 < seen.height < joined.height
+    assert summary["embargo_end"] == cut.isoformat()
+    assert summary["auc_in_sample_windows"] == seen.height
+    assert summary["n_windows"] == joined.height  # the PSI keeps every window
+    assert any(f"{seen.height:,} windows dated on or before" in n for n in summary["notes"])
+    unseen = joined.filter(pl.col("date") > cut)
+    for row in summary["auc"]:
+        head = row["pattern"]
+        labelled = unseen.filter(pl.col(head).is_not_null())
+        assert row["labelled"] == labelled.height
+        assert row["in_sample_labelled"] == seen.get_column(head).drop_nulls().len() > 0
+        expected = roc_auc_score(labelled.get_column(head), labelled.get_column(f"{head}_p"))
+        assert row["auc"] == pytest.approx(expected)
+
+
+def test_auc_of_a_window_inside_training_is_insufficient(exported, demo_store):
+    from engine.monitoring.drift import IN_SAMPLE_ONLY
+
+    scorer = PatternScorer.load(exported.path)
+    cut = date.fromisoformat(scorer.metadata["split"]["embargo_end"])
+    start = (cut - timedelta(days=365)).isoformat()
+    result = _drift(demo_store, "--model", str(exported.path), "--start", start,
+                    "--end", cut.isoformat(), "--json")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["auc_in_sample_windows"] == summary["n_windows"] > 0
+    for row in summary["auc"]:
+        assert row["auc"] is None and row["labelled"] == 0 and row["in_sample_labelled"] > 0
+        assert row["auc_note"] == IN_SAMPLE_ONLY
+    assert any(IN_SAMPLE_ONLY in n for n in summary["notes"])
+
+
+def test_a_model_without_embargo_end_keeps_every_window_and_says_so(exported, demo_store):
+    from engine.monitoring.drift import measure_drift, window_sequences
+
+    scorer = PatternScorer.load(exported.path)
+    metadata = {**scorer.metadata, "split": {}}
+    start, end = date(2014, 7, 1), date(2015, 12, 31)
+    seqs = window_sequences(demo_store.read_bars(["AAPL", "MSFT", "SPY", "XLK", "VIX"]),
+                            metadata, ["AAPL", "MSFT"], start, end)  # fmt: skip
+    confidence = scorer.score(seqs.X)
+    result = measure_drift(metadata, seqs, confidence, start=start, end=end, n_boot=50)
+    assert result.embargo_end is None and result.auc_in_sample_windows == 0
+    assert any("records no embargo_end" in n for n in result.notes)
+    for j, row in enumerate(result.auc):
+        labelled = ~np.isnan(seqs.y[:, j])
+        assert row["labelled"] == labelled.sum()
+        assert row["auc"] == pytest.approx(roc_auc_score(seqs.y[labelled, j],
+                                                         confidence[labelled, j]))  # fmt: skip
