@@ -20,7 +20,7 @@ from engine.monitoring.psi import EPSILON
 from export.scorer import PatternScorer
 
 runner = CliRunner()
-START, END = "2017-01-01", "2018-12-31"
+START, END = "2017-01-01", "2018-06-29"  # END well before the demo's last bar (2018-12-31)
 
 
 def _drift(demo_store, *args):
@@ -106,18 +106,24 @@ def test_feature_psi_matches_an_independent_recomputation(measured, exported, de
 
 
 def test_head_auc_is_on_matured_labels_beside_the_validation_auc(measured, exported, demo_store):
+    """END is months before the last bar: labels maturing after it must not count."""
     summary, _ = measured
     scorer = PatternScorer.load(exported.path)
-    bars, window = _window_features(demo_store, scorer)
-    targets = compute_targets(bars, tickers=["AAPL", "MSFT"], market=scorer.market)
-    joined = window.select("ticker", "date").join(targets, on=["ticker", "date"], how="left")
-    assert joined.filter(pl.col("t1") > date.fromisoformat(END)).height == 0  # matured only
+    _, window = _window_features(demo_store, scorer)
+    joined = _matured_labels(demo_store, scorer, window, END).join(
+        _window_confidence(demo_store, scorer, START, END), on=["ticker", "date"]
+    )
+    assert joined.height == window.height
     rows = {row["pattern"]: row for row in summary["auc"]}
     validation = scorer.metadata["reference"]["validation_auc"]
+    assert summary["auc_in_sample_windows"] == 0  # the window is after the model's embargo_end
     for head in scorer.pattern_names:
         row = rows[head]
+        labelled = joined.filter(pl.col(head).is_not_null())
         assert row["validation_auc"] == pytest.approx(validation[head])
-        assert row["labelled"] == joined.get_column(head).drop_nulls().len()
+        assert row["labelled"] == labelled.height
+        expected = roc_auc_score(labelled.get_column(head), labelled.get_column(f"{head}_p"))
+        assert row["auc"] == pytest.approx(expected)
         assert row["auc_ci_low"] <= row["auc"] <= row["auc_ci_high"]
 
 
