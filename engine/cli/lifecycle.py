@@ -169,7 +169,7 @@ def _print_drift(s: dict[str, Any]) -> None:
                 style=style,
             )
     console.print(table)
-    auc = Table(title="AUC on labels matured by --end", box=box.SIMPLE_HEAD)
+    auc = Table(title="AUC on out-of-sample labels matured by --end", box=box.SIMPLE_HEAD)
     add_columns(
         auc,
         [
@@ -193,6 +193,11 @@ def _print_drift(s: dict[str, Any]) -> None:
             format_or_dash(r["validation_auc"], ".3f"),
         )
     console.print(auc)
+    for r in s["auc"]:
+        if r.get("auc_note"):
+            console.print(f"note: {r['pattern']}: {r['auc_note']}", markup=False)
+    for note in s.get("notes", []):
+        console.print(f"note: {note}", markup=False)
     console.print(
         "floor: the PSI a window of this size reaches by chance (99th percentile); "
         "insufficient when it is 0.05 or more",

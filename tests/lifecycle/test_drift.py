@@ -240,6 +240,12 @@ def test_auc_of_a_window_inside_training_is_insufficient(exported, demo_store):
         assert row["auc"] is None and row["labelled"] == 0 and row["in_sample_labelled"] > 0
         assert row["auc_note"] == IN_SAMPLE_ONLY
     assert any(IN_SAMPLE_ONLY in n for n in summary["notes"])
+    text = _drift(demo_store, "--model", str(exported.path), "--start", start,
+                  "--end", cut.isoformat())  # fmt: skip
+    assert text.exit_code == 0, text.output
+    squeezed = " ".join(text.output.split())  # the terminal folds long lines
+    for row in summary["auc"]:  # the text output says why each AUC is missing
+        assert f"note: {row['pattern']}: {IN_SAMPLE_ONLY}" in squeezed
 
 
 def test_a_model_without_embargo_end_keeps_every_window_and_says_so(exported, demo_store):
