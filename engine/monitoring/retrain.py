@@ -28,6 +28,7 @@ evaluated one, without moving any alias.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -78,6 +79,20 @@ class FirstWindow:
 
     def __repr__(self) -> str:
         return f"FirstWindow({self.splitter!r})"
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes, hex.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "x"
+    >>> _ = path.write_bytes(b"abc")
+    >>> file_sha256(path)[:12]
+    'ba7816bf8f01'
+    """
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def challenger_splitter(settings: RunSettings, eval_months: int) -> FirstWindow:
@@ -255,6 +270,7 @@ class Challenge:
     run: TrainReport | None = None
     artifact: Path | None = None
     onnx: Path | None = None
+    onnx_sha256: str | None = None  # of the bytes that were evaluated
     export: dict[str, Any] | None = None
     info: dict[str, Any] = field(default_factory=dict)
 
@@ -274,6 +290,7 @@ class Challenge:
             "run": str(self.run.out) if self.run else None,
             "artifact": str(self.artifact) if self.artifact else None,
             "onnx": str(self.onnx) if self.onnx else None,
+            "onnx_sha256": self.onnx_sha256,
             "export": self.export,
             **self.info,
         }
@@ -363,7 +380,10 @@ def challenge(
             run=run,
             artifact=artifact,
         )
+    evaluated_sha256 = file_sha256(onnx_path)
     challenger = PatternScorer.load(onnx_path)
+    if file_sha256(onnx_path) != evaluated_sha256:
+        raise ValueError(f"{onnx_path} changed while it was loaded; run the retrain again")
     X = dataset.score_set.X[rows]
     y = dataset.score_set.y[rows] if dataset.score_set.y is not None else None
     if y is None:
@@ -392,6 +412,7 @@ def challenge(
         run=run,
         artifact=artifact,
         onnx=onnx_path,
+        onnx_sha256=evaluated_sha256,
         export=exported.to_dict(),
         info={"eval_rows": int(rows.size)},
     )
@@ -506,8 +527,9 @@ def record_challenge(
     Raises
     ------
     ValueError
-        A challenge that was not compared, or a ``champion_uri`` naming an
-        alias instead of a version.
+        A challenge that was not compared, a ``champion_uri`` naming an
+        alias instead of a version, or an ONNX file whose bytes are no longer
+        the ones evaluated (nothing is registered).
     """
     from engine.tracking.registry import CHALLENGER, CHAMPION, ModelRef, parse_model_uri
     from export.registration import registry_tags
@@ -520,6 +542,12 @@ def record_challenge(
         raise ValueError(
             f"champion_uri must name the evaluated version (models:/NAME/VERSION), "
             f"got {champion_uri!r}"
+        )
+    if result.onnx_sha256 is not None and file_sha256(result.onnx) != result.onnx_sha256:
+        raise ValueError(
+            f"{result.onnx} is not the file that was evaluated (SHA-256 "
+            f"{file_sha256(result.onnx)[:12]}... vs {result.onnx_sha256[:12]}... evaluated); "
+            "nothing was registered: run the retrain again"
         )
     scorer = PatternScorer.load(result.onnx)
     tags = registry_tags(scorer.metadata, result.export["parity"], result.onnx.name)

@@ -94,3 +94,20 @@ def test_an_alias_is_not_accepted_as_the_evaluated_version(won, tracking):
         record_challenge(
             won, Registry(tracking), "x", run_id="r", champion_uri="models:/x@champion"
         )
+
+
+def test_a_file_changed_since_its_evaluation_is_not_registered(won, exported, tracking, tmp_path):
+    import dataclasses
+    import hashlib
+
+    copy = tmp_path / "challenger.onnx"
+    copy.write_bytes(exported.path.read_bytes())
+    evaluated = hashlib.sha256(copy.read_bytes()).hexdigest()
+    challenge = dataclasses.replace(won, onnx=copy, onnx_sha256=evaluated)
+    name = "retrain-changed-file"
+    _versions(exported, tracking, name, 1)
+    copy.write_bytes(copy.read_bytes() + b"\0")  # another file now stands at that path
+    with pytest.raises(ValueError, match="not the file that was evaluated"):
+        _record(challenge, tracking, name, 1)
+    with track_job("test-check", None, tracking) as run:  # nothing was registered
+        assert [v.version for v in Registry(run.where).versions(name)] == [1]
