@@ -343,6 +343,12 @@ def run_retrain_job(
     }
     with track_job("retrain", params, tracking) as run:
         report.run_id = run.run_id
+        if go and run.run_id is None:  # the evidence run the registry versions link to
+            why = "; ".join(run.failures) or "tracking is off"
+            raise ValueError(
+                f"cannot open the MLflow run that holds a retrain's evidence ({why}); "
+                "nothing was trained: check --tracking-uri"
+            )
         if go:
             _challenge_and_record(
                 report,

@@ -325,3 +325,32 @@ def test_engine_retrain_records_its_decision(exported, tracking, demo_store, tmp
     )
     experiment = MlflowClient(tracking.resolve().uri).get_experiment(run.info.experiment_id)
     assert experiment.name == experiment_name("retrain")
+
+
+def test_a_retrain_whose_evidence_run_cannot_open_trains_nothing(
+    exported, tracking, demo_store, tmp_path, monkeypatch
+):
+    import contextlib
+
+    import engine.jobs.retrain as retrain_job
+    from engine.tracking.runs import JobRun
+
+    @contextlib.contextmanager
+    def failing_run(command, params, tracking_, **kwargs):
+        run = JobRun(command)
+        run.failures.append("start: the tracking server refused the run")
+        yield run
+
+    def no_training(*args, **kwargs):  # reached only if the job went on without its run
+        raise AssertionError("trained although the evidence run did not open")
+
+    _demo_champion(exported, tracking, "demo-no-run")
+    monkeypatch.setattr(retrain_job, "track_job", failing_run)
+    monkeypatch.setattr(retrain_job, "challenge", no_training)
+    result = _retrain(demo_store, "--model", "models:/demo-no-run@champion", "--when", "always",
+                      "--out", str(tmp_path / "retrain"))  # fmt: skip
+    assert result.exit_code == 1
+    squeezed = " ".join(result.output.split())
+    assert "cannot open the MLflow run" in squeezed and "the tracking server refused" in squeezed
+    assert "Traceback" not in result.output
+    assert [v.version for v in Registry(tracking).versions("demo-no-run")] == [1]
